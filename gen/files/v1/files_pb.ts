@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file files/v1/files.proto.
  */
 export const file_files_v1_files: GenFile = /*@__PURE__*/
-  fileDesc("ChRmaWxlcy92MS9maWxlcy5wcm90bxIIZmlsZXMudjEilgEKDVVwbG9hZFNlc3Npb24SCgoCaWQYASABKAkSCwoDdXJsGAIgASgJEhIKBm9mZnNldBgDIAEoA0ICMAISEAoEc2l6ZRgEIAEoA0ICMAISDgoGYnVja2V0GAUgASgJEgsKA2tleRgGIAEoCRIRCgltaW1lX3R5cGUYByABKAkSFgoKZXhwaXJlc19hdBgIIAEoA0ICMAIifgoERmlsZRIOCgZidWNrZXQYASABKAkSCwoDa2V5GAIgASgJEhEKCW1pbWVfdHlwZRgDIAEoCRILCgN1cmwYBCABKAkSEQoFYnl0ZXMYBSABKANCAjACEhYKCmNyZWF0ZWRfYXQYBiABKANCAjACEg4KBnNoYTI1NhgHIAEoCSIWCgZCdWNrZXQSDAoEbmFtZRgBIAEoCSJuChpDcmVhdGVVcGxvYWRTZXNzaW9uUmVxdWVzdBIOCgZidWNrZXQYASABKAkSCwoDa2V5GAIgASgJEhEKCW1pbWVfdHlwZRgDIAEoCRIQCgRzaXplGAQgASgDQgIwAhIOCgZzaGEyNTYYBSABKAkiRwobQ3JlYXRlVXBsb2FkU2Vzc2lvblJlc3BvbnNlEigKB3Nlc3Npb24YASABKAsyFy5maWxlcy52MS5VcGxvYWRTZXNzaW9uIlsKFFVwbG9hZENvbnRlbnRSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCRIXCgZvZmZzZXQYAiABKANCAjACSACIAQESDAoEZGF0YRgDIAEoDEIJCgdfb2Zmc2V0Il8KFVVwbG9hZENvbnRlbnRSZXNwb25zZRIoCgdzZXNzaW9uGAEgASgLMhcuZmlsZXMudjEuVXBsb2FkU2Vzc2lvbhIcCgRmaWxlGAIgASgLMg4uZmlsZXMudjEuRmlsZSIsChdHZXRVcGxvYWRTZXNzaW9uUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkiRAoYR2V0VXBsb2FkU2Vzc2lvblJlc3BvbnNlEigKB3Nlc3Npb24YASABKAsyFy5maWxlcy52MS5VcGxvYWRTZXNzaW9uIi8KGkNhbmNlbFVwbG9hZFNlc3Npb25SZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCSJHChtDYW5jZWxVcGxvYWRTZXNzaW9uUmVzcG9uc2USKAoHc2Vzc2lvbhgBIAEoCzIXLmZpbGVzLnYxLlVwbG9hZFNlc3Npb24iFAoSTGlzdEJ1Y2tldHNSZXF1ZXN0IjUKE0xpc3RCdWNrZXRzUmVzcG9uc2USHgoEZGF0YRgBIAMoCzIQLmZpbGVzLnYxLkJ1Y2tldCJZChBMaXN0RmlsZXNSZXF1ZXN0Eg4KBmJ1Y2tldBgBIAEoCRIOCgZwcmVmaXgYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiSgoRTGlzdEZpbGVzUmVzcG9uc2USHAoEZGF0YRgBIAMoCzIOLmZpbGVzLnYxLkZpbGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi0KDkdldEZpbGVSZXF1ZXN0Eg4KBmJ1Y2tldBgBIAEoCRILCgNrZXkYAiABKAkiLwoPR2V0RmlsZVJlc3BvbnNlEhwKBGZpbGUYASABKAsyDi5maWxlcy52MS5GaWxlIjAKEURlbGV0ZUZpbGVSZXF1ZXN0Eg4KBmJ1Y2tldBgBIAEoCRILCgNrZXkYAiABKAkiMgoSRGVsZXRlRmlsZVJlc3BvbnNlEhwKBGZpbGUYASABKAsyDi5maWxlcy52MS5GaWxlIlkKE0Rvd25sb2FkRmlsZVJlcXVlc3QSDgoGYnVja2V0GAEgASgJEgsKA2tleRgCIAEoCRISCgZvZmZzZXQYAyABKANCAjACEhEKBWxpbWl0GAQgASgDQgIwAiJOChREb3dubG9hZEZpbGVSZXNwb25zZRIeCgRpbmZvGAEgASgLMg4uZmlsZXMudjEuRmlsZUgAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0MugICgxGaWxlc1NlcnZpY2USgQEKE0NyZWF0ZVVwbG9hZFNlc3Npb24SJC5maWxlcy52MS5DcmVhdGVVcGxvYWRTZXNzaW9uUmVxdWVzdBolLmZpbGVzLnYxLkNyZWF0ZVVwbG9hZFNlc3Npb25SZXNwb25zZSIdgtPkkwIXOgEqYgdzZXNzaW9uIgkvdjEvZmlsZXMShQEKDVVwbG9hZENvbnRlbnQSHi5maWxlcy52MS5VcGxvYWRDb250ZW50UmVxdWVzdBofLmZpbGVzLnYxLlVwbG9hZENvbnRlbnRSZXNwb25zZSIxgtPkkwIrOgRkYXRhYgRmaWxlIh0vdjEvZmlsZXMvc2Vzc2lvbjp7dXBsb2FkX2lkfSgBEowBChBHZXRVcGxvYWRTZXNzaW9uEiEuZmlsZXMudjEuR2V0VXBsb2FkU2Vzc2lvblJlcXVlc3QaIi5maWxlcy52MS5HZXRVcGxvYWRTZXNzaW9uUmVzcG9uc2UiMZACAYLT5JMCKGIHc2Vzc2lvbhIdL3YxL2ZpbGVzL3Nlc3Npb246e3VwbG9hZF9pZH0SkgEKE0NhbmNlbFVwbG9hZFNlc3Npb24SJC5maWxlcy52MS5DYW5jZWxVcGxvYWRTZXNzaW9uUmVxdWVzdBolLmZpbGVzLnYxLkNhbmNlbFVwbG9hZFNlc3Npb25SZXNwb25zZSIugtPkkwIoYgdzZXNzaW9uKh0vdjEvZmlsZXMvc2Vzc2lvbjp7dXBsb2FkX2lkfRJgCgtMaXN0QnVja2V0cxIcLmZpbGVzLnYxLkxpc3RCdWNrZXRzUmVxdWVzdBodLmZpbGVzLnYxLkxpc3RCdWNrZXRzUmVzcG9uc2UiFJACAYLT5JMCCxIJL3YxL2ZpbGVzEmMKCUxpc3RGaWxlcxIaLmZpbGVzLnYxLkxpc3RGaWxlc1JlcXVlc3QaGy5maWxlcy52MS5MaXN0RmlsZXNSZXNwb25zZSIdkAIBgtPkkwIUEhIvdjEvZmlsZXMve2J1Y2tldH0SbAoHR2V0RmlsZRIYLmZpbGVzLnYxLkdldEZpbGVSZXF1ZXN0GhkuZmlsZXMudjEuR2V0RmlsZVJlc3BvbnNlIiyQAgGC0+STAiNiBGZpbGUSGy92MS9maWxlcy97YnVja2V0fS97a2V5PSoqfRJyCgpEZWxldGVGaWxlEhsuZmlsZXMudjEuRGVsZXRlRmlsZVJlcXVlc3QaHC5maWxlcy52MS5EZWxldGVGaWxlUmVzcG9uc2UiKYLT5JMCI2IEZmlsZSobL3YxL2ZpbGVzL3tidWNrZXR9L3trZXk9Kip9En8KDERvd25sb2FkRmlsZRIdLmZpbGVzLnYxLkRvd25sb2FkRmlsZVJlcXVlc3QaHi5maWxlcy52MS5Eb3dubG9hZEZpbGVSZXNwb25zZSIukAIBgtPkkwIlEiMvdjEvZmlsZXMve2J1Y2tldH0ve2tleT0qKn06Y29udGVudDABYgZwcm90bzM", [file_google_api_annotations]);
+  fileDesc("ChRmaWxlcy92MS9maWxlcy5wcm90bxIIZmlsZXMudjEiigEKDVVwbG9hZFNlc3Npb24SCgoCaWQYASABKAkSCwoDdXJsGAIgASgJEg4KBm9mZnNldBgDIAEoAxIMCgRzaXplGAQgASgDEg4KBmJ1Y2tldBgFIAEoCRILCgNrZXkYBiABKAkSEQoJbWltZV90eXBlGAcgASgJEhIKCmV4cGlyZXNfYXQYCCABKAMidgoERmlsZRIOCgZidWNrZXQYASABKAkSCwoDa2V5GAIgASgJEhEKCW1pbWVfdHlwZRgDIAEoCRILCgN1cmwYBCABKAkSDQoFYnl0ZXMYBSABKAMSEgoKY3JlYXRlZF9hdBgGIAEoAxIOCgZzaGEyNTYYByABKAkiFgoGQnVja2V0EgwKBG5hbWUYASABKAkiagoaQ3JlYXRlVXBsb2FkU2Vzc2lvblJlcXVlc3QSDgoGYnVja2V0GAEgASgJEgsKA2tleRgCIAEoCRIRCgltaW1lX3R5cGUYAyABKAkSDAoEc2l6ZRgEIAEoAxIOCgZzaGEyNTYYBSABKAkiRwobQ3JlYXRlVXBsb2FkU2Vzc2lvblJlc3BvbnNlEigKB3Nlc3Npb24YASABKAsyFy5maWxlcy52MS5VcGxvYWRTZXNzaW9uIlcKFFVwbG9hZENvbnRlbnRSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCRITCgZvZmZzZXQYAiABKANIAIgBARIMCgRkYXRhGAMgASgMQgkKB19vZmZzZXQiXwoVVXBsb2FkQ29udGVudFJlc3BvbnNlEigKB3Nlc3Npb24YASABKAsyFy5maWxlcy52MS5VcGxvYWRTZXNzaW9uEhwKBGZpbGUYAiABKAsyDi5maWxlcy52MS5GaWxlIiwKF0dldFVwbG9hZFNlc3Npb25SZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCSJEChhHZXRVcGxvYWRTZXNzaW9uUmVzcG9uc2USKAoHc2Vzc2lvbhgBIAEoCzIXLmZpbGVzLnYxLlVwbG9hZFNlc3Npb24iLwoaQ2FuY2VsVXBsb2FkU2Vzc2lvblJlcXVlc3QSEQoJdXBsb2FkX2lkGAEgASgJIkcKG0NhbmNlbFVwbG9hZFNlc3Npb25SZXNwb25zZRIoCgdzZXNzaW9uGAEgASgLMhcuZmlsZXMudjEuVXBsb2FkU2Vzc2lvbiIUChJMaXN0QnVja2V0c1JlcXVlc3QiNQoTTGlzdEJ1Y2tldHNSZXNwb25zZRIeCgRkYXRhGAEgAygLMhAuZmlsZXMudjEuQnVja2V0IlkKEExpc3RGaWxlc1JlcXVlc3QSDgoGYnVja2V0GAEgASgJEg4KBnByZWZpeBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJKChFMaXN0RmlsZXNSZXNwb25zZRIcCgRkYXRhGAEgAygLMg4uZmlsZXMudjEuRmlsZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiLQoOR2V0RmlsZVJlcXVlc3QSDgoGYnVja2V0GAEgASgJEgsKA2tleRgCIAEoCSIvCg9HZXRGaWxlUmVzcG9uc2USHAoEZmlsZRgBIAEoCzIOLmZpbGVzLnYxLkZpbGUiMAoRRGVsZXRlRmlsZVJlcXVlc3QSDgoGYnVja2V0GAEgASgJEgsKA2tleRgCIAEoCSIyChJEZWxldGVGaWxlUmVzcG9uc2USHAoEZmlsZRgBIAEoCzIOLmZpbGVzLnYxLkZpbGUiUQoTRG93bmxvYWRGaWxlUmVxdWVzdBIOCgZidWNrZXQYASABKAkSCwoDa2V5GAIgASgJEg4KBm9mZnNldBgDIAEoAxINCgVsaW1pdBgEIAEoAyJOChREb3dubG9hZEZpbGVSZXNwb25zZRIeCgRpbmZvGAEgASgLMg4uZmlsZXMudjEuRmlsZUgAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0MugICgxGaWxlc1NlcnZpY2USgQEKE0NyZWF0ZVVwbG9hZFNlc3Npb24SJC5maWxlcy52MS5DcmVhdGVVcGxvYWRTZXNzaW9uUmVxdWVzdBolLmZpbGVzLnYxLkNyZWF0ZVVwbG9hZFNlc3Npb25SZXNwb25zZSIdgtPkkwIXOgEqYgdzZXNzaW9uIgkvdjEvZmlsZXMShQEKDVVwbG9hZENvbnRlbnQSHi5maWxlcy52MS5VcGxvYWRDb250ZW50UmVxdWVzdBofLmZpbGVzLnYxLlVwbG9hZENvbnRlbnRSZXNwb25zZSIxgtPkkwIrOgRkYXRhYgRmaWxlIh0vdjEvZmlsZXMvc2Vzc2lvbjp7dXBsb2FkX2lkfSgBEowBChBHZXRVcGxvYWRTZXNzaW9uEiEuZmlsZXMudjEuR2V0VXBsb2FkU2Vzc2lvblJlcXVlc3QaIi5maWxlcy52MS5HZXRVcGxvYWRTZXNzaW9uUmVzcG9uc2UiMZACAYLT5JMCKGIHc2Vzc2lvbhIdL3YxL2ZpbGVzL3Nlc3Npb246e3VwbG9hZF9pZH0SkgEKE0NhbmNlbFVwbG9hZFNlc3Npb24SJC5maWxlcy52MS5DYW5jZWxVcGxvYWRTZXNzaW9uUmVxdWVzdBolLmZpbGVzLnYxLkNhbmNlbFVwbG9hZFNlc3Npb25SZXNwb25zZSIugtPkkwIoYgdzZXNzaW9uKh0vdjEvZmlsZXMvc2Vzc2lvbjp7dXBsb2FkX2lkfRJgCgtMaXN0QnVja2V0cxIcLmZpbGVzLnYxLkxpc3RCdWNrZXRzUmVxdWVzdBodLmZpbGVzLnYxLkxpc3RCdWNrZXRzUmVzcG9uc2UiFJACAYLT5JMCCxIJL3YxL2ZpbGVzEmMKCUxpc3RGaWxlcxIaLmZpbGVzLnYxLkxpc3RGaWxlc1JlcXVlc3QaGy5maWxlcy52MS5MaXN0RmlsZXNSZXNwb25zZSIdkAIBgtPkkwIUEhIvdjEvZmlsZXMve2J1Y2tldH0SbAoHR2V0RmlsZRIYLmZpbGVzLnYxLkdldEZpbGVSZXF1ZXN0GhkuZmlsZXMudjEuR2V0RmlsZVJlc3BvbnNlIiyQAgGC0+STAiNiBGZpbGUSGy92MS9maWxlcy97YnVja2V0fS97a2V5PSoqfRJyCgpEZWxldGVGaWxlEhsuZmlsZXMudjEuRGVsZXRlRmlsZVJlcXVlc3QaHC5maWxlcy52MS5EZWxldGVGaWxlUmVzcG9uc2UiKYLT5JMCI2IEZmlsZSobL3YxL2ZpbGVzL3tidWNrZXR9L3trZXk9Kip9En8KDERvd25sb2FkRmlsZRIdLmZpbGVzLnYxLkRvd25sb2FkRmlsZVJlcXVlc3QaHi5maWxlcy52MS5Eb3dubG9hZEZpbGVSZXNwb25zZSIukAIBgtPkkwIlEiMvdjEvZmlsZXMve2J1Y2tldH0ve2tleT0qKn06Y29udGVudDABYgZwcm90bzM", [file_google_api_annotations]);
 
 /**
  * An upload in progress.
@@ -41,14 +41,14 @@ export type UploadSession = Message<"files.v1.UploadSession"> & {
   /**
    * Committed offset: how many bytes are durably stored. An upload resumes from here.
    *
-   * @generated from field: int64 offset = 3 [jstype = JS_NUMBER];
+   * @generated from field: int64 offset = 3;
    */
   offset: bigint;
 
   /**
    * Declared size of the file in bytes.
    *
-   * @generated from field: int64 size = 4 [jstype = JS_NUMBER];
+   * @generated from field: int64 size = 4;
    */
   size: bigint;
 
@@ -76,7 +76,7 @@ export type UploadSession = Message<"files.v1.UploadSession"> & {
   /**
    * When the session expires if no content arrives, in Unix seconds. Every commit extends it.
    *
-   * @generated from field: int64 expires_at = 8 [jstype = JS_NUMBER];
+   * @generated from field: int64 expires_at = 8;
    */
   expiresAt: bigint;
 };
@@ -125,14 +125,14 @@ export type File = Message<"files.v1.File"> & {
   /**
    * Size of the content in bytes.
    *
-   * @generated from field: int64 bytes = 5 [jstype = JS_NUMBER];
+   * @generated from field: int64 bytes = 5;
    */
   bytes: bigint;
 
   /**
    * When the upload completed, in Unix seconds.
    *
-   * @generated from field: int64 created_at = 6 [jstype = JS_NUMBER];
+   * @generated from field: int64 created_at = 6;
    */
   createdAt: bigint;
 
@@ -204,7 +204,7 @@ export type CreateUploadSessionRequest = Message<"files.v1.CreateUploadSessionRe
   /**
    * Exact size of the content in bytes; at most the server's configured maximum file size.
    *
-   * @generated from field: int64 size = 4 [jstype = JS_NUMBER];
+   * @generated from field: int64 size = 4;
    */
   size: bigint;
 
@@ -264,7 +264,7 @@ export type UploadContentRequest = Message<"files.v1.UploadContentRequest"> & {
    * offset (plus what this request already sent), the request fails with ABORTED and nothing of
    * it is kept.
    *
-   * @generated from field: optional int64 offset = 2 [jstype = JS_NUMBER];
+   * @generated from field: optional int64 offset = 2;
    */
   offset?: bigint | undefined;
 
@@ -622,14 +622,14 @@ export type DownloadFileRequest = Message<"files.v1.DownloadFileRequest"> & {
   /**
    * First byte to send; must not exceed the file's size.
    *
-   * @generated from field: int64 offset = 3 [jstype = JS_NUMBER];
+   * @generated from field: int64 offset = 3;
    */
   offset: bigint;
 
   /**
    * How many bytes to send at most; 0 means to the end.
    *
-   * @generated from field: int64 limit = 4 [jstype = JS_NUMBER];
+   * @generated from field: int64 limit = 4;
    */
   limit: bigint;
 };

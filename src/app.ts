@@ -1,0 +1,97 @@
+/**
+ * Builds the service from a configuration: database (given, or the embedded one), migrations, blob
+ * store, session locks, the Connect handler and the one-port server. main.ts and the end-to-end
+ * tests both start the service through here.
+ */
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Config } from "./config.js";
+import { errorMapping } from "./errors.js";
+import { createHashCache } from "./files/content-hash.js";
+import { filesRoutes } from "./files/files-service.js";
+import { baseUrlContext } from "./files/public-urls.js";
+import { startSweeper, type Sweeper } from "./files/sweeper.js";
+import type { Logger } from "./log.js";
+import { createServer } from "./server.js";
+import type { BlobStore } from "./store/blob-store.js";
+import { connectDatabase, migrate, type Sql } from "./store/database.js";
+import { createDirectoryBlobStore } from "./store/directory-blob-store.js";
+import { startEmbeddedPostgres } from "./store/embedded-postgres.js";
+import { createSessionLocks } from "./store/session-locks.js";
+
+/** A started service. */
+export interface App {
+  /** The port it listens on. */
+  port: number;
+  /** The database pool (tests inspect the tables through it). */
+  sql: Sql;
+  blobs: BlobStore;
+  sweeper: Sweeper;
+  /** Graceful stop: stop accepting, let requests finish within the grace period, close everything. */
+  close(): Promise<void>;
+}
+
+/** Optional replacements, for tests (e.g. a fault-injecting blob store). */
+export interface AppOverrides {
+  blobs?: BlobStore;
+}
+
+/** Starts the service described by `config`. */
+export async function startApp(config: Config, log: Logger, overrides: AppOverrides = {}): Promise<App> {
+  const cleanups: (() => Promise<void>)[] = [];
+  const closeAll = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((err) => log.warn("shutdown step failed", { error: String(err) }));
+  };
+  try {
+    let databaseUrl = config.databaseUrl;
+    if (!databaseUrl) {
+      log.info("DATABASE_URL is not set: starting the embedded Postgres", { dir: config.embeddedPostgresDir, port: config.embeddedPostgresPort });
+      const embedded = await startEmbeddedPostgres({ dataDir: config.embeddedPostgresDir, port: config.embeddedPostgresPort });
+      cleanups.push(() => embedded.stop());
+      databaseUrl = embedded.url;
+    }
+    const sql = connectDatabase({ url: databaseUrl, schema: config.databaseSchema, max: config.databasePoolMax });
+    cleanups.push(() => sql.end({ timeout: 5 }));
+    const applied = await migrate(sql, config.databaseSchema);
+    if (applied.length > 0) log.info("migrations applied", { applied });
+
+    const blobs = overrides.blobs ?? (await createDirectoryBlobStore(config.blobDir));
+    const locks = createSessionLocks(databaseUrl, config.databaseSchema);
+    cleanups.push(() => locks.close());
+    const hashes = createHashCache();
+    const sweeper = startSweeper({ sql, blobs, locks, hashes, log }, config.sweepIntervalSeconds);
+    cleanups.push(() => sweeper.stop());
+
+    const handler = connectNodeAdapter({
+      routes: filesRoutes({
+        sql,
+        blobs,
+        locks,
+        hashes,
+        log,
+        checkpointBytes: config.checkpointBytes,
+        sessionTtlSeconds: config.sessionTtlSeconds,
+        maxFileSize: config.maxFileSize,
+      }),
+      // Every message, an upload chunk included, must fit; larger ones are refused before parsing.
+      readMaxBytes: config.maxMessageBytes,
+      writeMaxBytes: config.maxMessageBytes,
+      maxTimeoutMs: config.maxRequestTimeoutSeconds * 1000,
+      interceptors: [errorMapping(log)],
+      contextValues: baseUrlContext(config.publicUrl),
+      fallback: (req, res) => {
+        res.writeHead(404, { "content-type": "application/json" });
+        res.end(JSON.stringify({ code: "not_found", message: `no route for ${req.method} ${req.url}` }));
+      },
+    });
+    const server = createServer({ handler, idleTimeoutMs: config.idleTimeoutSeconds * 1000 });
+    const port = await server.listen(config.port, config.host);
+    // Runs first on close: no new requests, in-flight uploads commit what they received.
+    cleanups.push(() => server.close(config.shutdownGraceSeconds * 1000));
+    log.info("listening", { url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}` });
+
+    return { port, sql, blobs, sweeper, close: closeAll };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Configuration: every setting has an environment variable and a command-line flag
+ * (`--max-file-size 10GiB` or `--max-file-size=10GiB`), flags winning. Defaults make
+ * `npm start` work on a fresh machine with nothing set.
+ */
+
+/** The typed configuration object the rest of the service is built from. */
+export interface Config {
+  /** TCP port for every protocol. */
+  port: number;
+  /** Interface to bind. */
+  host: string;
+  /** Base URL put into `url` fields; empty means "from the request's Host header". */
+  publicUrl: string;
+  /** Postgres URL; empty means "run the embedded Postgres". */
+  databaseUrl: string;
+  /** Schema that holds the tables (tests give each file its own). */
+  databaseSchema: string;
+  /** Connections in the pool. */
+  databasePoolMax: number;
+  /** Data directory and port of the embedded Postgres. */
+  embeddedPostgresDir: string;
+  embeddedPostgresPort: number;
+  /** Directory for file content. */
+  blobDir: string;
+  /** Largest file size a session may declare, in bytes. */
+  maxFileSize: number;
+  /** Largest protobuf/JSON message Connect reads or writes (an upload chunk must fit). */
+  maxMessageBytes: number;
+  /** Bytes an upload writes between two fsync+commit checkpoints. */
+  checkpointBytes: number;
+  /** Seconds an upload session lives without a commit. */
+  sessionTtlSeconds: number;
+  /** Seconds between two sweeps of expired sessions and orphaned content. */
+  sweepIntervalSeconds: number;
+  /** A connection with no traffic for this long is closed (a stalled upload stays resumable). */
+  idleTimeoutSeconds: number;
+  /** Longest deadline a client may ask for; 0 means no limit. */
+  maxRequestTimeoutSeconds: number;
+  /** On SIGTERM, how long in-flight requests may take to finish. */
+  shutdownGraceSeconds: number;
+}
+
+type Kind = "string" | "int" | "bytes";
+interface Setting {
+  env: string;
+  kind: Kind;
+  default: string;
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+
+/** One row per setting: the environment variable, the value's kind and its default. */
+const settings: Record<keyof Config, Setting> = {
+  port: { env: "PORT", kind: "int", default: "8321" },
+  host: { env: "HOST", kind: "string", default: "127.0.0.1" },
+  publicUrl: { env: "PUBLIC_URL", kind: "string", default: "" },
+  databaseUrl: { env: "DATABASE_URL", kind: "string", default: "" },
+  databaseSchema: { env: "DATABASE_SCHEMA", kind: "string", default: "public" },
+  databasePoolMax: { env: "DATABASE_POOL_MAX", kind: "int", default: "10" },
+  embeddedPostgresDir: { env: "EMBEDDED_POSTGRES_DIR", kind: "string", default: "./data/pg" },
+  embeddedPostgresPort: { env: "EMBEDDED_POSTGRES_PORT", kind: "int", default: "54329" },
+  blobDir: { env: "BLOB_DIR", kind: "string", default: "./data/blobs" },
+  maxFileSize: { env: "MAX_FILE_SIZE", kind: "bytes", default: "100GiB" },
+  maxMessageBytes: { env: "MAX_MESSAGE_BYTES", kind: "bytes", default: "4MiB" },
+  checkpointBytes: { env: "CHECKPOINT_BYTES", kind: "bytes", default: "16MiB" },
+  sessionTtlSeconds: { env: "SESSION_TTL_SECONDS", kind: "int", default: "86400" },
+  sweepIntervalSeconds: { env: "SWEEP_INTERVAL_SECONDS", kind: "int", default: "60" },
+  idleTimeoutSeconds: { env: "IDLE_TIMEOUT_SECONDS", kind: "int", default: "60" },
+  maxRequestTimeoutSeconds: { env: "MAX_REQUEST_TIMEOUT_SECONDS", kind: "int", default: "0" },
+  shutdownGraceSeconds: { env: "SHUTDOWN_GRACE_SECONDS", kind: "int", default: "30" },
+};
+
+/** Every setting as documentation rows: flag, environment variable, default. */
+export function describeSettings(): { flag: string; env: string; default: string }[] {
+  return Object.entries(settings).map(([name, s]) => ({ flag: "--" + kebab(name), env: s.env, default: s.default }));
+}
+
+/**
+ * Builds the configuration from flags, then the environment, then the defaults.
+ * Throws an Error naming the setting when a value does not parse.
+ */
+export function loadConfig(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Config {
+  const flags = parseFlags(argv);
+  const config: Record<string, string | number> = {};
+  for (const [name, s] of Object.entries(settings)) {
+    const flag = kebab(name);
+    const raw = flags.get(flag) ?? env[s.env] ?? s.default;
+    flags.delete(flag);
+    config[name] = parseValue(raw, s.kind, `--${flag} / ${s.env}`);
+  }
+  const unknown = [...flags.keys()];
+  if (unknown.length > 0) throw new Error(`unknown flag --${unknown[0]} (settings: ${describeSettings().map((d) => d.flag).join(", ")})`);
+  const c = config as unknown as Config;
+  if (c.maxFileSize > Number.MAX_SAFE_INTEGER) throw new Error("--max-file-size is larger than 8 PiB");
+  if (c.checkpointBytes < 64 * KiB) throw new Error("--checkpoint-bytes must be at least 64KiB");
+  c.publicUrl = c.publicUrl.replace(/\/+$/, "");
+  return c;
+}
+
+function parseFlags(argv: readonly string[]): Map<string, string> {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--([a-z0-9-]+)(?:=(.*))?$/.exec(argv[i]);
+    if (!m) throw new Error(`unexpected argument "${argv[i]}"; settings are given as --name value`);
+    const value = m[2] ?? argv[++i];
+    if (value === undefined) throw new Error(`flag --${m[1]} needs a value`);
+    flags.set(m[1], value);
+  }
+  return flags;
+}
+
+const units: Record<string, number> = { "": 1, b: 1, k: KiB, kb: KiB, kib: KiB, m: MiB, mb: MiB, mib: MiB, g: GiB, gb: GiB, gib: GiB, t: 1024 * GiB, tb: 1024 * GiB, tib: 1024 * GiB };
+
+/** Parses "4MiB", "512k", "100GiB" or a plain byte count; units are binary. */
+export function parseBytes(raw: string): number | undefined {
+  const m = /^\s*(\d+)\s*([a-zA-Z]*)\s*$/.exec(raw);
+  const unit = m && units[m[2].toLowerCase()];
+  return unit ? Number(m[1]) * unit : undefined;
+}
+
+function parseValue(raw: string, kind: Kind, name: string): string | number {
+  if (kind === "string") return raw;
+  const n = kind === "bytes" ? parseBytes(raw) : /^\d+$/.test(raw.trim()) ? Number(raw) : undefined;
+  if (n === undefined || !Number.isSafeInteger(n)) {
+    throw new Error(`${name}: "${raw}" is not a ${kind === "bytes" ? "size such as 4MiB" : "whole number"}`);
+  }
+  return n;
+}
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+}

@@ -1,0 +1,181 @@
+/**
+ * The FilesService handlers. They validate input, call the store and the upload state machine, and
+ * shape responses; every dependency comes in as an argument, so tests can run them in memory, over
+ * real HTTP, or with injected faults. Errors other than the client's own are mapped in errors.ts.
+ */
+import { Code, ConnectError, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { randomUUID } from "node:crypto";
+import { FilesService, type File, type UploadSession } from "../../gen/files/v1/files_pb.js";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { FileSchema, UploadSessionSchema } from "../../gen/files/v1/files_pb.js";
+import { BlobMissingError } from "../store/blob-store.js";
+import * as files from "../store/files.js";
+import type { FileRow } from "../store/files.js";
+import * as sessions from "../store/upload-sessions.js";
+import type { SessionRow } from "../store/upload-sessions.js";
+import { checkBucket, checkKey, checkMimeType, checkSha256, checkSize, checkUploadId } from "./names.js";
+import { decodePageToken, encodePageToken } from "./page-token.js";
+import { contentUrl, kBaseUrl, sessionUrl } from "./public-urls.js";
+import { receiveUpload, type UploadDeps } from "./upload.js";
+
+/** What the service needs beyond the upload dependencies. */
+export interface FilesServiceDeps extends UploadDeps {
+  maxFileSize: number;
+}
+
+const defaultPageSize = 100;
+const maxPageSize = 1000;
+
+/** Routes for connectNodeAdapter: `(router) => router.service(FilesService, impl)`. */
+export function filesRoutes(deps: FilesServiceDeps): (router: ConnectRouter) => void {
+  return (router) => router.service(FilesService, createFilesService(deps));
+}
+
+/** The FilesService implementation over the given dependencies. */
+export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof FilesService> {
+  const { sql, blobs, hashes, log } = deps;
+
+  return {
+    async createUploadSession(req, ctx) {
+      const row = await sessions.insertSession(
+        sql,
+        {
+          id: randomUUID(),
+          bucket: checkBucket(req.bucket),
+          key: checkKey(req.key),
+          mimeType: checkMimeType(req.mimeType),
+          size: checkSize(req.size, deps.maxFileSize),
+          expectedSha256: hexToBuffer(checkSha256(req.sha256)),
+        },
+        deps.sessionTtlSeconds,
+      );
+      return { session: toSession(row, ctx) };
+    },
+
+    async uploadContent(requests, ctx) {
+      const outcome = await receiveUpload(deps, requests);
+      return { session: toSession(outcome.session, ctx), file: outcome.file && toFile(outcome.file, ctx) };
+    },
+
+    async getUploadSession(req, ctx) {
+      const id = checkUploadId(req.uploadId);
+      const row = await sessions.findSession(sql, id);
+      if (!row) throw notFound(`upload session ${id} not found (it may have completed, expired or been cancelled)`);
+      return { session: toSession(row, ctx) };
+    },
+
+    async cancelUploadSession(req, ctx) {
+      const id = checkUploadId(req.uploadId);
+      const row = await sessions.deleteSession(sql, id);
+      if (!row) throw notFound(`upload session ${id} not found (it may have completed, expired or been cancelled)`);
+      hashes.drop(id);
+      // A writer still running on it fails its next commit; the sweep catches anything it leaves.
+      await blobs.discardPartial(id);
+      return { session: toSession(row, ctx) };
+    },
+
+    async listBuckets() {
+      const names = await files.listBuckets(sql);
+      return { data: names.map((name) => ({ name })) };
+    },
+
+    async listFiles(req, ctx) {
+      const bucket = checkBucket(req.bucket);
+      const prefix = req.prefix;
+      if (!/^[A-Za-z0-9_\-/.]{0,1024}$/.test(prefix)) {
+        throw new ConnectError("prefix is invalid: use at most 1024 characters of a-z A-Z 0-9 _ - / .", Code.InvalidArgument);
+      }
+      if (req.pageSize < 0) throw new ConnectError(`page_size ${req.pageSize} is invalid: expected 0 (default ${defaultPageSize}) to ${maxPageSize}`, Code.InvalidArgument);
+      const pageSize = Math.min(req.pageSize || defaultPageSize, maxPageSize);
+      const after = req.pageToken === "" ? "" : decodePageToken(req.pageToken, bucket, prefix).after;
+      // One row more than the page tells whether there is a next page.
+      const rows = await files.listFiles(sql, bucket, { prefix, after, limit: pageSize + 1 });
+      const page = rows.slice(0, pageSize);
+      const nextPageToken = rows.length > pageSize ? encodePageToken({ bucket, prefix, after: page[page.length - 1].key }) : "";
+      return { data: page.map((row) => toFile(row, ctx)), nextPageToken };
+    },
+
+    async getFile(req, ctx) {
+      const [bucket, key] = [checkBucket(req.bucket), checkKey(req.key)];
+      const row = await files.findFile(sql, bucket, key);
+      if (!row) throw fileNotFound(bucket, key);
+      return { file: toFile(row, ctx) };
+    },
+
+    async deleteFile(req, ctx) {
+      const [bucket, key] = [checkBucket(req.bucket), checkKey(req.key)];
+      const row = await files.deleteFile(sql, bucket, key);
+      if (!row) throw fileNotFound(bucket, key);
+      // The row is gone, so the file is deleted for every reader; content left by a failure here is
+      // an orphan that the sweep removes.
+      await blobs.delete(row.blobId).catch((err) => log.warn("could not remove deleted content", { blobId: row.blobId, error: String(err) }));
+      return { file: toFile(row, ctx) };
+    },
+
+    async *downloadFile(req, ctx) {
+      const [bucket, key] = [checkBucket(req.bucket), checkKey(req.key)];
+      const row = await files.findFile(sql, bucket, key);
+      if (!row) throw fileNotFound(bucket, key);
+      if (req.offset < 0n || req.offset > BigInt(row.bytes)) {
+        throw new ConnectError(`offset ${req.offset} is outside the file (0 to ${row.bytes})`, Code.OutOfRange);
+      }
+      if (req.limit < 0n) throw new ConnectError(`limit ${req.limit} is invalid: expected 0 (to the end) or more`, Code.InvalidArgument);
+      const start = Number(req.offset);
+      const end = req.limit === 0n || req.limit >= BigInt(row.bytes - start) ? row.bytes : start + Number(req.limit);
+      yield { part: { case: "info", value: toFile(row, ctx) } };
+      let sent = start;
+      try {
+        for await (const chunk of blobs.read(row.blobId, start, end)) {
+          sent += chunk.byteLength;
+          yield { part: { case: "data", value: chunk } };
+        }
+      } catch (err) {
+        // Replaced or deleted while we were about to read it: the version asked for is gone.
+        if (err instanceof BlobMissingError) throw new ConnectError(`file ${bucket}/${key} was replaced or deleted during the download`, Code.NotFound);
+        throw err;
+      }
+      if (sent !== end) throw new BlobMissingError(`part of the content of ${bucket}/${key} (${end - sent} bytes)`);
+    },
+  };
+}
+
+function toSession(row: SessionRow, ctx: HandlerContext): MessageInitShape<typeof UploadSessionSchema> & Partial<UploadSession> {
+  return {
+    id: row.id,
+    url: sessionUrl(ctx.values.get(kBaseUrl), row.id),
+    offset: BigInt(row.committedOffset),
+    size: BigInt(row.size),
+    bucket: row.bucket,
+    key: row.key,
+    mimeType: row.mimeType,
+    expiresAt: BigInt(unixSeconds(row.expiresAt)),
+  };
+}
+
+function toFile(row: FileRow, ctx: HandlerContext): MessageInitShape<typeof FileSchema> & Partial<File> {
+  return {
+    bucket: row.bucket,
+    key: row.key,
+    mimeType: row.mimeType,
+    url: contentUrl(ctx.values.get(kBaseUrl), row.bucket, row.key),
+    bytes: BigInt(row.bytes),
+    createdAt: BigInt(unixSeconds(row.createdAt)),
+    sha256: row.sha256.toString("hex"),
+  };
+}
+
+function unixSeconds(date: Date): number {
+  return Math.floor(date.getTime() / 1000);
+}
+
+function hexToBuffer(hex: string | undefined): Buffer | null {
+  return hex === undefined ? null : Buffer.from(hex, "hex");
+}
+
+function notFound(message: string): ConnectError {
+  return new ConnectError(message, Code.NotFound);
+}
+
+function fileNotFound(bucket: string, key: string): ConnectError {
+  return notFound(`file ${bucket}/${key} not found`);
+}

@@ -1,0 +1,199 @@
+/**
+ * The upload state machine: one request's stream of content appended to an upload session.
+ *
+ *   lock the session ─▶ open its partial content at the committed offset ─▶ append messages,
+ *   fsync + commit the offset every `checkpointBytes` ─▶ at the end: commit; complete if full.
+ *
+ * What happens when a request goes wrong depends on whose fault it was:
+ * - the client's content (offset mismatch, more than the declared size, a changed upload_id): the
+ *   request is refused whole — its bytes are cut off and the offset goes back to where it began;
+ * - the connection (client gone, stream broken): what arrived is committed, so the upload resumes;
+ * - the server (disk or database error): nothing more is committed; the next request truncates
+ *   whatever was written past the committed offset.
+ * Bytes are always fsynced before the offset that counts them is stored.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Hash } from "node:crypto";
+import type { UploadContentRequest } from "../../gen/files/v1/files_pb.js";
+import type { BlobAppender, BlobStore } from "../store/blob-store.js";
+import type { Sql } from "../store/database.js";
+import { completeUpload, type FileRow } from "../store/files.js";
+import type { SessionLocks } from "../store/session-locks.js";
+import { deleteSession, findSession, moveOffset, type SessionRow } from "../store/upload-sessions.js";
+import type { HashCache } from "./content-hash.js";
+import type { Logger } from "../log.js";
+import { checkUploadId } from "./names.js";
+
+/** What an upload request needs. */
+export interface UploadDeps {
+  sql: Sql;
+  blobs: BlobStore;
+  locks: SessionLocks;
+  hashes: HashCache;
+  log: Logger;
+  checkpointBytes: number;
+  sessionTtlSeconds: number;
+}
+
+/** The session after a request, and the file once the upload is complete. */
+export interface UploadOutcome {
+  session: SessionRow;
+  file?: FileRow;
+}
+
+/** Receives one upload request's messages; see the module comment for the rules. */
+export async function receiveUpload(deps: UploadDeps, requests: AsyncIterable<UploadContentRequest>): Promise<UploadOutcome> {
+  const messages = requests[Symbol.asyncIterator]();
+  const first = await messages.next();
+  if (first.done) throw new ConnectError("upload_id is required on the first message", Code.InvalidArgument);
+  const uploadId = checkUploadId(first.value.uploadId);
+  if (!(await findSession(deps.sql, uploadId))) throw sessionNotFound(uploadId);
+
+  const lease = await deps.locks.tryAcquire(uploadId);
+  if (!lease) {
+    throw new ConnectError(`upload session ${uploadId} is being written by another request; retry once it ends`, Code.Aborted);
+  }
+  try {
+    // Read again under the lock: the previous writer may have moved the offset meanwhile.
+    const session = await findSession(deps.sql, uploadId);
+    if (!session) throw sessionNotFound(uploadId);
+    const appender = await deps.blobs.openAppend(uploadId, session.committedOffset);
+    try {
+      const running = await deps.hashes.take(uploadId, session.committedOffset, deps.blobs);
+      const writer = createSessionWriter(deps, session, appender, running.hash, () => lease.valid);
+      await writer.consume(first.value, messages);
+      if (writer.session.committedOffset < writer.session.size) return { session: writer.session };
+      return await complete(deps, writer.session, running.hash);
+    } finally {
+      await appender.close();
+    }
+  } finally {
+    await lease.release();
+  }
+}
+
+/** Appends messages to one locked session and commits its offset. */
+function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: BlobAppender, hash: Hash, leaseValid: () => boolean) {
+  const { sql, hashes } = deps;
+  const id = initial.id;
+  const start = initial.committedOffset;
+  const startHash = hash.copy();
+  let session = initial;
+  let written = start;
+
+  /** fsync, then compare-and-set the offset: the only way an offset ever moves forward. */
+  async function commit(): Promise<void> {
+    if (written === session.committedOffset) return;
+    if (!leaseValid()) throw new ConnectError(`lost the lock on upload session ${id}; retry`, Code.Aborted);
+    await appender.sync();
+    const moved = await moveOffset(sql, id, session.committedOffset, written, deps.sessionTtlSeconds);
+    if (!moved) throw new ConnectError(`upload session ${id} was cancelled or expired during the upload`, Code.NotFound);
+    session = moved;
+  }
+
+  /** Refuses the request whole: cut its bytes off and move the offset back to where it began. */
+  async function rollback(): Promise<void> {
+    await appender.truncate(start);
+    written = start;
+    if (session.committedOffset !== start) {
+      const moved = await moveOffset(sql, id, session.committedOffset, start, deps.sessionTtlSeconds);
+      if (moved) session = moved;
+    }
+    hashes.put(id, { hash: startHash, offset: start });
+  }
+
+  function checkMessage(message: UploadContentRequest): void {
+    if (message.uploadId !== "" && message.uploadId !== id) {
+      throw new ConnectError(`upload_id changed within the request (from ${id} to ${message.uploadId})`, Code.InvalidArgument);
+    }
+    if (message.offset !== undefined && message.offset !== BigInt(written)) {
+      throw new ConnectError(
+        `offset ${message.offset} does not match the upload's offset ${written}; nothing of this request was kept: resume from offset ${start}`,
+        Code.Aborted,
+      );
+    }
+    if (written + message.data.byteLength > session.size) {
+      throw new ConnectError(
+        `content goes past the declared size of ${session.size} bytes; nothing of this request was kept: the committed offset is ${start}`,
+        Code.OutOfRange,
+      );
+    }
+  }
+
+  return {
+    get session() {
+      return session;
+    },
+
+    /** Appends `first` and every following message, committing on the way and at the end. */
+    async consume(first: UploadContentRequest, rest: AsyncIterator<UploadContentRequest>): Promise<void> {
+      let message = first;
+      for (;;) {
+        try {
+          checkMessage(message);
+        } catch (err) {
+          await rollback();
+          throw err;
+        }
+        if (message.data.byteLength > 0) {
+          try {
+            await appender.write(message.data);
+          } catch (err) {
+            hashes.drop(id); // it has seen bytes that will be cut off
+            throw err;
+          }
+          hash.update(message.data);
+          written += message.data.byteLength;
+          if (written - session.committedOffset >= deps.checkpointBytes) await commit();
+        }
+        let next: IteratorResult<UploadContentRequest>;
+        try {
+          next = await rest.next();
+        } catch (err) {
+          // The client went away mid-stream: keep what arrived so that the upload can resume.
+          await commit().then(
+            () => hashes.put(id, { hash, offset: written }),
+            (commitErr) => deps.log.warn("could not commit an interrupted upload", { uploadId: id, error: String(commitErr) }),
+          );
+          throw err;
+        }
+        if (next.done) break;
+        message = next.value;
+      }
+      await commit();
+      if (written < session.size) hashes.put(id, { hash, offset: written });
+    },
+  };
+}
+
+/**
+ * Completes a full upload: check the promised checksum, make the content a blob, then in one
+ * transaction end the session and make the file visible; only after that commit is the replaced
+ * version's content removed.
+ */
+async function complete(deps: UploadDeps, session: SessionRow, hash: Hash): Promise<UploadOutcome> {
+  const { sql, blobs, hashes, log } = deps;
+  hashes.drop(session.id);
+  const sha256 = hash.digest();
+  if (session.expectedSha256 && !sha256.equals(session.expectedSha256)) {
+    await deleteSession(sql, session.id);
+    await blobs.discardPartial(session.id);
+    throw new ConnectError(
+      `content has sha256 ${sha256.toString("hex")}, not the promised ${session.expectedSha256.toString("hex")}; the upload was discarded`,
+      Code.DataLoss,
+    );
+  }
+  await blobs.commit(session.id);
+  const done = await completeUpload(sql, session, sha256);
+  if (!done) throw sessionNotFound(session.id);
+  // Leftovers from here on are harmless: the sweep removes what these two miss.
+  await blobs.discardPartial(session.id).catch((err) => log.warn("could not remove partial content", { uploadId: session.id, error: String(err) }));
+  if (done.replacedBlobId) {
+    await blobs.delete(done.replacedBlobId).catch((err) => log.warn("could not remove replaced content", { blobId: done.replacedBlobId, error: String(err) }));
+  }
+  return { session, file: done.file };
+}
+
+function sessionNotFound(uploadId: string): ConnectError {
+  return new ConnectError(`upload session ${uploadId} not found (it may have completed, expired or been cancelled)`, Code.NotFound);
+}

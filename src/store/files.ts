@@ -1,0 +1,106 @@
+/**
+ * Queries of the files table: the visible files. A row appears only in the same transaction that
+ * ends its upload session (see completeUpload), so a half-written file is never listed.
+ */
+import type { Sql } from "./database.js";
+import type { SessionRow } from "./upload-sessions.js";
+
+/** A stored file as the database has it. */
+export interface FileRow {
+  bucket: string;
+  key: string;
+  mimeType: string;
+  bytes: number;
+  sha256: Buffer;
+  blobId: string;
+  createdAt: Date;
+}
+
+/** Reads one file. */
+export async function findFile(sql: Sql, bucket: string, key: string): Promise<FileRow | undefined> {
+  const [row] = await sql<FileRow[]>`select * from files where bucket = ${bucket} and key = ${key}`;
+  return row;
+}
+
+/** Options of {@link listFiles}. */
+export interface ListOptions {
+  prefix: string;
+  /** Only keys after this one (the last key of the previous page). */
+  after: string;
+  limit: number;
+}
+
+/**
+ * A page of a bucket's files in key order. Keyset pagination: each page starts after the last key
+ * of the one before, so concurrent inserts never shift or repeat entries.
+ */
+export async function listFiles(sql: Sql, bucket: string, { prefix, after, limit }: ListOptions): Promise<FileRow[]> {
+  // starts_with keeps the prefix literal (no LIKE wildcards); the range lets the index do the work.
+  const from = after > prefix ? after : prefix;
+  return sql<FileRow[]>`
+    select * from files
+     where bucket = ${bucket} and key ${after > prefix ? sql`>` : sql`>=`} ${from}
+       and starts_with(key, ${prefix})
+     order by key
+     limit ${limit}`;
+}
+
+/**
+ * Every bucket name in order. A loose index scan: one index probe per bucket rather than a scan of
+ * every file, however many files the buckets hold.
+ */
+export async function listBuckets(sql: Sql): Promise<string[]> {
+  const rows = await sql<{ bucket: string }[]>`
+    with recursive buckets(bucket) as (
+      (select bucket from files order by bucket limit 1)
+      union all
+      select (select f.bucket from files f where f.bucket > b.bucket order by f.bucket limit 1)
+        from buckets b where b.bucket is not null
+    )
+    select bucket from buckets where bucket is not null`;
+  return rows.map((r) => r.bucket);
+}
+
+/** Deletes a file's row, answering it (the caller then removes its content). */
+export async function deleteFile(sql: Sql, bucket: string, key: string): Promise<FileRow | undefined> {
+  const [row] = await sql<FileRow[]>`delete from files where bucket = ${bucket} and key = ${key} returning *`;
+  return row;
+}
+
+/** What {@link completeUpload} did. */
+export interface Completion {
+  file: FileRow;
+  /** The blob of the file this one replaced, to be removed now that the commit is done. */
+  replacedBlobId?: string;
+}
+
+/**
+ * The atomic step of an upload: in one transaction the session ends and the file row appears (or
+ * replaces the previous version of bucket/key). Answers undefined when the session is gone.
+ */
+export async function completeUpload(sql: Sql, session: SessionRow, sha256: Buffer): Promise<Completion | undefined> {
+  return sql.begin(async (tx) => {
+    const ended = await tx`delete from upload_sessions where id = ${session.id} returning id`;
+    if (ended.length === 0) return undefined;
+    const [previous] = await tx<{ blobId: string }[]>`
+      select blob_id from files where bucket = ${session.bucket} and key = ${session.key} for update`;
+    const [file] = await tx<FileRow[]>`
+      insert into files (bucket, key, mime_type, bytes, sha256, blob_id)
+      values (${session.bucket}, ${session.key}, ${session.mimeType}, ${session.size}, ${sha256}, ${session.id})
+      on conflict (bucket, key) do update
+        set mime_type = excluded.mime_type, bytes = excluded.bytes, sha256 = excluded.sha256,
+            blob_id = excluded.blob_id, created_at = excluded.created_at
+      returning *`;
+    return { file, replacedBlobId: previous?.blobId };
+  });
+}
+
+/** Of the given blob ids, those that no file and no session refers to (one snapshot). */
+export async function unreferencedBlobIds(sql: Sql, ids: readonly string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const rows = await sql<{ id: string }[]>`
+    select id from unnest(${sql.array(ids as string[])}::uuid[]) as candidates(id)
+     where not exists (select 1 from files where blob_id = candidates.id)
+       and not exists (select 1 from upload_sessions where upload_sessions.id = candidates.id)`;
+  return rows.map((r) => r.id);
+}

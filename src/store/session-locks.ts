@@ -1,0 +1,84 @@
+/**
+ * Exclusive writers for upload sessions, across every server process on one database.
+ *
+ * Each process keeps one dedicated connection that holds Postgres session-level advisory locks, one
+ * per session being written. Postgres frees them when that connection ends, so a killed process
+ * never leaves a session locked. An in-process set excludes two requests of the same process (the
+ * advisory lock is re-entrant on one connection). If the lock connection drops, every lease taken
+ * on it becomes invalid at once: writers check `valid` before they commit, and the committed
+ * offset is additionally compare-and-set, so a stale writer can never move it.
+ */
+import { connectDatabase, type Sql } from "./database.js";
+
+/** A held lock on one upload session. */
+export interface SessionLease {
+  /** False once the lock may have been lost (its connection closed). */
+  readonly valid: boolean;
+  /** Releases the lock; safe to call more than once. */
+  release(): Promise<void>;
+}
+
+/** Takes and releases session locks. */
+export interface SessionLocks {
+  /** Locks a session for writing, or answers undefined when another request holds it. */
+  tryAcquire(sessionId: string): Promise<SessionLease | undefined>;
+  /** Closes the lock connection (releasing every lock). */
+  close(): Promise<void>;
+}
+
+/** Creates the lock manager on its own single connection to the database at `url`. */
+export function createSessionLocks(url: string, schema: string): SessionLocks {
+  let generation = 0;
+  const held = new Map<string, number>(); // session id -> generation of the connection holding it
+  const sql: Sql = connectDatabase({
+    url,
+    schema,
+    max: 1,
+    applicationName: "files-service session locks",
+    keepConnections: true,
+    onclose: () => {
+      generation++;
+      held.clear();
+    },
+  });
+
+  return {
+    async tryAcquire(sessionId) {
+      if (held.has(sessionId)) return undefined;
+      const taken = generation;
+      held.set(sessionId, taken); // claim in-process first: the query below yields
+      const key = lockKey(sessionId);
+      try {
+        const [{ locked }] = await sql`select pg_try_advisory_lock(${key}::bigint) as locked`;
+        if (!locked || generation !== taken) {
+          if (held.get(sessionId) === taken) held.delete(sessionId);
+          return undefined;
+        }
+      } catch (err) {
+        if (held.get(sessionId) === taken) held.delete(sessionId);
+        throw err;
+      }
+      let released = false;
+      return {
+        get valid() {
+          return !released && held.get(sessionId) === taken && generation === taken;
+        },
+        async release() {
+          if (released) return;
+          released = true;
+          if (held.get(sessionId) !== taken || generation !== taken) return; // lost with its connection
+          held.delete(sessionId);
+          await sql`select pg_advisory_unlock(${key}::bigint)`.catch(() => {
+            // The connection is gone, and the lock with it.
+          });
+        },
+      };
+    },
+    close: () => sql.end({ timeout: 5 }),
+  };
+}
+
+/** The advisory lock key of a session: the first 64 bits of its UUID, as a signed bigint. */
+export function lockKey(sessionId: string): string {
+  return BigInt.asIntN(64, BigInt("0x" + sessionId.replace(/-/g, "").slice(0, 16))).toString();
+}

@@ -1,0 +1,80 @@
+/**
+ * Queries of the upload_sessions table. A session that has expired is treated as gone by every
+ * query here, before the sweep removes it.
+ */
+import type { Sql } from "./database.js";
+
+/** An upload session as stored. */
+export interface SessionRow {
+  id: string;
+  bucket: string;
+  key: string;
+  mimeType: string;
+  size: number;
+  committedOffset: number;
+  expectedSha256: Buffer | null;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+/** What a new session is made of. */
+export type NewSession = Pick<SessionRow, "id" | "bucket" | "key" | "mimeType" | "size" | "expectedSha256">;
+
+/** Inserts a session at offset 0 that expires `ttlSeconds` from now. */
+export async function insertSession(sql: Sql, session: NewSession, ttlSeconds: number): Promise<SessionRow> {
+  const [row] = await sql<SessionRow[]>`
+    insert into upload_sessions (id, bucket, key, mime_type, size, expected_sha256, expires_at)
+    values (${session.id}, ${session.bucket}, ${session.key}, ${session.mimeType}, ${session.size},
+            ${session.expectedSha256}, now() + make_interval(secs => ${ttlSeconds}))
+    returning *`;
+  return row;
+}
+
+/** Reads a live (unexpired) session. */
+export async function findSession(sql: Sql, id: string): Promise<SessionRow | undefined> {
+  const [row] = await sql<SessionRow[]>`
+    select * from upload_sessions where id = ${id} and expires_at > now()`;
+  return row;
+}
+
+/**
+ * Moves the committed offset from `from` to `to` (compare-and-set) and extends the expiry.
+ * Answers undefined when the session is gone or its offset is no longer `from`.
+ */
+export async function moveOffset(sql: Sql, id: string, from: number, to: number, ttlSeconds: number): Promise<SessionRow | undefined> {
+  const [row] = await sql<SessionRow[]>`
+    update upload_sessions
+       set committed_offset = ${to}, expires_at = now() + make_interval(secs => ${ttlSeconds})
+     where id = ${id} and committed_offset = ${from} and expires_at > now()
+    returning *`;
+  return row;
+}
+
+/** Deletes a live session, answering it as it was. */
+export async function deleteSession(sql: Sql, id: string): Promise<SessionRow | undefined> {
+  const [row] = await sql<SessionRow[]>`
+    delete from upload_sessions where id = ${id} and expires_at > now() returning *`;
+  return row;
+}
+
+/** Ids of sessions that expired, oldest first. */
+export async function expiredSessionIds(sql: Sql, limit: number): Promise<string[]> {
+  const rows = await sql<{ id: string }[]>`
+    select id from upload_sessions where expires_at <= now() order by expires_at limit ${limit}`;
+  return rows.map((r) => r.id);
+}
+
+/** Deletes a session if it has expired; true when it did. */
+export async function deleteExpiredSession(sql: Sql, id: string): Promise<boolean> {
+  const rows = await sql`delete from upload_sessions where id = ${id} and expires_at <= now() returning id`;
+  return rows.length > 0;
+}
+
+/** Of the given ids, those that have no session row, expired or not (one snapshot). */
+export async function idsWithoutSession(sql: Sql, ids: readonly string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const rows = await sql<{ id: string }[]>`
+    select id from unnest(${sql.array(ids as string[])}::uuid[]) as candidates(id)
+     where not exists (select 1 from upload_sessions where upload_sessions.id = candidates.id)`;
+  return rows.map((r) => r.id);
+}

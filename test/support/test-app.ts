@@ -1,0 +1,59 @@
+/**
+ * Starts the real service in-process on a free port, on its own schema and blob directory, with
+ * generated Connect clients for both transports the tests drive it with: gRPC over HTTP/2 and the
+ * Connect protocol over HTTP/1.1.
+ */
+import { createClient, type Client, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { FilesService } from "../../gen/files/v1/files_pb.js";
+import { startApp, type App, type AppOverrides } from "../../src/app.js";
+import { loadConfig, type Config } from "../../src/config.js";
+import { createLogger } from "../../src/log.js";
+import { createTestDatabase, type TestDatabase } from "./database.js";
+
+/** A running service under test. */
+export interface TestApp {
+  app: App;
+  config: Config;
+  db: TestDatabase;
+  baseUrl: string;
+  blobDir: string;
+  /** The transports, by name, for `describe.each`. */
+  transports: Record<TransportName, Transport>;
+  client(transport: TransportName): Client<typeof FilesService>;
+  close(): Promise<void>;
+}
+
+export type TransportName = "grpc (HTTP/2)" | "connect (HTTP/1.1)";
+export const transportNames: TransportName[] = ["grpc (HTTP/2)", "connect (HTTP/1.1)"];
+
+/** Starts the service; `settings` are flags as on the command line (e.g. { "session-ttl-seconds": "1" }). */
+export async function startTestApp(settings: Record<string, string> = {}, overrides: AppOverrides = {}): Promise<TestApp> {
+  const db = await createTestDatabase();
+  const blobDir = await mkdtemp(path.join(tmpdir(), "files-blobs-"));
+  const flags = { port: "0", "database-url": db.url, "database-schema": db.schema, "blob-dir": blobDir, "sweep-interval-seconds": "0", ...settings };
+  const config = loadConfig(Object.entries(flags).map(([k, v]) => `--${k}=${v}`), {});
+  const app = await startApp(config, createLogger({ silent: !process.env.TEST_LOG }), overrides);
+  const baseUrl = `http://127.0.0.1:${app.port}`;
+  const transports: Record<TransportName, Transport> = {
+    "grpc (HTTP/2)": createGrpcTransport({ baseUrl }),
+    "connect (HTTP/1.1)": createConnectTransport({ baseUrl, httpVersion: "1.1" }),
+  };
+  return {
+    app,
+    config,
+    db,
+    baseUrl,
+    blobDir,
+    transports,
+    client: (name) => createClient(FilesService, transports[name]),
+    async close() {
+      await app.close();
+      await db.drop();
+      await rm(blobDir, { recursive: true, force: true });
+    },
+  };
+}
