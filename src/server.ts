@@ -32,6 +32,10 @@ const connectionWindowBytes = 64 * 1024 * 1024;
 
 /** Creates the one-port server. */
 export function createServer(options: ServerOptions): Server {
+  let closing = false;
+  // HTTP/1.1 requests in flight per connection. The server never listens itself (we hand it
+  // sockets), so its own closeIdleConnections() knows no connections: we keep the count.
+  const h1Requests = new Map<net.Socket, number>();
   const h1 = http.createServer(
     {
       // A whole upload may take hours; only headers and idleness are timed.
@@ -39,7 +43,17 @@ export function createServer(options: ServerOptions): Server {
       headersTimeout: 30_000,
       keepAliveTimeout: 5_000,
     },
-    options.handler,
+    (req, res) => {
+      const socket = req.socket;
+      h1Requests.set(socket, (h1Requests.get(socket) ?? 0) + 1);
+      res.once("close", () => {
+        const left = (h1Requests.get(socket) ?? 1) - 1;
+        h1Requests.set(socket, left);
+        if (closing && left === 0) socket.destroySoon();
+      });
+      if (closing) res.setHeader("connection", "close");
+      options.handler(req, res);
+    },
   );
   h1.setTimeout(options.idleTimeoutMs);
 
@@ -56,9 +70,13 @@ export function createServer(options: ServerOptions): Server {
   });
 
   const sockets = new Set<net.Socket>();
+  const h2Sockets = new WeakSet<net.Socket>();
   const tcp = net.createServer((socket) => {
     sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+    socket.once("close", () => {
+      sockets.delete(socket);
+      h1Requests.delete(socket);
+    });
     socket.setNoDelay(true);
     // A connection that never says anything is closed like an idle one.
     const silent = () => socket.destroy();
@@ -72,6 +90,7 @@ export function createServer(options: ServerOptions): Server {
       const n = Math.min(head.length, preface.length);
       if (head.subarray(0, n).equals(preface.subarray(0, n))) {
         // Stays paused: the HTTP/2 session reads the unshifted bytes from the buffer itself.
+        h2Sockets.add(socket);
         h2.emit("connection", socket);
       } else {
         h1.emit("connection", socket);
@@ -91,13 +110,15 @@ export function createServer(options: ServerOptions): Server {
       });
     },
     async close(graceMs) {
+      closing = true;
       const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
-      h1.closeIdleConnections();
       for (const session of sessions) session.close(); // GOAWAY: no new streams, running ones finish
-      const idleCheck = setInterval(() => h1.closeIdleConnections(), 100);
+      for (const socket of sockets) {
+        // Idle HTTP/1.1 keep-alive connections (or ones that never sent a byte) go now.
+        if (!h2Sockets.has(socket) && !h1Requests.get(socket)) socket.destroy();
+      }
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([closed, deadline]);
-      clearInterval(idleCheck);
       // Whatever is still running is cut: uploads commit what they received when their stream breaks.
       for (const socket of sockets) socket.destroy();
       await closed;

@@ -24,6 +24,9 @@ import type { HashCache } from "./content-hash.js";
 import type { Logger } from "../log.js";
 import { checkUploadId } from "./names.js";
 
+// How far writing may lag behind receiving, in bytes (memory stays bounded by this).
+const writeAheadBytes = 8 * 1024 * 1024;
+
 /** What an upload request needs. */
 export interface UploadDeps {
   sql: Sql;
@@ -80,11 +83,37 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
   const startHash = hash.copy();
   let session = initial;
   let written = start;
+  // Writes in flight: receiving the next message overlaps with writing the previous ones.
+  const inflight: { done: Promise<void>; bytes: number }[] = [];
+  let inflightBytes = 0;
+  let writeFailure: unknown;
+
+  function startWrite(data: Uint8Array): void {
+    const done = appender.write(data).catch((err: unknown) => {
+      writeFailure ??= err;
+    });
+    inflight.push({ done, bytes: data.byteLength });
+    inflightBytes += data.byteLength;
+  }
+
+  /** Waits until at most `limit` bytes are still being written; throws the first write error. */
+  async function settleWrites(limit: number): Promise<void> {
+    while (inflightBytes > limit || (limit === 0 && inflight.length > 0)) {
+      const oldest = inflight.shift()!;
+      await oldest.done;
+      inflightBytes -= oldest.bytes;
+    }
+    if (writeFailure !== undefined) {
+      hashes.drop(id); // it has seen bytes that will be cut off
+      throw writeFailure;
+    }
+  }
 
   /** fsync, then compare-and-set the offset: the only way an offset ever moves forward. */
   async function commit(): Promise<void> {
     if (written === session.committedOffset) return;
     if (!leaseValid()) throw new ConnectError(`lost the lock on upload session ${id}; retry`, Code.Aborted);
+    await settleWrites(0);
     await appender.sync();
     const moved = await moveOffset(sql, id, session.committedOffset, written, deps.sessionTtlSeconds);
     if (!moved) throw new ConnectError(`upload session ${id} was cancelled or expired during the upload`, Code.NotFound);
@@ -93,6 +122,7 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
 
   /** Refuses the request whole: cut its bytes off and move the offset back to where it began. */
   async function rollback(): Promise<void> {
+    await settleWrites(0).catch(() => undefined);
     await appender.truncate(start);
     written = start;
     if (session.committedOffset !== start) {
@@ -127,6 +157,15 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
 
     /** Appends `first` and every following message, committing on the way and at the end. */
     async consume(first: UploadContentRequest, rest: AsyncIterator<UploadContentRequest>): Promise<void> {
+      try {
+        await this.append(first, rest);
+      } finally {
+        // Never leave a write running on a handle that is about to close.
+        await Promise.all(inflight.map((w) => w.done));
+      }
+    },
+
+    async append(first: UploadContentRequest, rest: AsyncIterator<UploadContentRequest>): Promise<void> {
       let message = first;
       for (;;) {
         try {
@@ -136,14 +175,10 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
           throw err;
         }
         if (message.data.byteLength > 0) {
-          try {
-            await appender.write(message.data);
-          } catch (err) {
-            hashes.drop(id); // it has seen bytes that will be cut off
-            throw err;
-          }
+          startWrite(message.data);
           hash.update(message.data);
           written += message.data.byteLength;
+          await settleWrites(writeAheadBytes);
           if (written - session.committedOffset >= deps.checkpointBytes) await commit();
         }
         let next: IteratorResult<UploadContentRequest>;

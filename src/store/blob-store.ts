@@ -7,7 +7,10 @@
 
 /** Appends to one session's partial content. */
 export interface BlobAppender {
-  /** Writes at the current end; not durable until {@link sync}. */
+  /**
+   * Writes at the end of what was written before, even while earlier writes are still in flight
+   * (the caller awaits them all before {@link sync}); not durable until then.
+   */
   write(data: Uint8Array): Promise<void>;
   /** Makes everything written so far durable (fsync). */
   sync(): Promise<void>;

@@ -106,13 +106,11 @@ function createAppender(handle: FileHandle, start: number): BlobAppender {
   let position = start;
   let closed = false;
   return {
-    async write(data) {
-      let written = 0;
-      while (written < data.byteLength) {
-        const { bytesWritten } = await handle.write(data, written, data.byteLength - written, position + written);
-        written += bytesWritten;
-      }
-      position += written;
+    write(data) {
+      // The position is taken now, so several writes may be in flight at once (pwrite each).
+      const at = position;
+      position += data.byteLength;
+      return writeAt(handle, data, at);
     },
     sync: () => handle.datasync(),
     async truncate(length) {
@@ -125,6 +123,13 @@ function createAppender(handle: FileHandle, start: number): BlobAppender {
       await handle.close();
     },
   };
+}
+
+async function writeAt(handle: FileHandle, data: Uint8Array, at: number): Promise<void> {
+  for (let written = 0; written < data.byteLength; ) {
+    const { bytesWritten } = await handle.write(data, written, data.byteLength - written, at + written);
+    written += bytesWritten;
+  }
 }
 
 async function* readRange(file: string, start: number, end: number, what: string): AsyncIterable<Uint8Array> {
