@@ -5,6 +5,7 @@
  */
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Config } from "./config.js";
+import { createDrain } from "./drain.js";
 import { errorMapping } from "./errors.js";
 import { createHashCache } from "./files/content-hash.js";
 import { filesRoutes } from "./files/files-service.js";
@@ -61,6 +62,13 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     const sweeper = startSweeper({ sql, blobs, locks, hashes, log }, config.sweepIntervalSeconds);
     cleanups.push(() => sweeper.stop());
 
+    // Registered before the server's close, so it runs after it: handlers on cut connections still
+    // commit what they received before the database closes.
+    const drain = createDrain();
+    cleanups.push(async () => {
+      const left = await drain.idle(10_000);
+      if (left > 0) log.warn("handlers still running at shutdown", { count: left });
+    });
     const handler = connectNodeAdapter({
       routes: filesRoutes({
         sql,
@@ -76,7 +84,7 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       readMaxBytes: config.maxMessageBytes,
       writeMaxBytes: config.maxMessageBytes,
       maxTimeoutMs: config.maxRequestTimeoutSeconds * 1000,
-      interceptors: [errorMapping(log)],
+      interceptors: [drain.interceptor, errorMapping(log)],
       contextValues: baseUrlContext(config.publicUrl),
       fallback: (req, res) => {
         res.writeHead(404, { "content-type": "application/json" });

@@ -1,0 +1,251 @@
+/**
+ * End to end: the real server on a free port, driven by generated clients over gRPC (HTTP/2) and
+ * the Connect protocol (HTTP/1.1). Every behaviour is checked on both transports.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import { readdir } from "node:fs/promises";
+import path from "node:path";
+import { startTestApp, transportNames, type TestApp } from "../support/test-app.js";
+import { chunks, content, download, eventually, sha256, uploadFile } from "../support/uploads.js";
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+let t: TestApp;
+beforeAll(async () => {
+  // Small checkpoints, so that commits happen within the small test uploads too.
+  t = await startTestApp({ "checkpoint-bytes": "64KiB" });
+});
+afterAll(() => t?.close());
+
+async function blobFiles(): Promise<string[]> {
+  const root = path.join(t.blobDir, "blobs");
+  const names: string[] = [];
+  for (const fanout of await readdir(root)) names.push(...(await readdir(path.join(root, fanout))));
+  return names;
+}
+
+async function partialFiles(): Promise<string[]> {
+  return readdir(path.join(t.blobDir, "partial"));
+}
+
+function rejectsWith(code: Code, message?: RegExp) {
+  return async (promise: Promise<unknown>) => {
+    const err = await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConnectError);
+    expect(Code[(err as ConnectError).code]).toBe(Code[code]);
+    if (message) expect((err as ConnectError).rawMessage).toMatch(message);
+  };
+}
+
+describe.each(transportNames)("over %s", (transport) => {
+  const bucket = transport.startsWith("grpc") ? "grpc-bucket" : "connect-bucket";
+  const files = () => t.client(transport);
+
+  test.each([0, 1, MiB + 1, 20 * MiB])("uploads %i bytes in chunks and downloads the same bytes", async (size) => {
+    const data = content(size);
+    const res = await uploadFile(files(), bucket, `sizes/${size}.bin`, data, { sha256: sha256(data), chunkSize: 256 * KiB + 7 });
+    expect(res.file).toMatchObject({ bucket, key: `sizes/${size}.bin`, bytes: BigInt(size), sha256: sha256(data) });
+    expect(res.session?.offset).toBe(BigInt(size));
+    expect(res.file!.url).toBe(`${t.baseUrl}/v1/files/${bucket}/sizes/${size}.bin:content`);
+    const got = await download(files(), bucket, `sizes/${size}.bin`);
+    expect(got.info?.sha256).toBe(sha256(data));
+    expect(sha256(got.data)).toBe(sha256(data));
+  });
+
+  test("a session answers its fields and absolute url", async () => {
+    const { session } = await files().createUploadSession({ bucket, key: "s.txt", mimeType: "text/plain", size: 3n });
+    expect(session).toMatchObject({ offset: 0n, size: 3n, bucket, key: "s.txt", mimeType: "text/plain" });
+    expect(session!.url).toBe(`${t.baseUrl}/v1/files/session:${session!.id}`);
+    expect(Number(session!.expiresAt)).toBeGreaterThan(Date.now() / 1000);
+    const read = await files().getUploadSession({ uploadId: session!.id });
+    expect(read.session?.offset).toBe(0n);
+  });
+
+  test("an upload resumes from the committed offset after the client aborts mid-stream", async () => {
+    const data = content(200 * KiB);
+    const { session } = await files().createUploadSession({ bucket, key: "resume.bin", size: BigInt(data.length), sha256: sha256(data) });
+    const id = session!.id;
+    const abort = new AbortController();
+    // Send 100 KiB in 10 KiB messages, then hang until aborted.
+    async function* firstHalf() {
+      yield* chunks(id, data.subarray(0, 100 * KiB), 10 * KiB);
+      await new Promise((resolve) => abort.signal.addEventListener("abort", resolve));
+    }
+    const call = files().uploadContent(firstHalf(), { signal: abort.signal });
+    await eventually(async () => (await files().getUploadSession({ uploadId: id })).session!.offset >= 64n * 1024n);
+    await new Promise((r) => setTimeout(r, 200)); // let the rest of the 100 KiB arrive
+    abort.abort();
+    await rejectsWith(Code.Canceled)(call);
+    // The server commits what arrived when the stream breaks: all 100 KiB, not only the last checkpoint.
+    await eventually(async () => (await files().getUploadSession({ uploadId: id })).session!.offset === 100n * 1024n);
+    // The file is not visible while incomplete.
+    await rejectsWith(Code.NotFound)(files().getFile({ bucket, key: "resume.bin" }));
+
+    const res = await files().uploadContent(chunks(id, data.subarray(100 * KiB), 10 * KiB, 100 * KiB));
+    expect(res.file?.sha256).toBe(sha256(data));
+    expect(sha256((await download(files(), bucket, "resume.bin")).data)).toBe(sha256(data));
+  });
+
+  test("an upload spread over several requests completes on the last one", async () => {
+    const data = content(30);
+    const { session } = await files().createUploadSession({ bucket, key: "parts.bin", size: 30n });
+    const first = await files().uploadContent(chunks(session!.id, data.subarray(0, 10)));
+    expect(first.file).toBeUndefined();
+    expect(first.session?.offset).toBe(10n);
+    await files().uploadContent(chunks(session!.id, data.subarray(10, 20), 4, 10));
+    const last = await files().uploadContent(chunks(session!.id, data.subarray(20), 4));
+    expect(last.file?.sha256).toBe(sha256(data));
+  });
+
+  test("a wrong offset is refused with the committed offset in the message, and nothing is kept", async () => {
+    const data = content(20);
+    const { session } = await files().createUploadSession({ bucket, key: "offset.bin", size: 20n });
+    await files().uploadContent(chunks(session!.id, data.subarray(0, 10)));
+    await rejectsWith(Code.Aborted, /offset 5 .*resume from offset 10/)(files().uploadContent(chunks(session!.id, data.subarray(10), 4, 5)));
+    expect((await files().getUploadSession({ uploadId: session!.id })).session?.offset).toBe(10n);
+  });
+
+  test("content beyond the declared size refuses the whole request, even past a checkpoint", async () => {
+    const data = content(300 * KiB);
+    const { session } = await files().createUploadSession({ bucket, key: "over.bin", size: 200n * 1024n });
+    // 300 KiB in 50 KiB messages: checkpoints commit 100 and 200 KiB before the overflow is seen.
+    await rejectsWith(Code.OutOfRange, /declared size of 204800 bytes; nothing of this request was kept/)(
+      files().uploadContent(chunks(session!.id, data, 50 * KiB)),
+    );
+    expect((await files().getUploadSession({ uploadId: session!.id })).session?.offset).toBe(0n);
+    // The session still works, from offset 0.
+    const res = await files().uploadContent(chunks(session!.id, data.subarray(0, 200 * KiB), 64 * KiB));
+    expect(res.file?.sha256).toBe(sha256(data.subarray(0, 200 * KiB)));
+  });
+
+  test("a checksum mismatch fails with data_loss and the file never appears", async () => {
+    const data = content(1000);
+    const { session } = await files().createUploadSession({ bucket, key: "bad-sum.bin", size: 1000n, sha256: sha256(content(1000)) });
+    await rejectsWith(Code.DataLoss, /not the promised/)(files().uploadContent(chunks(session!.id, data)));
+    await rejectsWith(Code.NotFound)(files().getFile({ bucket, key: "bad-sum.bin" }));
+    await rejectsWith(Code.NotFound)(files().getUploadSession({ uploadId: session!.id }));
+    expect(await partialFiles()).not.toContain(session!.id);
+  });
+
+  test("a second writer on the same session is refused while the first is streaming", async () => {
+    const data = content(64);
+    const { session } = await files().createUploadSession({ bucket, key: "race.bin", size: 64n });
+    const id = session!.id;
+    let finish!: () => void;
+    const held = new Promise<void>((resolve) => (finish = resolve));
+    async function* slowWriter() {
+      yield { uploadId: id, data: data.subarray(0, 32) };
+      await held;
+      yield { data: data.subarray(32) };
+    }
+    const first = files().uploadContent(slowWriter());
+    // Wait until the first writer holds the session (its first message arrived).
+    await new Promise((r) => setTimeout(r, 300));
+    await rejectsWith(Code.Aborted, /being written by another request/)(files().uploadContent(chunks(id, data.subarray(32), 32, 32)));
+    finish();
+    const res = await first;
+    expect(res.file?.sha256).toBe(sha256(data));
+  });
+
+  test("uploading to an existing key replaces it atomically and removes the old content", async () => {
+    const before = await blobFiles();
+    const v1 = content(100);
+    const v2 = content(150);
+    await uploadFile(files(), bucket, "replace/me.txt", v1, { mimeType: "text/plain" });
+    const { session } = await files().createUploadSession({ bucket, key: "replace/me.txt", mimeType: "text/csv", size: 150n });
+    await files().uploadContent(chunks(session!.id, v2.subarray(0, 50)));
+    // While v2 is incomplete, v1 is what readers see.
+    expect((await files().getFile({ bucket, key: "replace/me.txt" })).file?.sha256).toBe(sha256(v1));
+    await files().uploadContent(chunks(session!.id, v2.subarray(50), 64, 50));
+    const { file } = await files().getFile({ bucket, key: "replace/me.txt" });
+    expect(file).toMatchObject({ sha256: sha256(v2), bytes: 150n, mimeType: "text/csv" });
+    expect((await download(files(), bucket, "replace/me.txt")).data.equals(v2)).toBe(true);
+    expect((await blobFiles()).length).toBe(before.length + 1);
+  });
+
+  test("download honours offset and limit", async () => {
+    const data = content(1000);
+    await uploadFile(files(), bucket, "range.bin", data);
+    expect((await download(files(), bucket, "range.bin", 100, 50)).data.equals(data.subarray(100, 150))).toBe(true);
+    expect((await download(files(), bucket, "range.bin", 900)).data.equals(data.subarray(900))).toBe(true);
+    expect((await download(files(), bucket, "range.bin", 990, 100)).data.equals(data.subarray(990))).toBe(true);
+    expect((await download(files(), bucket, "range.bin", 1000)).data.length).toBe(0);
+    await rejectsWith(Code.OutOfRange)(download(files(), bucket, "range.bin", 1001));
+    await rejectsWith(Code.NotFound)(download(files(), bucket, "no-such.bin"));
+  });
+
+  test("delete answers the file, removes metadata and content, and a second delete is not_found", async () => {
+    const data = content(10);
+    await uploadFile(files(), bucket, "gone.bin", data);
+    const before = await blobFiles();
+    const { file } = await files().deleteFile({ bucket, key: "gone.bin" });
+    expect(file?.sha256).toBe(sha256(data));
+    expect((await blobFiles()).length).toBe(before.length - 1);
+    await rejectsWith(Code.NotFound)(files().getFile({ bucket, key: "gone.bin" }));
+    await rejectsWith(Code.NotFound)(files().deleteFile({ bucket, key: "gone.bin" }));
+  });
+
+  test("cancel removes the session and its partial content at once", async () => {
+    const { session } = await files().createUploadSession({ bucket, key: "cancel.bin", size: 10n });
+    await files().uploadContent(chunks(session!.id, content(5)));
+    expect(await partialFiles()).toContain(session!.id);
+    const cancelled = await files().cancelUploadSession({ uploadId: session!.id });
+    expect(cancelled.session?.offset).toBe(5n);
+    expect(await partialFiles()).not.toContain(session!.id);
+    await rejectsWith(Code.NotFound)(files().getUploadSession({ uploadId: session!.id }));
+  });
+
+  test("lists files in key order, a page at a time, stable under inserts", async () => {
+    const listBucket = `${bucket}-list`;
+    const keys = Array.from({ length: 25 }, (_, i) => `k/${String(i).padStart(2, "0")}`);
+    for (const key of keys) await uploadFile(files(), listBucket, key, content(1));
+    const seen: string[] = [];
+    let pageToken = "";
+    let pages = 0;
+    do {
+      const page = await files().listFiles({ bucket: listBucket, pageSize: 10, pageToken });
+      seen.push(...page.data.map((f) => f.key));
+      pageToken = page.nextPageToken;
+      if (pages++ === 0) await uploadFile(files(), listBucket, "k/00a", content(1)); // lands before the cursor
+    } while (pageToken);
+    expect(pages).toBe(3);
+    expect(seen).toEqual(keys);
+    const prefixed = await files().listFiles({ bucket: listBucket, prefix: "k/1" });
+    expect(prefixed.data.map((f) => f.key)).toEqual(keys.slice(10, 20));
+    const buckets = (await files().listBuckets({})).data.map((b) => b.name);
+    expect(buckets).toEqual([...buckets].sort());
+    expect(buckets).toEqual(expect.arrayContaining([bucket, listBucket]));
+    await rejectsWith(Code.InvalidArgument, /another listing/)(files().listFiles({ bucket: bucket, pageToken: (await files().listFiles({ bucket: listBucket, pageSize: 1 })).nextPageToken }));
+  });
+
+  test("bad input gets invalid_argument naming what was wrong", async () => {
+    await rejectsWith(Code.InvalidArgument, /bucket "bad bucket"/)(files().createUploadSession({ bucket: "bad bucket", key: "k", size: 1n }));
+    await rejectsWith(Code.InvalidArgument, /key "a\/\/b"/)(files().createUploadSession({ bucket, key: "a//b", size: 1n }));
+    await rejectsWith(Code.InvalidArgument, /size -1/)(files().createUploadSession({ bucket, key: "k", size: -1n }));
+    await rejectsWith(Code.InvalidArgument, /upload_id "nope"/)(files().getUploadSession({ uploadId: "nope" }));
+    await rejectsWith(Code.NotFound)(files().getUploadSession({ uploadId: "00000000-0000-4000-8000-000000000000" }));
+    await rejectsWith(Code.InvalidArgument, /upload_id is required/)(files().uploadContent(chunks("", content(1))));
+  });
+});
+
+test("sessions expire: not_found at once, partial content swept", async () => {
+  const short = await startTestApp({ "session-ttl-seconds": "1" });
+  try {
+    const files = short.client("grpc (HTTP/2)");
+    const { session } = await files.createUploadSession({ bucket: "exp", key: "e.bin", size: 10n });
+    await files.uploadContent(chunks(session!.id, content(4)));
+    await new Promise((r) => setTimeout(r, 1100));
+    await expect(files.getUploadSession({ uploadId: session!.id })).rejects.toMatchObject({ code: Code.NotFound });
+    await expect(files.uploadContent(chunks(session!.id, content(6), 6, 4))).rejects.toMatchObject({ code: Code.NotFound });
+    expect(await readdir(path.join(short.blobDir, "partial"))).toContain(session!.id);
+    const report = await short.app.sweeper.sweep();
+    expect(report.expiredSessions).toBe(1);
+    expect(await readdir(path.join(short.blobDir, "partial"))).not.toContain(session!.id);
+  } finally {
+    await short.close();
+  }
+});

@@ -1,0 +1,45 @@
+/**
+ * The service as a real child process (`node --import tsx src/main.ts`), for the tests that kill
+ * it or signal it. It learns its port from the "listening" log line.
+ */
+import { createClient, type Client } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { spawn, type ChildProcess } from "node:child_process";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { FilesService } from "../../gen/files/v1/files_pb.js";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+
+/** A running server process. */
+export interface ServerProcess {
+  child: ChildProcess;
+  port: number;
+  client: Client<typeof FilesService>;
+  /** Everything it logged. */
+  log: string[];
+  /** Resolves with the exit code (or signal name) once it has exited. */
+  exited: Promise<number | string>;
+}
+
+/** Starts the server with these environment settings and waits until it listens. */
+export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "src/main.ts")], {
+    cwd: root,
+    env: { ...process.env, PORT: "0", SWEEP_INTERVAL_SECONDS: "0", ...env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  const log: string[] = [];
+  const exited = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? -1)));
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stderr! }).on("line", (line) => {
+      log.push(line);
+      const m = /"message":"listening","url":"http:\/\/[^"]*:(\d+)"/.exec(line);
+      if (m) resolve(Number(m[1]));
+    });
+    void exited.then((code) => reject(new Error(`server exited (${code}) before listening:\n${log.join("\n")}`)));
+  });
+  const client = createClient(FilesService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
+  return { child, port, client, log, exited };
+}
