@@ -8,6 +8,7 @@ COPY migrations ./migrations
 COPY src ./src
 COPY tsconfig.json ./
 ENV HOST=0.0.0.0 PORT=8321 BLOB_DIR=/data/blobs
+RUN mkdir -p /data && chown node:node /data
 VOLUME /data
 EXPOSE 8321
 USER node
