@@ -1,0 +1,67 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { decodePageToken, encodePageToken } from "../../src/files/page-token.js";
+
+function expectInvalid(fn: () => unknown, message: RegExp): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(ConnectError);
+  expect(Code[(caught as ConnectError).code]).toBe(Code[Code.InvalidArgument]);
+  expect((caught as ConnectError).rawMessage).toMatch(message);
+}
+
+/** A token with the given JSON body, encoded the way encodePageToken does. */
+function rawToken(body: unknown): string {
+  return Buffer.from(JSON.stringify(body)).toString("base64url");
+}
+
+test("round trip", () => {
+  const cursor = { bucket: "b", prefix: "photos/", after: "photos/2025/cat.jpg" };
+  const token = encodePageToken(cursor);
+  expect(decodePageToken(token, "b", "photos/")).toEqual(cursor);
+});
+
+test("round trip with an empty prefix", () => {
+  const token = encodePageToken({ bucket: "b", prefix: "", after: "k" });
+  expect(decodePageToken(token, "b", "")).toEqual({ bucket: "b", prefix: "", after: "k" });
+});
+
+test("a token is URL-safe", () => {
+  // "?>" bytes give "/" and "+" in standard base64 whatever their alignment; the token must not.
+  const cursor = { bucket: "b", prefix: "", after: "??>>??>>??>>" };
+  const standard = Buffer.from(JSON.stringify({ v: 1, b: "b", p: "", a: cursor.after })).toString("base64");
+  expect(standard).toMatch(/[+/]/);
+  const token = encodePageToken(cursor);
+  expect(token).toMatch(/^[A-Za-z0-9_-]+$/);
+  expect(decodePageToken(token, "b", "").after).toBe(cursor.after);
+});
+
+test("refuses a token from another bucket", () => {
+  const token = encodePageToken({ bucket: "a", prefix: "", after: "k" });
+  expectInvalid(() => decodePageToken(token, "b", ""), /another listing/);
+});
+
+test("refuses a token from another prefix", () => {
+  const token = encodePageToken({ bucket: "b", prefix: "x/", after: "x/k" });
+  expectInvalid(() => decodePageToken(token, "b", "y/"), /another listing/);
+  expectInvalid(() => decodePageToken(token, "b", ""), /another listing/);
+});
+
+test.each([
+  ["garbage", "garbage"],
+  ["non-base64", "!!!***"],
+  ["empty", ""],
+  ["JSON that is not an object", rawToken(42)],
+  ["JSON null", rawToken(null)],
+  ["wrong version", rawToken({ v: 2, b: "b", p: "", a: "k" })],
+  ["empty after", rawToken({ v: 1, b: "b", p: "", a: "" })],
+  ["missing after", rawToken({ v: 1, b: "b", p: "" })],
+  ["non-string after", rawToken({ v: 1, b: "b", p: "", a: 5 })],
+  ["non-string bucket", rawToken({ v: 1, b: ["b"], p: "", a: "k" })],
+  ["truncated", encodePageToken({ bucket: "b", prefix: "", after: "key" }).slice(0, -4)],
+])("refuses %s", (_name, token) => {
+  expectInvalid(() => decodePageToken(token, "b", ""), /page_token is invalid/);
+});
