@@ -13,6 +13,7 @@ import { baseUrlContext } from "./files/public-urls.js";
 import { startSweeper, type Sweeper } from "./files/sweeper.js";
 import type { Logger } from "./log.js";
 import { createServer } from "./server.js";
+import { createTranscoder, loadOpenApiDocument } from "./transcoding/index.js";
 import type { BlobStore } from "./store/blob-store.js";
 import { connectDatabase, migrate, type Sql } from "./store/database.js";
 import { createDirectoryBlobStore } from "./store/directory-blob-store.js";
@@ -69,28 +70,34 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       const left = await drain.idle(10_000);
       if (left > 0) log.warn("handlers still running at shutdown", { count: left });
     });
-    const handler = connectNodeAdapter({
-      routes: filesRoutes({
-        sql,
-        blobs,
-        locks,
-        hashes,
-        log,
-        checkpointBytes: config.checkpointBytes,
-        sessionTtlSeconds: config.sessionTtlSeconds,
-        maxFileSize: config.maxFileSize,
-      }),
+    const routes = filesRoutes({
+      sql,
+      blobs,
+      locks,
+      hashes,
+      log,
+      checkpointBytes: config.checkpointBytes,
+      sessionTtlSeconds: config.sessionTtlSeconds,
+      maxFileSize: config.maxFileSize,
+    });
+    // One router configuration for both faces, so REST calls pass the same interceptors and limits.
+    const routerOptions = {
       // Every message, an upload chunk included, must fit; larger ones are refused before parsing.
       readMaxBytes: config.maxMessageBytes,
       writeMaxBytes: config.maxMessageBytes,
       maxTimeoutMs: config.maxRequestTimeoutSeconds * 1000,
       interceptors: [drain.interceptor, errorMapping(log)],
-      contextValues: baseUrlContext(config.publicUrl),
-      fallback: (req, res) => {
-        res.writeHead(404, { "content-type": "application/json" });
-        res.end(JSON.stringify({ code: "not_found", message: `no route for ${req.method} ${req.url}` }));
-      },
+    };
+    const contextValues = baseUrlContext(config.publicUrl);
+    const rest = createTranscoder({
+      routes,
+      router: routerOptions,
+      contextValues,
+      maxJsonBodyBytes: config.maxMessageBytes,
+      openApi: await loadOpenApiDocument(),
+      onInternalError: (err) => log.error("REST request failed", { error: err.message }),
     });
+    const handler = connectNodeAdapter({ routes, ...routerOptions, contextValues, fallback: rest.handle });
     const server = createServer({ handler, idleTimeoutMs: config.idleTimeoutSeconds * 1000 });
     const port = await server.listen(config.port, config.host);
     // Runs first on close: no new requests, in-flight uploads commit what they received.

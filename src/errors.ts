@@ -7,6 +7,7 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { BlobMissingError } from "./store/blob-store.js";
 import type { Logger } from "./log.js";
+import { errorWithHttpStatus } from "./transcoding/index.js";
 
 // postgres.js's own codes for a connection it could not open or lost.
 const connectionCodes = new Set(["CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT"]);
@@ -35,7 +36,7 @@ export function toConnectError(err: unknown, log: Logger): ConnectError {
     // The disk is full or over quota: nothing was committed, retry after space is freed.
     if (code === "ENOSPC" || code === "EDQUOT") {
       log.error("blob storage full", { code, error: String(err) });
-      return new ConnectError("storage is full; nothing past the committed offset was kept", Code.ResourceExhausted, undefined, undefined, err);
+      return errorWithHttpStatus("storage is full; nothing past the committed offset was kept", Code.ResourceExhausted, 507, err);
     }
     // The disk failed or went read-only, or the process ran out of file handles.
     if (code === "EIO" || code === "EROFS" || code === "EMFILE" || code === "ENFILE" || code === "ESTALE") {

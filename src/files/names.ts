@@ -5,6 +5,7 @@
  * they are kept strict so that they are safe in URLs and listings too.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
+import { errorWithHttpStatus } from "../transcoding/index.js";
 
 const bucketPattern = /^[A-Za-z0-9_-]{1,63}$/;
 const keyPattern = /^[A-Za-z0-9_\-/.]{1,1024}$/;
@@ -68,7 +69,7 @@ export function checkSha256(sha256: string): string | undefined {
 export function checkSize(size: bigint, maxFileSize: number): number {
   if (size < 0n) throw invalid(`size ${size} is invalid: expected a byte count of 0 or more`);
   if (size > BigInt(maxFileSize)) {
-    throw new ConnectError(`size ${size} is larger than the maximum file size of ${maxFileSize} bytes`, Code.ResourceExhausted);
+    throw errorWithHttpStatus(`size ${size} is larger than the maximum file size of ${maxFileSize} bytes`, Code.ResourceExhausted, 413);
   }
   return Number(size);
 }

@@ -23,6 +23,7 @@ import { deleteSession, findSession, moveOffset, type SessionRow } from "../stor
 import type { HashCache } from "./content-hash.js";
 import type { Logger } from "../log.js";
 import { checkUploadId } from "./names.js";
+import { errorWithHttpStatus } from "../transcoding/index.js";
 
 // How far writing may lag behind receiving, in bytes (memory stays bounded by this).
 const writeAheadBytes = 8 * 1024 * 1024;
@@ -143,9 +144,10 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
       );
     }
     if (written + message.data.byteLength > session.size) {
-      throw new ConnectError(
+      throw errorWithHttpStatus(
         `content goes past the declared size of ${session.size} bytes; nothing of this request was kept: the committed offset is ${start}`,
         Code.OutOfRange,
+        413,
       );
     }
   }

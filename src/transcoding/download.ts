@@ -1,0 +1,194 @@
+/**
+ * A server-streaming method served as a download (transcoding.v1.Download): the first message's
+ * metadata becomes Content-Type, Content-Length and ETag; the following messages' bytes become the
+ * body, written as fast as the client reads. HTTP semantics on top:
+ * - Range: one `bytes=a-b`, `bytes=a-` or `bytes=-n` range answers 206 with Content-Range, or 416
+ *   when it starts past the end; several ranges or a malformed header are ignored (200, whole body),
+ *   as RFC 9110 allows. If-Range with another ETag also means the whole body.
+ * - If-None-Match with the current ETag (or `*`) answers 304 without a body.
+ * - HEAD answers the headers only.
+ * The range goes into the request's offset/limit fields, so only the bytes sent are read.
+ */
+import { Code, ConnectError, type Transport } from "@connectrpc/connect";
+import { clone, ScalarType, type DescField, type DescMethod, type DescMethodStreaming, type Message } from "@bufbuild/protobuf";
+import { reflect } from "@bufbuild/protobuf/reflect";
+import type { Download } from "../../gen/transcoding/v1/annotations_pb.js";
+import { readFieldPath, resolveFieldPath } from "./field-paths.js";
+import { restError } from "./http-errors.js";
+import { abortResponse, header, sendJson, write, type NodeRequest, type NodeResponse } from "./node-http.js";
+
+/** What a download needs from the transcoder. */
+export interface DownloadContext {
+  method: DescMethod;
+  options: Download;
+  transport: Transport;
+  /** Headers handed to the RPC (authorization and the like). */
+  rpcHeader: Headers;
+  signal: AbortSignal;
+}
+
+/** A single byte range as asked for. */
+type ByteRange = { first: number; last?: number } | { suffix: number };
+
+/** Parses a Range header; undefined when absent, not of bytes, malformed or multiple (then ignored). */
+export function parseRange(value: string | undefined): ByteRange | undefined {
+  const m = value === undefined ? null : /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(value);
+  if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  if (m[1] === "") return { suffix: Number(m[2]) };
+  const first = Number(m[1]);
+  const last = m[2] === "" ? undefined : Number(m[2]);
+  if (!Number.isSafeInteger(first) || (last !== undefined && (!Number.isSafeInteger(last) || last < first))) return undefined;
+  return { first, last };
+}
+
+/** Does an If-None-Match header match this ETag (weak comparison, as RFC 9110 says for it)? */
+export function etagMatches(list: string, etag: string): boolean {
+  return list.split(",").some((tag) => {
+    const t = tag.trim();
+    return t === "*" || t.replace(/^W\//, "") === etag;
+  });
+}
+
+/** Serves one download request whose RPC request is `request` (path and query already bound). */
+export async function serveDownload(ctx: DownloadContext, req: NodeRequest, res: NodeResponse, request: Message): Promise<void> {
+  const { method, options } = ctx;
+  const field = (name: string, schema = method.output) => (name ? resolveFieldPath(schema, name) : undefined);
+  const metadataPath = field(options.metadata)!;
+  const contentPath = field(options.content)!;
+  const meta = metadataPath.at(-1)!.message!;
+  const [sizeField, typeField, etagField] = [field(options.size, meta), field(options.contentType, meta), field(options.etag, meta)];
+  const [offsetField, limitField] = [field(options.rangeOffset, method.input), field(options.rangeLimit, method.input)];
+
+  let range = offsetField ? parseRange(header(req, "range")) : undefined;
+  const open = (offset?: number, limit?: number) => openStream(ctx, request, offsetField, limitField, offset, limit);
+  const describe = (first: Message) => {
+    const m = readFieldPath(method.output, first, metadataPath) as Message | undefined;
+    if (!m) throw new ConnectError(`${method.name}: the first message carries no ${options.metadata}`, Code.Internal);
+    const size = Number(sizeField ? readFieldPath(meta, m, sizeField) : NaN);
+    const etagValue = etagField ? readFieldPath(meta, m, etagField) : undefined;
+    const etag = etagValue === undefined || etagValue === "" ? undefined : `"${etagValue instanceof Uint8Array ? Buffer.from(etagValue).toString("hex") : String(etagValue)}"`;
+    const type = typeField ? String(readFieldPath(meta, m, typeField) ?? "") : "";
+    return { size, etag, type: type || "application/octet-stream" };
+  };
+  /** The size of the whole representation, by a call cut off after its first message. */
+  const probe = async () => {
+    const stream = await open();
+    try {
+      return describe(await firstMessage(stream));
+    } finally {
+      await stream.return?.();
+    }
+  };
+
+  let offset = 0;
+  let limit = 0;
+  if (range && "suffix" in range) {
+    const { size } = await probe();
+    if (range.suffix === 0) return unsatisfiable(req, res, size);
+    offset = Math.max(0, size - range.suffix);
+  } else if (range) {
+    offset = range.first;
+    limit = range.last === undefined ? 0 : range.last - range.first + 1;
+  } else {
+    // No Range: the request's own offset/limit (query parameters) still apply, with a 200.
+    offset = Number(offsetField ? (readFieldPath(method.input, request, offsetField) ?? 0) : 0);
+    limit = Number(limitField ? (readFieldPath(method.input, request, limitField) ?? 0) : 0);
+  }
+
+  let stream = await open(range ? offset : undefined, range ? limit : undefined);
+  let first: Message;
+  try {
+    first = await firstMessage(stream);
+  } catch (err) {
+    // A range that starts past the end: the RPC refuses the offset; say how large the file is.
+    if (range && err instanceof ConnectError && err.code === Code.OutOfRange) return unsatisfiable(req, res, (await probe()).size);
+    throw err;
+  }
+  let info = describe(first);
+  const ifRange = header(req, "if-range");
+  if (range && ifRange !== undefined && ifRange.trim() !== info.etag) {
+    // The client's copy is another version: it gets the whole current one instead of a piece.
+    await stream.return?.();
+    range = undefined;
+    offset = 0;
+    limit = 0;
+    stream = await open(0, 0);
+    info = describe(await firstMessage(stream));
+  }
+  const common: Record<string, string> = { "accept-ranges": offsetField ? "bytes" : "none", ...(info.etag ? { etag: info.etag } : {}) };
+
+  const ifNoneMatch = header(req, "if-none-match");
+  if (info.etag && ifNoneMatch !== undefined && etagMatches(ifNoneMatch, info.etag)) {
+    await stream.return?.();
+    res.writeHead(304, common);
+    res.end();
+    return;
+  }
+  if (range && offset >= info.size) {
+    await stream.return?.();
+    return unsatisfiable(req, res, info.size);
+  }
+  const end = limit > 0 ? Math.min(info.size, offset + limit) : info.size;
+  const length = Math.max(0, end - offset);
+  const headers: Record<string, string> = { ...common, "content-type": info.type, "content-length": String(length) };
+  if (range) headers["content-range"] = `bytes ${offset}-${end - 1}/${info.size}`;
+  res.writeHead(range ? 206 : 200, headers);
+  if (req.method === "HEAD") {
+    await stream.return?.();
+    res.end();
+    return;
+  }
+
+  let sent = 0;
+  try {
+    for (let next = await stream.next(); !next.done; next = await stream.next()) {
+      const data = readFieldPath(method.output, next.value, contentPath);
+      if (!(data instanceof Uint8Array) || data.byteLength === 0) continue;
+      sent += data.byteLength;
+      if (sent > length) throw new ConnectError(`${method.name} sent more bytes than it announced`, Code.Internal);
+      await write(res, data);
+    }
+  } finally {
+    await stream.return?.();
+  }
+  // Fewer bytes than Content-Length said: the client must see a broken response, not a short file.
+  if (sent !== length) abortResponse(res);
+  else res.end();
+}
+
+async function openStream(
+  ctx: DownloadContext,
+  base: Message,
+  offsetField: DescField[] | undefined,
+  limitField: DescField[] | undefined,
+  offset: number | undefined,
+  limit: number | undefined,
+): Promise<AsyncIterator<Message>> {
+  const request = clone(ctx.method.input, base);
+  if (offset !== undefined && offsetField) setNumber(ctx.method.input, request, offsetField, offset);
+  if (limit !== undefined && limitField) setNumber(ctx.method.input, request, limitField, limit);
+  const res = await ctx.transport.stream(ctx.method as DescMethodStreaming, ctx.signal, undefined, ctx.rpcHeader, single(request), undefined);
+  return (res.message as AsyncIterable<Message>)[Symbol.asyncIterator]();
+}
+
+async function firstMessage(stream: AsyncIterator<Message>): Promise<Message> {
+  const first = await stream.next();
+  if (first.done) throw new ConnectError("the download answered no message", Code.Internal);
+  return first.value;
+}
+
+function unsatisfiable(req: NodeRequest, res: NodeResponse, size: number): void {
+  const err = new ConnectError(`the range starts at or past the end of the ${size} bytes`, Code.OutOfRange);
+  sendJson(req, res, 416, restError(err).body, { "content-range": `bytes */${size}` });
+}
+
+function setNumber(schema: DescMethod["input"], message: Message, path: DescField[], value: number): void {
+  const leaf = path.at(-1)!;
+  const is64 = leaf.fieldKind === "scalar" && [ScalarType.INT64, ScalarType.UINT64, ScalarType.SINT64, ScalarType.FIXED64, ScalarType.SFIXED64].includes(leaf.scalar);
+  if (path.length !== 1) throw new ConnectError(`range field ${path.map((f) => f.name).join(".")} must be a top-level field`, Code.Internal);
+  reflect(schema, message).set(leaf, is64 ? BigInt(value) : value);
+}
+
+async function* single<T>(message: T): AsyncIterable<T> {
+  yield message;
+}

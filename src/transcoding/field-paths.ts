@@ -1,0 +1,43 @@
+/**
+ * Dotted field paths ("session.offset"), as path variables, query parameters, header bindings and
+ * response_body name fields: resolving them against a message descriptor, and reading them from a
+ * message. Each part may be the proto name (snake_case) or the JSON name (camelCase).
+ */
+import type { DescField, DescMessage, Message } from "@bufbuild/protobuf";
+import { reflect, type ReflectMessage } from "@bufbuild/protobuf/reflect";
+
+/** Resolves a dotted path to its fields, outermost first; every part but the last is a singular message. */
+export function resolveFieldPath(schema: DescMessage, path: string): DescField[] {
+  const out: DescField[] = [];
+  let current: DescMessage | undefined = schema;
+  for (const part of path.split(".")) {
+    if (!current) throw new Error(`${path}: ${out.at(-1)!.name} is not a message field`);
+    const field = findField(current, part);
+    if (!field) throw new Error(`${current.typeName} has no field "${part}"`);
+    out.push(field);
+    current = field.fieldKind === "message" ? field.message : undefined;
+  }
+  return out;
+}
+
+/** A field of `schema` by proto name or JSON name. */
+export function findField(schema: DescMessage, name: string): DescField | undefined {
+  return schema.fields.find((f) => f.name === name || f.jsonName === name);
+}
+
+/** The value at a resolved path, or undefined when it (or a message on the way) is not set. */
+export function readFieldPath(schema: DescMessage, message: Message, fields: readonly DescField[]): unknown {
+  let current: Message | undefined = message;
+  let currentSchema = schema;
+  for (const field of fields) {
+    if (!current) return undefined;
+    const r: ReflectMessage = reflect(currentSchema, current);
+    if (!r.isSet(field)) return undefined;
+    const value: unknown = r.get(field);
+    if (field.fieldKind === "message") {
+      current = (value as ReflectMessage).message;
+      currentSchema = field.message;
+    } else return value;
+  }
+  return current;
+}

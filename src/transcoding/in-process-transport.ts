@@ -1,0 +1,51 @@
+/**
+ * A Connect Transport that calls RPC handlers in this process, through the very universal handlers
+ * a network request reaches, so that every interceptor (error mapping, drain, auth) applies to
+ * REST calls too. Messages cross in the Connect protocol's binary form. Unlike Connect's own
+ * createRouterTransport, it hands the HTTP request's context values (such as the public base URL
+ * derived from its Host) to the handlers.
+ */
+import { Code, ConnectError, type ContextValues, type Transport } from "@connectrpc/connect";
+import type { UniversalClientFn, UniversalHandler } from "@connectrpc/connect/protocol";
+import { createTransport } from "@connectrpc/connect/protocol-connect";
+
+/** Makes a transport for one HTTP request, carrying its context values. */
+export type InProcessTransports = (contextValues: ContextValues | undefined) => Transport;
+
+const origin = "http://in-process";
+
+/** Transports over the given handlers (a ConnectRouter's `handlers`). */
+export function createInProcessTransports(handlers: readonly UniversalHandler[]): InProcessTransports {
+  const byPath = new Map(handlers.map((h) => [h.requestPath, h]));
+  return (contextValues) => {
+    const httpClient: UniversalClientFn = async (req) => {
+      const path = new URL(req.url).pathname;
+      const handler = byPath.get(path);
+      if (!handler) throw new ConnectError(`no handler for ${path}`, Code.Unimplemented);
+      const res = await handler({
+        httpVersion: "2.0",
+        method: req.method,
+        url: req.url,
+        header: req.header,
+        body: req.body ?? empty(),
+        signal: req.signal ?? new AbortController().signal,
+        contextValues,
+      });
+      return { status: res.status, header: new Headers(res.header), body: res.body ?? empty(), trailer: new Headers(res.trailer) };
+    };
+    return createTransport({
+      httpClient,
+      baseUrl: origin,
+      useBinaryFormat: true,
+      interceptors: [],
+      acceptCompression: [],
+      sendCompression: null,
+      // The handlers enforce their own limits; this side only relays.
+      compressMinBytes: Number.MAX_SAFE_INTEGER,
+      readMaxBytes: Number.MAX_SAFE_INTEGER,
+      writeMaxBytes: Number.MAX_SAFE_INTEGER,
+    });
+  };
+}
+
+async function* empty(): AsyncIterable<Uint8Array> {}

@@ -1,0 +1,80 @@
+/**
+ * The small part of Node's HTTP/1.1 and HTTP/2 (compatibility API) request and response objects the
+ * transcoder uses, and helpers on them: reading a bounded body, writing JSON, writing with
+ * backpressure, and cutting a response off.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import type http from "node:http";
+import type http2 from "node:http2";
+import { errorWithHttpStatus, restError } from "./http-errors.js";
+import { stringifyRestJson, type RestJson } from "./rest-json.js";
+
+export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
+export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
+
+/** The request's header `name` (lower case), joined if repeated. */
+export function header(req: NodeRequest, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(", ") : value;
+}
+
+/** Reads a whole (small) body; refuses one over `limit` bytes with 413. */
+export async function readSmallBody(req: NodeRequest, limit: number): Promise<Buffer> {
+  const declared = Number(header(req, "content-length") ?? "0");
+  const tooLarge = () => errorWithHttpStatus(`the request body is larger than ${limit} bytes`, Code.ResourceExhausted, 413);
+  if (declared > limit) throw tooLarge();
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw tooLarge();
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts);
+}
+
+/** Sends a complete JSON answer (no body for HEAD). */
+export function sendJson(req: NodeRequest, res: NodeResponse, status: number, value: RestJson, headers: Record<string, string> = {}): void {
+  const text = Buffer.from(stringifyRestJson(value) + "\n");
+  res.writeHead(status, { ...headers, "content-type": "application/json", "content-length": String(text.length) });
+  if (req.method === "HEAD") res.end();
+  else res.end(text);
+}
+
+/** Sends an error as `{"code", "message"}` with its HTTP status; cuts the response if it had begun. */
+export function sendError(req: NodeRequest, res: NodeResponse, err: ConnectError, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    abortResponse(res);
+    return;
+  }
+  const { status, body } = restError(err);
+  // A body still arriving is not read any further: say so, so that the client stops sending.
+  const unread = "complete" in req && !req.complete;
+  sendJson(req, res, status, body, unread ? { ...headers, connection: "close" } : headers);
+}
+
+/** Writes a chunk, waiting while the client is slower than we are. Throws once the client is gone. */
+export async function write(res: NodeResponse, chunk: Uint8Array): Promise<void> {
+  if (res.destroyed || res.closed) throw new ConnectError("the client went away", Code.Canceled);
+  // Both response kinds have write(); TypeScript can't call through their union.
+  if ((res as http.ServerResponse).write(chunk)) return;
+  await new Promise<void>((resolve, reject) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", gone);
+      resolve();
+    };
+    const gone = () => {
+      res.off("drain", done);
+      reject(new ConnectError("the client went away", Code.Canceled));
+    };
+    res.once("drain", done);
+    res.once("close", gone);
+  });
+}
+
+/** Ends a response whose headers went out but whose body can't be completed: the client sees it cut. */
+export function abortResponse(res: NodeResponse): void {
+  if ("stream" in res) res.stream.close(2 /* NGHTTP2_INTERNAL_ERROR */);
+  else res.destroy();
+}

@@ -1,0 +1,183 @@
+/**
+ * REST/JSON in front of Connect handlers, driven by the google.api.http annotations of the methods
+ * (read at runtime from their descriptors) and our transcoding.v1.rest options. A request is matched
+ * to a route, turned into the RPC's request message(s), and run through the same router handlers
+ * that serve gRPC and Connect — one implementation, every protocol. Per method kind:
+ * - unary: JSON in (body/path/query/headers), JSON out (response_body or the whole response);
+ * - client-streaming with a bytes body field: the raw body, cut into messages (uploads);
+ * - server-streaming with a download option: raw bytes with Range/ETag (download.ts);
+ * - other server-streaming: newline-delimited JSON, one message a line, an error as a last line
+ *   `{"error": {...}}`.
+ * Bidirectional methods, and client-streaming ones without a bytes body, answer 501.
+ */
+import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
+import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions, type ContextValues } from "@connectrpc/connect";
+import { ScalarType, type DescMethodStreaming, type DescMethodUnary, type JsonValue, type Message } from "@bufbuild/protobuf";
+import { serveDownload } from "./download.js";
+import { readFieldPath, resolveFieldPath } from "./field-paths.js";
+import { createInProcessTransports } from "./in-process-transport.js";
+import { restError } from "./http-errors.js";
+import { header, readSmallBody, sendError, sendJson, write, type NodeRequest, type NodeResponse } from "./node-http.js";
+import { rawBodyMessages } from "./raw-body.js";
+import { bindRequest } from "./request-binding.js";
+import { messageToRestJson, stringifyRestJson, type RestJson } from "./rest-json.js";
+import { createRouteTable, type Route, type RouteTable } from "./route-table.js";
+
+/** Options of {@link createTranscoder}. */
+export interface TranscoderOptions {
+  /** The routes, as given to connectNodeAdapter: `(router) => router.service(...)`. */
+  routes: (router: ConnectRouter) => void;
+  /** The router options the Connect handler uses (interceptors, limits), so REST gets the same. */
+  router?: ConnectRouterOptions;
+  /** Context values of a request, as connectNodeAdapter's `contextValues`. */
+  contextValues?: (req: NodeRequest) => ContextValues;
+  /** Largest JSON request body in bytes (a larger one answers 413). */
+  maxJsonBodyBytes: number;
+  /** Raw request bodies are cut into messages of this many bytes (default 1 MiB). */
+  rawChunkBytes?: number;
+  /** A document served at GET /openapi.json, when given. */
+  openApi?: object;
+  /** Called with errors that are bugs (HTTP 500), for logging. */
+  onInternalError?: (err: ConnectError) => void;
+}
+
+/** A REST front end. */
+export interface Transcoder {
+  /** The routes it serves. */
+  table: RouteTable;
+  /** Serves a request: a route's answer, 404 or 405. Fits connectNodeAdapter's `fallback`. */
+  handle: (req: NodeRequest, res: Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[1]) => void;
+}
+
+// Headers that belong to this HTTP hop or to the protocol, never handed to the RPC as metadata.
+const hopHeaders = /^(:|host$|connection$|keep-alive$|transfer-encoding$|te$|trailer$|upgrade$|proxy-|content-|accept-encoding$|expect$|connect-|grpc-|range$|if-)/;
+
+/** Creates the transcoder for every annotated method of the given routes. */
+export function createTranscoder(options: TranscoderOptions): Transcoder {
+  const router = createConnectRouter(options.router);
+  options.routes(router);
+  const table = createRouteTable(router.handlers.map((h) => h.method));
+  const transports = createInProcessTransports(router.handlers);
+  const chunkBytes = options.rawChunkBytes ?? 1024 * 1024;
+
+  async function serve(req: NodeRequest, res: NodeResponse, signal: AbortSignal): Promise<void> {
+    const target = req.url ?? "/";
+    const q = target.indexOf("?");
+    const rawPath = q < 0 ? target : target.slice(0, q);
+    const query = new URLSearchParams(q < 0 ? "" : target.slice(q + 1));
+    const method = req.method ?? "GET";
+    if (options.openApi && rawPath === "/openapi.json" && (method === "GET" || method === "HEAD")) {
+      return sendJson(req, res, 200, options.openApi as RestJson);
+    }
+    const match = table.match(method, rawPath);
+    if (match.kind === "not_found") throw new ConnectError(`no route for ${method} ${rawPath}`, Code.NotFound);
+    if (match.kind === "method_not_allowed") {
+      const err = new ConnectError(`${method} is not allowed on ${rawPath}; use ${match.allow.join(", ")}`, Code.Unimplemented);
+      return sendJson(req, res, 405, restError(err).body, { allow: match.allow.join(", ") });
+    }
+    const { route, bindings } = match;
+    const transport = transports(options.contextValues?.(req));
+    const rpcHeader = forwardedHeaders(req);
+    const parts = { bindings, query, header: (name: string) => header(req, name) };
+    const kind = route.method.methodKind;
+    const rawBody = route.bodyField?.fieldKind === "scalar" && route.bodyField.scalar === ScalarType.BYTES;
+
+    if (kind === "client_streaming" && rawBody) {
+      const first = bindRequest(route, parts);
+      const messages = rawBodyMessages(route.method.input, first, route.bodyField!, req as AsyncIterable<Uint8Array>, chunkBytes);
+      const call = await transport.stream(route.method as DescMethodStreaming, signal, undefined, rpcHeader, messages, undefined);
+      let last: Message | undefined;
+      for await (const m of call.message as AsyncIterable<Message>) last = m;
+      return respond(req, res, route, last!);
+    }
+    if (kind === "client_streaming" || kind === "bidi_streaming") {
+      throw new ConnectError(`${route.method.name} is ${kind.replace("_", "-")}; REST serves it only with a bytes body`, Code.Unimplemented);
+    }
+    const body = route.body === "" ? undefined : await readBody(req, rawBody);
+    const request = bindRequest(route, { ...parts, body: rawBody ? undefined : (body as JsonValue | undefined) });
+    if (rawBody && body !== undefined) setBytes(route, request, body as Uint8Array);
+
+    if (kind === "unary") {
+      const { message } = await transport.unary(route.method as DescMethodUnary, signal, undefined, rpcHeader, request, undefined);
+      return respond(req, res, route, message as Message);
+    }
+    if (route.rest?.download) {
+      return serveDownload({ method: route.method, options: route.rest.download, transport, rpcHeader, signal }, req, res, request);
+    }
+    const call = await transport.stream(route.method as DescMethodStreaming, signal, undefined, rpcHeader, single(request), undefined);
+    return streamJsonLines(req, res, route, call.message as AsyncIterable<Message>);
+  }
+
+  async function readBody(req: NodeRequest, raw: boolean): Promise<JsonValue | Uint8Array | undefined> {
+    const bytes = await readSmallBody(req, options.maxJsonBodyBytes);
+    if (raw) return bytes;
+    if (bytes.length === 0) return undefined;
+    try {
+      // Read as JSON whatever the Content-Type says: `curl -d` labels JSON as a form.
+      return JSON.parse(bytes.toString("utf8")) as JsonValue;
+    } catch (err) {
+      throw new ConnectError(`the request body is not valid JSON: ${(err as Error).message}`, Code.InvalidArgument);
+    }
+  }
+
+  return {
+    table,
+    handle(req, nodeResponse) {
+      // connect-node's response type hides write(); both kinds of Node response have it.
+      const res = nodeResponse as unknown as NodeResponse;
+      const abort = new AbortController();
+      // The client went away before we answered: stop the call (an upload keeps what arrived).
+      res.once("close", () => {
+        if (!res.writableFinished) abort.abort(new ConnectError("the client went away", Code.Canceled));
+      });
+      serve(req, res, abort.signal).catch((reason: unknown) => {
+        const err = ConnectError.from(reason);
+        if (restError(err).status >= 500 && err.code !== Code.Unavailable) options.onInternalError?.(err);
+        if (!res.writableEnded) sendError(req, res, err);
+      });
+    },
+  };
+}
+
+/** Answers a unary result: response_body (or the whole message) as JSON, plus header bindings. */
+function respond(req: NodeRequest, res: NodeResponse, route: Route, message: Message): void {
+  const headers: Record<string, string> = {};
+  for (const binding of route.rest?.responseHeaders ?? []) {
+    const value = readFieldPath(route.method.output, message, resolveFieldPath(route.method.output, binding.field));
+    if (value !== undefined && typeof value !== "object") headers[binding.header.toLowerCase()] = String(value);
+  }
+  sendJson(req, res, 200, responseJson(route, message), headers);
+}
+
+function responseJson(route: Route, message: Message): RestJson {
+  const json = messageToRestJson(route.method.output, message);
+  return route.responseBodyField ? (json[route.responseBodyField.name] ?? null) : json;
+}
+
+async function streamJsonLines(req: NodeRequest, res: NodeResponse, route: Route, messages: AsyncIterable<Message>): Promise<void> {
+  res.writeHead(200, { "content-type": "application/x-ndjson" });
+  try {
+    for await (const message of messages) await write(res, Buffer.from(stringifyRestJson(responseJson(route, message)) + "\n"));
+  } catch (reason) {
+    if (res.destroyed) return;
+    await write(res, Buffer.from(stringifyRestJson({ error: restError(ConnectError.from(reason)).body }) + "\n")).catch(() => undefined);
+  }
+  res.end();
+}
+
+function setBytes(route: Route, request: Message, bytes: Uint8Array): void {
+  (request as unknown as Record<string, unknown>)[route.bodyField!.localName] = bytes;
+}
+
+function forwardedHeaders(req: NodeRequest): Headers {
+  const out = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || hopHeaders.test(name)) continue;
+    out.set(name, Array.isArray(value) ? value.join(", ") : value);
+  }
+  return out;
+}
+
+async function* single<T>(message: T): AsyncIterable<T> {
+  yield message;
+}
