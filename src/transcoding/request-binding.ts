@@ -112,8 +112,18 @@ function bindScalar(schema: DescMessage, json: JsonObject, setBy: Map<string, st
   setBy.set(key, "a query parameter");
 }
 
-/** The JSON value for a field given as text (query, path or header). */
+/** The JSON value for a field given as text (query, path or header), checked on its own so that an error names `what`. */
 function fromString(field: DescField, text: string, what: string): JsonValue {
+  const value = textToJson(field, text, what);
+  try {
+    fromJson(field.parent, { [field.name]: field.fieldKind === "list" && !Array.isArray(value) ? [value] : value });
+  } catch (err) {
+    throw invalid(`${what}: ${(err as Error).message}`);
+  }
+  return value;
+}
+
+function textToJson(field: DescField, text: string, what: string): JsonValue {
   const scalar = field.fieldKind === "scalar" || field.fieldKind === "list" ? field.scalar : undefined;
   const isEnum = field.fieldKind === "enum" || (field.fieldKind === "list" && field.listKind === "enum");
   if (field.fieldKind === "map") throw invalid(`${what}: map field ${field.name} cannot be set this way`);
