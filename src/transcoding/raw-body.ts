@@ -1,13 +1,17 @@
 /**
- * A raw HTTP request body as the messages of a client stream: the body is cut into pieces of at
- * most `chunkBytes`, each becoming the bytes field of one message (the first message also carries
- * the fields from path, query and headers). Pieces are made only as fast as the RPC handler asks
+ * A raw HTTP request body as the messages of a client stream: a first message with the fields from
+ * path, query and headers, then the body cut into pieces of at most `chunkBytes`, each the bytes
+ * field of one message. Pieces are made only as fast as the RPC handler asks
  * for messages, so a slow disk slows the client down (TCP backpressure) instead of filling memory.
  */
 import { create, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { reflect } from "@bufbuild/protobuf/reflect";
 
-/** The messages of a client stream made from `body`. */
+/**
+ * The messages of a client stream made from `body`. The first message goes out at once, before any
+ * of the body arrives, so that the handler can refuse the request (no such session, another writer,
+ * a wrong offset) before the client has sent it all.
+ */
 export async function* rawBodyMessages(
   schema: DescMessage,
   first: Message,
@@ -15,15 +19,12 @@ export async function* rawBodyMessages(
   body: AsyncIterable<Uint8Array>,
   chunkBytes: number,
 ): AsyncGenerator<Message> {
-  let sentFirst = false;
+  yield first;
   for await (const piece of cutInto(body, chunkBytes)) {
-    const message = sentFirst ? create(schema) : first;
+    const message = create(schema);
     reflect(schema, message).set(field, piece);
-    sentFirst = true;
     yield message;
   }
-  // An empty body still makes one message: the fields of path, query and headers.
-  if (!sentFirst) yield first;
 }
 
 /**
