@@ -18,7 +18,7 @@ import { readFieldPath, resolveFieldPath } from "./field-paths.js";
 import { createInProcessTransports } from "./in-process-transport.js";
 import { restError } from "./http-errors.js";
 import { header, readSmallBody, sendError, sendJson, write, type NodeRequest, type NodeResponse } from "./node-http.js";
-import { rawBodyMessages } from "./raw-body.js";
+import { callWithRawBody } from "./raw-body.js";
 import { bindRequest } from "./request-binding.js";
 import { messageToRestJson, stringifyRestJson, type RestJson } from "./rest-json.js";
 import { createRouteTable, type Route, type RouteTable } from "./route-table.js";
@@ -58,6 +58,7 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
   options.routes(router);
   const table = createRouteTable(router.handlers.map((h) => h.method));
   const transports = createInProcessTransports(router.handlers);
+  const handlers = new Map(router.handlers.map((h) => [h.method, h]));
   const chunkBytes = options.rawChunkBytes ?? 1024 * 1024;
 
   async function serve(req: NodeRequest, res: NodeResponse, signal: AbortSignal): Promise<void> {
@@ -76,19 +77,19 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
       return sendJson(req, res, 405, restError(err).body, { allow: match.allow.join(", ") });
     }
     const { route, bindings } = match;
-    const transport = transports(options.contextValues?.(req));
+    const contextValues = options.contextValues?.(req);
+    const transport = transports(contextValues);
     const rpcHeader = forwardedHeaders(req);
     const parts = { bindings, query, header: (name: string) => header(req, name) };
     const kind = route.method.methodKind;
     const rawBody = route.bodyField?.fieldKind === "scalar" && route.bodyField.scalar === ScalarType.BYTES;
 
     if (kind === "client_streaming" && rawBody) {
+      const handler = handlers.get(route.method)!;
       const first = bindRequest(route, parts);
-      const messages = rawBodyMessages(route.method.input, first, route.bodyField!, req as AsyncIterable<Uint8Array>, chunkBytes);
-      const call = await transport.stream(route.method as DescMethodStreaming, signal, undefined, rpcHeader, messages, undefined);
-      let last: Message | undefined;
-      for await (const m of call.message as AsyncIterable<Message>) last = m;
-      return respond(req, res, route, last!);
+      const body = req as AsyncIterable<Uint8Array>;
+      const answer = await callWithRawBody({ handler, method: route.method, header: rpcHeader, contextValues, signal, first, field: route.bodyField!, body, pieceBytes: chunkBytes });
+      return respond(req, res, route, answer);
     }
     if (kind === "client_streaming" || kind === "bidi_streaming") {
       throw new ConnectError(`${route.method.name} is ${kind.replace("_", "-")}; REST serves it only with a bytes body`, Code.Unimplemented);
@@ -102,7 +103,7 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
       return respond(req, res, route, message as Message);
     }
     if (route.rest?.download) {
-      return serveDownload({ method: route.method, options: route.rest.download, transport, rpcHeader, signal }, req, res, request);
+      return serveDownload({ method: route.method, options: route.rest.download, transport: transport, rpcHeader, signal }, req, res, request);
     }
     const call = await transport.stream(route.method as DescMethodStreaming, signal, undefined, rpcHeader, single(request), undefined);
     return streamJsonLines(req, res, route, call.message as AsyncIterable<Message>);
