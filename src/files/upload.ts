@@ -85,16 +85,25 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
   let session = initial;
   let written = start;
   // Writes in flight: receiving the next message overlaps with writing the previous ones.
-  const inflight: { done: Promise<void>; bytes: number }[] = [];
+  const inflight: { done: Promise<void>; bytes: number; end: number }[] = [];
   let inflightBytes = 0;
   let writeFailure: unknown;
+  // A checkpoint in progress: receiving and writing go on while it fsyncs and stores the offset.
+  let checkpointing: Promise<void> | undefined;
 
   function startWrite(data: Uint8Array): void {
     const done = appender.write(data).catch((err: unknown) => {
       writeFailure ??= err;
     });
-    inflight.push({ done, bytes: data.byteLength });
+    inflight.push({ done, bytes: data.byteLength, end: written + data.byteLength });
     inflightBytes += data.byteLength;
+  }
+
+  function failIfWriteFailed(): void {
+    if (writeFailure !== undefined) {
+      hashes.drop(id); // it has seen bytes that will be cut off
+      throw writeFailure;
+    }
   }
 
   /** Waits until at most `limit` bytes are still being written; throws the first write error. */
@@ -104,25 +113,45 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
       await oldest.done;
       inflightBytes -= oldest.bytes;
     }
-    if (writeFailure !== undefined) {
-      hashes.drop(id); // it has seen bytes that will be cut off
-      throw writeFailure;
-    }
+    failIfWriteFailed();
   }
 
-  /** fsync, then compare-and-set the offset: the only way an offset ever moves forward. */
+  /**
+   * fsync, then compare-and-set the offset to what was written when it began: the only way an
+   * offset ever moves forward. Writes started meanwhile are not counted (fdatasync may well make
+   * them durable too; they are counted by the next commit).
+   */
   async function commit(): Promise<void> {
-    if (written === session.committedOffset) return;
+    await checkpointing;
+    const target = written;
+    if (target === session.committedOffset) return;
     if (!leaseValid()) throw new ConnectError(`lost the lock on upload session ${id}; retry`, Code.Aborted);
-    await settleWrites(0);
+    await Promise.all(inflight.filter((w) => w.end <= target).map((w) => w.done));
+    failIfWriteFailed();
     await appender.sync();
-    const moved = await moveOffset(sql, id, session.committedOffset, written, deps.sessionTtlSeconds);
+    const moved = await moveOffset(sql, id, session.committedOffset, target, deps.sessionTtlSeconds);
     if (!moved) throw new ConnectError(`upload session ${id} was cancelled or expired during the upload`, Code.NotFound);
     session = moved;
   }
 
+  /** Starts a commit in the background once a checkpoint's worth is written (one at a time). */
+  async function checkpoint(): Promise<void> {
+    if (written - session.committedOffset < deps.checkpointBytes) return;
+    if (checkpointing) {
+      // The previous one is still running: wait for it (its failure surfaces here) before the next.
+      await checkpointing;
+      if (written - session.committedOffset < deps.checkpointBytes) return;
+    }
+    const running: Promise<void> = commit().finally(() => {
+      if (checkpointing === running) checkpointing = undefined;
+    });
+    running.catch(() => undefined); // its failure is seen where `checkpointing` is awaited
+    checkpointing = running;
+  }
+
   /** Refuses the request whole: cut its bytes off and move the offset back to where it began. */
   async function rollback(): Promise<void> {
+    await checkpointing?.catch(() => undefined);
     await settleWrites(0).catch(() => undefined);
     await appender.truncate(start);
     written = start;
@@ -162,7 +191,8 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
       try {
         await this.append(first, rest);
       } finally {
-        // Never leave a write running on a handle that is about to close.
+        // Never leave a write or an fsync running on a handle that is about to close.
+        await checkpointing?.catch(() => undefined);
         await Promise.all(inflight.map((w) => w.done));
       }
     },
@@ -181,7 +211,7 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
           hash.update(message.data);
           written += message.data.byteLength;
           await settleWrites(writeAheadBytes);
-          if (written - session.committedOffset >= deps.checkpointBytes) await commit();
+          await checkpoint();
         }
         let next: IteratorResult<UploadContentRequest>;
         try {
