@@ -33,7 +33,7 @@ export interface TranscoderOptions {
   contextValues?: (req: NodeRequest) => ContextValues;
   /** Largest JSON request body in bytes (a larger one answers 413). */
   maxJsonBodyBytes: number;
-  /** Raw request bodies are cut into messages of this many bytes (default 1 MiB). */
+  /** Raw request bodies are cut into messages of this many bytes (default 256 KiB: less garbage per message than 1 MiB, as fast). */
   rawChunkBytes?: number;
   /** A document served at GET /openapi.json, when given. */
   openApi?: object;
@@ -59,7 +59,7 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
   const table = createRouteTable(router.handlers.map((h) => h.method));
   const transports = createInProcessTransports(router.handlers);
   const handlers = new Map(router.handlers.map((h) => [h.method, h]));
-  const chunkBytes = options.rawChunkBytes ?? 1024 * 1024;
+  const chunkBytes = options.rawChunkBytes ?? 256 * 1024;
 
   async function serve(req: NodeRequest, res: NodeResponse, signal: AbortSignal): Promise<void> {
     const target = req.url ?? "/";
