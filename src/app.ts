@@ -4,6 +4,8 @@
  * tests both start the service through here.
  */
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { authentication } from "./access/access-control.js";
+import { loadApiKeys, type ApiKeys } from "./access/api-keys.js";
 import type { Config } from "./config.js";
 import { createDrain } from "./drain.js";
 import { errorMapping } from "./errors.js";
@@ -44,6 +46,8 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     for (const cleanup of cleanups.reverse()) await cleanup().catch((err) => log.warn("shutdown step failed", { error: String(err) }));
   };
   try {
+    const keys = loadApiKeys(config.apiKeys, config.apiKeysFile);
+    checkOpenAccess(config, keys, log);
     let databaseUrl = config.databaseUrl;
     if (!databaseUrl) {
       log.info("DATABASE_URL is not set: starting the embedded Postgres", { dir: config.embeddedPostgresDir, port: config.embeddedPostgresPort });
@@ -86,7 +90,8 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       readMaxBytes: config.maxMessageBytes,
       writeMaxBytes: config.maxMessageBytes,
       maxTimeoutMs: config.maxRequestTimeoutSeconds * 1000,
-      interceptors: [drain.interceptor, errorMapping(log)],
+      // Health probes carry no key; every other service (FilesService) needs one when keys are set.
+      interceptors: [drain.interceptor, errorMapping(log), authentication(keys, ["grpc.health.v1.Health"])],
     };
     const contextValues = baseUrlContext(config.publicUrl);
     const rest = createTranscoder({
@@ -109,4 +114,20 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     await closeAll();
     throw err;
   }
+}
+
+/**
+ * Without API keys anyone who can connect may read and write everything: allowed on loopback,
+ * elsewhere only when the operator says so explicitly.
+ */
+function checkOpenAccess(config: Config, keys: ApiKeys, log: Logger): void {
+  if (keys.enabled) return;
+  const loopback = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(config.host);
+  if (!loopback && !config.allowOpenAccess) {
+    throw new Error(
+      `no API keys are configured, so the service would be open to anyone who can reach ${config.host}; ` +
+        "set API_KEYS or --api-keys-file, or listen on 127.0.0.1, or pass --allow-open-access true",
+    );
+  }
+  log.warn("no API keys configured: every caller may read and write every bucket", { host: config.host, open: true });
 }

@@ -39,9 +39,15 @@ export interface Config {
   maxRequestTimeoutSeconds: number;
   /** On SIGTERM, how long in-flight requests may take to finish. */
   shutdownGraceSeconds: number;
+  /** API keys as `<key>:<r|w|rw>:<buckets>` entries (see src/access/api-keys.ts); never logged. */
+  apiKeys: string;
+  /** A JSON file of API keys. */
+  apiKeysFile: string;
+  /** Serve without API keys on an interface other than loopback. */
+  allowOpenAccess: boolean;
 }
 
-type Kind = "string" | "int" | "bytes";
+type Kind = "string" | "int" | "bytes" | "bool";
 interface Setting {
   env: string;
   kind: Kind;
@@ -71,6 +77,9 @@ const settings: Record<keyof Config, Setting> = {
   idleTimeoutSeconds: { env: "IDLE_TIMEOUT_SECONDS", kind: "int", default: "60" },
   maxRequestTimeoutSeconds: { env: "MAX_REQUEST_TIMEOUT_SECONDS", kind: "int", default: "0" },
   shutdownGraceSeconds: { env: "SHUTDOWN_GRACE_SECONDS", kind: "int", default: "30" },
+  apiKeys: { env: "API_KEYS", kind: "string", default: "" },
+  apiKeysFile: { env: "API_KEYS_FILE", kind: "string", default: "" },
+  allowOpenAccess: { env: "ALLOW_OPEN_ACCESS", kind: "bool", default: "false" },
 };
 
 /** Every setting as documentation rows: flag, environment variable, default. */
@@ -84,7 +93,7 @@ export function describeSettings(): { flag: string; env: string; default: string
  */
 export function loadConfig(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Config {
   const flags = parseFlags(argv);
-  const config: Record<string, string | number> = {};
+  const config: Record<string, string | number | boolean> = {};
   for (const [name, s] of Object.entries(settings)) {
     const flag = kebab(name);
     const raw = flags.get(flag) ?? env[s.env] ?? s.default;
@@ -121,8 +130,13 @@ export function parseBytes(raw: string): number | undefined {
   return unit ? Number(m[1]) * unit : undefined;
 }
 
-function parseValue(raw: string, kind: Kind, name: string): string | number {
+function parseValue(raw: string, kind: Kind, name: string): string | number | boolean {
   if (kind === "string") return raw;
+  if (kind === "bool") {
+    if (/^(true|1|yes)$/i.test(raw.trim())) return true;
+    if (/^(false|0|no|)$/i.test(raw.trim())) return false;
+    throw new Error(`${name}: "${raw}" is not true or false`);
+  }
   const n = kind === "bytes" ? parseBytes(raw) : /^\d+$/.test(raw.trim()) ? Number(raw) : undefined;
   if (n === undefined || !Number.isSafeInteger(n)) {
     throw new Error(`${name}: "${raw}" is not a ${kind === "bytes" ? "size such as 4MiB" : "whole number"}`);

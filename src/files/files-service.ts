@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import { FilesService, type File, type UploadSession } from "../../gen/files/v1/files_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { FileSchema, UploadSessionSchema } from "../../gen/files/v1/files_pb.js";
+import { authorize, mayAccess } from "../access/access-control.js";
 import { BlobMissingError } from "../store/blob-store.js";
 import * as files from "../store/files.js";
 import type { FileRow } from "../store/files.js";
@@ -37,11 +38,13 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
 
   return {
     async createUploadSession(req, ctx) {
+      const bucket = checkBucket(req.bucket);
+      authorize(ctx, "write", bucket);
       const row = await sessions.insertSession(
         sql,
         {
           id: randomUUID(),
-          bucket: checkBucket(req.bucket),
+          bucket,
           key: checkKey(req.key),
           mimeType: checkMimeType(req.mimeType),
           size: checkSize(req.size, deps.maxFileSize),
@@ -53,7 +56,7 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
     },
 
     async uploadContent(requests, ctx) {
-      const outcome = await receiveUpload(deps, requests);
+      const outcome = await receiveUpload(deps, requests, (session) => authorize(ctx, "write", session.bucket));
       return { session: toSession(outcome.session, ctx), file: outcome.file && toFile(outcome.file, ctx) };
     },
 
@@ -61,12 +64,15 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
       const id = checkUploadId(req.uploadId);
       const row = await sessions.findSession(sql, id);
       if (!row) throw notFound(`upload session ${id} not found (it may have completed, expired or been cancelled)`);
+      authorize(ctx, "write", row.bucket);
       return { session: toSession(row, ctx) };
     },
 
     async cancelUploadSession(req, ctx) {
       const id = checkUploadId(req.uploadId);
-      const row = await sessions.deleteSession(sql, id);
+      const found = await sessions.findSession(sql, id);
+      if (found) authorize(ctx, "write", found.bucket);
+      const row = found && (await sessions.deleteSession(sql, id));
       if (!row) throw notFound(`upload session ${id} not found (it may have completed, expired or been cancelled)`);
       hashes.drop(id);
       // A writer still running on it fails its next commit; the sweep catches anything it leaves.
@@ -74,13 +80,15 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
       return { session: toSession(row, ctx) };
     },
 
-    async listBuckets() {
-      const names = await files.listBuckets(sql);
+    async listBuckets(_req, ctx) {
+      // Only the buckets this caller may read: the others are not its business.
+      const names = (await files.listBuckets(sql)).filter((name) => mayAccess(ctx, "read", name));
       return { data: names.map((name) => ({ name })) };
     },
 
     async listFiles(req, ctx) {
       const bucket = checkBucket(req.bucket);
+      authorize(ctx, "read", bucket);
       const prefix = req.prefix;
       if (!/^[A-Za-z0-9_\-/.]{0,1024}$/.test(prefix)) {
         throw new ConnectError("prefix is invalid: use at most 1024 characters of a-z A-Z 0-9 _ - / .", Code.InvalidArgument);
@@ -97,6 +105,7 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
 
     async getFile(req, ctx) {
       const [bucket, key] = [checkBucket(req.bucket), checkKey(req.key)];
+      authorize(ctx, "read", bucket);
       const row = await files.findFile(sql, bucket, key);
       if (!row) throw fileNotFound(bucket, key);
       return { file: toFile(row, ctx) };
@@ -104,6 +113,7 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
 
     async deleteFile(req, ctx) {
       const [bucket, key] = [checkBucket(req.bucket), checkKey(req.key)];
+      authorize(ctx, "write", bucket);
       const row = await files.deleteFile(sql, bucket, key);
       if (!row) throw fileNotFound(bucket, key);
       // The row is gone, so the file is deleted for every reader; content left by a failure here is
@@ -114,6 +124,7 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
 
     async *downloadFile(req, ctx) {
       const [bucket, key] = [checkBucket(req.bucket), checkKey(req.key)];
+      authorize(ctx, "read", bucket);
       const row = await files.findFile(sql, bucket, key);
       if (!row) throw fileNotFound(bucket, key);
       if (req.offset < 0n || req.offset > BigInt(row.bytes)) {

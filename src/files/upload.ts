@@ -45,13 +45,18 @@ export interface UploadOutcome {
   file?: FileRow;
 }
 
-/** Receives one upload request's messages; see the module comment for the rules. */
-export async function receiveUpload(deps: UploadDeps, requests: AsyncIterable<UploadContentRequest>): Promise<UploadOutcome> {
+/**
+ * Receives one upload request's messages; see the module comment for the rules. `mayWrite` throws
+ * when the caller may not write the session's bucket (checked before anything is locked).
+ */
+export async function receiveUpload(deps: UploadDeps, requests: AsyncIterable<UploadContentRequest>, mayWrite: (session: SessionRow) => void): Promise<UploadOutcome> {
   const messages = requests[Symbol.asyncIterator]();
   const first = await messages.next();
   if (first.done) throw new ConnectError("upload_id is required on the first message", Code.InvalidArgument);
   const uploadId = checkUploadId(first.value.uploadId);
-  if (!(await findSession(deps.sql, uploadId))) throw sessionNotFound(uploadId);
+  const found = await findSession(deps.sql, uploadId);
+  if (!found) throw sessionNotFound(uploadId);
+  mayWrite(found);
 
   const lease = await deps.locks.tryAcquire(uploadId);
   if (!lease) {

@@ -48,6 +48,11 @@ export function sendError(req: NodeRequest, res: NodeResponse, err: ConnectError
     return;
   }
   const { status, body } = restError(err);
+  // Error metadata that means something to an HTTP client travels as headers.
+  for (const name of ["www-authenticate", "retry-after"]) {
+    const value = err.metadata.get(name);
+    if (value !== null) headers = { ...headers, [name]: value };
+  }
   // A body still arriving is not read any further: say so, so that the client stops sending.
   const unread = "complete" in req && !req.complete;
   sendJson(req, res, status, body, unread ? { ...headers, connection: "close" } : headers);
