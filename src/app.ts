@@ -3,7 +3,8 @@
  * store, session locks, the Connect handler and the one-port server. main.ts and the end-to-end
  * tests both start the service through here.
  */
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { createConnectRouter } from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { authentication } from "./access/access-control.js";
 import { loadApiKeys, type ApiKeys } from "./access/api-keys.js";
 import type { Config } from "./config.js";
@@ -14,6 +15,7 @@ import { filesRoutes } from "./files/files-service.js";
 import { baseUrlContext } from "./files/public-urls.js";
 import { startSweeper, type Sweeper } from "./files/sweeper.js";
 import type { Logger } from "./log.js";
+import { createRpcHandler, parseErrorsAsInvalidArgument } from "./rpc-handler.js";
 import { createServer } from "./server.js";
 import { createTranscoder, loadOpenApiDocument } from "./transcoding/index.js";
 import type { BlobStore } from "./store/blob-store.js";
@@ -83,26 +85,30 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       checkpointBytes: config.checkpointBytes,
       sessionTtlSeconds: config.sessionTtlSeconds,
       maxFileSize: config.maxFileSize,
+      maxOpenSessions: config.maxOpenSessions,
     });
-    // One router configuration for both faces, so REST calls pass the same interceptors and limits.
-    const routerOptions = {
+    // One router for every face: gRPC, gRPC-Web and Connect at their paths, REST through the
+    // transcoder; all of them pass the same interceptors and limits.
+    const router = createConnectRouter({
       // Every message, an upload chunk included, must fit; larger ones are refused before parsing.
       readMaxBytes: config.maxMessageBytes,
       writeMaxBytes: config.maxMessageBytes,
       maxTimeoutMs: config.maxRequestTimeoutSeconds * 1000,
+      acceptCompression: [compressionGzip, compressionBrotli],
       // Health probes carry no key; every other service (FilesService) needs one when keys are set.
       interceptors: [drain.interceptor, errorMapping(log), authentication(keys, ["grpc.health.v1.Health"])],
-    };
+    });
+    routes(router);
+    const handlers = router.handlers.map(parseErrorsAsInvalidArgument);
     const contextValues = baseUrlContext(config.publicUrl);
     const rest = createTranscoder({
-      routes,
-      router: routerOptions,
+      handlers,
       contextValues,
       maxJsonBodyBytes: config.maxMessageBytes,
       openApi: await loadOpenApiDocument(),
       onInternalError: (err) => log.error("REST request failed", { error: err.message }),
     });
-    const handler = connectNodeAdapter({ routes, ...routerOptions, contextValues, fallback: rest.handle });
+    const handler = createRpcHandler({ handlers, contextValues, fallback: rest.handle, log });
     const server = createServer({ handler, idleTimeoutMs: config.idleTimeoutSeconds * 1000 });
     const port = await server.listen(config.port, config.host);
     // Runs first on close: no new requests, in-flight uploads commit what they received.

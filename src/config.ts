@@ -25,6 +25,8 @@ export interface Config {
   blobDir: string;
   /** Largest file size a session may declare, in bytes. */
   maxFileSize: number;
+  /** Live upload sessions allowed at once (a create beyond answers RESOURCE_EXHAUSTED). */
+  maxOpenSessions: number;
   /** Largest protobuf/JSON message Connect reads or writes (an upload chunk must fit). */
   maxMessageBytes: number;
   /** Bytes an upload writes between two fsync+commit checkpoints. */
@@ -70,6 +72,7 @@ const settings: Record<keyof Config, Setting> = {
   embeddedPostgresPort: { env: "EMBEDDED_POSTGRES_PORT", kind: "int", default: "54329" },
   blobDir: { env: "BLOB_DIR", kind: "string", default: "./data/blobs" },
   maxFileSize: { env: "MAX_FILE_SIZE", kind: "bytes", default: "100GiB" },
+  maxOpenSessions: { env: "MAX_OPEN_SESSIONS", kind: "int", default: "10000" },
   maxMessageBytes: { env: "MAX_MESSAGE_BYTES", kind: "bytes", default: "4MiB" },
   checkpointBytes: { env: "CHECKPOINT_BYTES", kind: "bytes", default: "16MiB" },
   sessionTtlSeconds: { env: "SESSION_TTL_SECONDS", kind: "int", default: "86400" },

@@ -16,7 +16,14 @@ const socketCodes = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUN
 
 /** Maps any error to the ConnectError a client should see; logs what the client must not see. */
 export function toConnectError(err: unknown, log: Logger): ConnectError {
-  if (err instanceof ConnectError) return err;
+  if (err instanceof ConnectError) {
+    // A streamed request message that does not parse: Connect calls it INTERNAL, but the
+    // client sent it (see rpc-handler.ts for the unary case).
+    if (err.code === Code.Internal && /^parse (binary|JSON)/.test(err.rawMessage)) {
+      return new ConnectError(`a request message does not parse: ${err.rawMessage}`, Code.InvalidArgument, undefined, undefined, err);
+    }
+    return err;
+  }
   if (err instanceof BlobMissingError) {
     // Content that a row promises is gone: a lost file, not a client mistake.
     log.error("content missing", { error: err.message });

@@ -22,6 +22,8 @@ import { receiveUpload, type UploadDeps } from "./upload.js";
 /** What the service needs beyond the upload dependencies. */
 export interface FilesServiceDeps extends UploadDeps {
   maxFileSize: number;
+  /** Live upload sessions allowed at once, across every server process. */
+  maxOpenSessions: number;
 }
 
 const defaultPageSize = 100;
@@ -51,7 +53,11 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
           expectedSha256: hexToBuffer(checkSha256(req.sha256)),
         },
         deps.sessionTtlSeconds,
+        deps.maxOpenSessions,
       );
+      if (!row) {
+        throw new ConnectError(`too many open upload sessions (at most ${deps.maxOpenSessions}); finish or cancel some, or retry later`, Code.ResourceExhausted);
+      }
       return { session: toSession(row, ctx) };
     },
 

@@ -20,12 +20,17 @@ export interface SessionRow {
 /** What a new session is made of. */
 export type NewSession = Pick<SessionRow, "id" | "bucket" | "key" | "mimeType" | "size" | "expectedSha256">;
 
-/** Inserts a session at offset 0 that expires `ttlSeconds` from now. */
-export async function insertSession(sql: Sql, session: NewSession, ttlSeconds: number): Promise<SessionRow> {
+/**
+ * Inserts a session at offset 0 that expires `ttlSeconds` from now, unless `maxOpen` live sessions
+ * exist already (then answers undefined). The count and the insert are one statement; concurrent
+ * creators may overshoot the limit by a few, never by many.
+ */
+export async function insertSession(sql: Sql, session: NewSession, ttlSeconds: number, maxOpen: number): Promise<SessionRow | undefined> {
   const [row] = await sql<SessionRow[]>`
     insert into upload_sessions (id, bucket, key, mime_type, size, expected_sha256, expires_at)
-    values (${session.id}, ${session.bucket}, ${session.key}, ${session.mimeType}, ${session.size},
-            ${session.expectedSha256}, now() + make_interval(secs => ${ttlSeconds}))
+    select ${session.id}, ${session.bucket}, ${session.key}, ${session.mimeType}, ${session.size},
+           ${session.expectedSha256}, now() + make_interval(secs => ${ttlSeconds})
+     where (select count(*) from upload_sessions where expires_at > now()) < ${maxOpen}
     returning *`;
   return row;
 }

@@ -11,7 +11,8 @@
  * Bidirectional methods, and client-streaming ones without a bytes body, answer 501.
  */
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
-import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions, type ContextValues } from "@connectrpc/connect";
+import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
+import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { ScalarType, type DescMethodStreaming, type DescMethodUnary, type JsonValue, type Message } from "@bufbuild/protobuf";
 import { serveDownload } from "./download.js";
 import { readFieldPath, resolveFieldPath } from "./field-paths.js";
@@ -25,10 +26,11 @@ import { createRouteTable, type Route, type RouteTable } from "./route-table.js"
 
 /** Options of {@link createTranscoder}. */
 export interface TranscoderOptions {
-  /** The routes, as given to connectNodeAdapter: `(router) => router.service(...)`. */
-  routes: (router: ConnectRouter) => void;
-  /** The router options the Connect handler uses (interceptors, limits), so REST gets the same. */
-  router?: ConnectRouterOptions;
+  /**
+   * The handlers of the router that serves the RPCs (`router.handlers`): REST calls run through
+   * them, so they pass the same interceptors and limits.
+   */
+  handlers: readonly UniversalHandler[];
   /** Context values of a request, as connectNodeAdapter's `contextValues`. */
   contextValues?: (req: NodeRequest) => ContextValues;
   /** Largest JSON request body in bytes (a larger one answers 413). */
@@ -54,11 +56,9 @@ const hopHeaders = /^(:|host$|connection$|keep-alive$|transfer-encoding$|te$|tra
 
 /** Creates the transcoder for every annotated method of the given routes. */
 export function createTranscoder(options: TranscoderOptions): Transcoder {
-  const router = createConnectRouter(options.router);
-  options.routes(router);
-  const table = createRouteTable(router.handlers.map((h) => h.method));
-  const transports = createInProcessTransports(router.handlers);
-  const handlers = new Map(router.handlers.map((h) => [h.method, h]));
+  const table = createRouteTable(options.handlers.map((h) => h.method));
+  const transports = createInProcessTransports(options.handlers);
+  const handlers = new Map(options.handlers.map((h) => [h.method, h]));
   const chunkBytes = options.rawChunkBytes ?? 256 * 1024;
 
   async function serve(req: NodeRequest, res: NodeResponse, signal: AbortSignal): Promise<void> {

@@ -2,6 +2,7 @@
  * The transcoder serving a service it was never written for: the test-only LibraryService, known
  * only from descriptors compiled at test time, over a real HTTP server. Nothing in src/ names it.
  */
+import { createConnectRouter } from "@connectrpc/connect";
 import { createTranscoder } from "../../src/transcoding/index.js";
 import http from "node:http";
 import type net from "node:net";
@@ -12,7 +13,9 @@ let base: string;
 
 beforeAll(async () => {
   const library = await loadLibrary();
-  const rest = createTranscoder({ routes: library.routes, maxJsonBodyBytes: 64 * 1024, rawChunkBytes: 1000 });
+  const router = createConnectRouter();
+  library.routes(router);
+  const rest = createTranscoder({ handlers: router.handlers, maxJsonBodyBytes: 64 * 1024, rawChunkBytes: 1000 });
   server = http.createServer(rest.handle);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   base = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;

@@ -1,0 +1,95 @@
+/**
+ * The Node request handler for the RPC router: what connectNodeAdapter does, with two changes that
+ * need the router's handlers in our hands.
+ *
+ * - A request message that does not parse is the client's mistake: Connect (like grpc-go) answers
+ *   it INTERNAL (HTTP 500); we answer INVALID_ARGUMENT (400), on the Connect, gRPC and gRPC-Web
+ *   protocols. (Streamed request messages are parsed inside the handler, where errors.ts maps them.)
+ * - A response that can't be written (the client went away) is logged through our logger, not
+ *   printed to the console.
+ * The same handlers serve the REST transcoder, in process, so both faces share one router.
+ */
+import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
+import { universalRequestFromNodeRequest, universalResponseToNodeResponse, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
+import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import type { Logger } from "./log.js";
+
+/** A Node request handler for HTTP/1.1 and HTTP/2 alike (connect-node's NodeHandlerFn). */
+export type NodeHandlerFn = NonNullable<ConnectNodeAdapterOptions["fallback"]>;
+
+/** Options of {@link createRpcHandler}. */
+export interface RpcHandlerOptions {
+  /** The router's handlers, already wrapped by {@link parseErrorsAsInvalidArgument}. */
+  handlers: readonly UniversalHandler[];
+  contextValues: (req: Parameters<NodeHandlerFn>[0]) => ContextValues;
+  /** Serves every request that is not an RPC path. */
+  fallback: NodeHandlerFn;
+  log: Logger;
+}
+
+/** A Node request handler serving the RPCs at their paths and everything else through `fallback`. */
+export function createRpcHandler(options: RpcHandlerOptions): NodeHandlerFn {
+  const byPath = new Map(options.handlers.map((h) => [h.requestPath, h]));
+  return (req, res) => {
+    const handler = byPath.get((req.url ?? "").split("?", 1)[0]);
+    if (!handler) return options.fallback(req, res);
+    const uReq = universalRequestFromNodeRequest(req, res, undefined, options.contextValues(req));
+    handler(uReq)
+      .then((uRes) => universalResponseToNodeResponse(uRes, res))
+      .catch((reason: unknown) => {
+        const err = ConnectError.from(reason);
+        // A client that goes away mid-response is routine; anything else is worth a look.
+        const gone = err.code === Code.Aborted || err.code === Code.Canceled || /ERR_STREAM_DESTROYED|ERR_HTTP2_INVALID_STREAM|ERR_STREAM_PREMATURE_CLOSE/.test(err.message);
+        if (!gone) options.log.warn("could not write a response", { rpc: handler.method.name, error: err.message });
+      });
+  };
+}
+
+const parseError = /^parse (binary|JSON)/;
+
+/** Wraps a router handler so that unparsable request messages answer INVALID_ARGUMENT. */
+export function parseErrorsAsInvalidArgument(handler: UniversalHandler): UniversalHandler {
+  const wrapped = async (req: Parameters<UniversalHandler>[0]): Promise<UniversalServerResponse> => {
+    const res = await handler(req);
+    fixGrpcStatus(res.header);
+    if (res.status === 500 && res.body && res.header?.get("content-type")?.startsWith("application/json")) {
+      return fixConnectUnary(res);
+    }
+    if (!res.trailer || !res.body) return res;
+    const { body, trailer } = res;
+    // gRPC trailers are filled in while the body is written: fix them once it is done.
+    return {
+      ...res,
+      body: (async function* () {
+        yield* body;
+        fixGrpcStatus(trailer);
+      })(),
+    };
+  };
+  return Object.assign(wrapped, handler);
+}
+
+function fixGrpcStatus(headers: Headers | undefined): void {
+  if (headers?.get("grpc-status") !== String(Code.Internal)) return;
+  if (parseError.test(decodeURIComponent(headers.get("grpc-message") ?? ""))) headers.set("grpc-status", String(Code.InvalidArgument));
+}
+
+async function fixConnectUnary(res: UniversalServerResponse): Promise<UniversalServerResponse> {
+  const parts: Uint8Array[] = [];
+  for await (const chunk of res.body!) parts.push(chunk);
+  const bytes = Buffer.concat(parts);
+  let error: { code?: string; message?: string } | undefined;
+  try {
+    error = JSON.parse(bytes.toString("utf8")) as typeof error;
+  } catch {
+    error = undefined;
+  }
+  const replay = (data: Uint8Array) => (async function* () {
+    yield data;
+  })();
+  if (error?.code !== "internal" || !parseError.test(error.message ?? "")) return { ...res, body: replay(bytes) };
+  const fixed = Buffer.from(JSON.stringify({ code: "invalid_argument", message: `the request message does not parse: ${error.message}` }));
+  const header = new Headers(res.header);
+  header.delete("content-length");
+  return { ...res, status: 400, header, body: replay(fixed) };
+}
