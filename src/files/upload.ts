@@ -120,16 +120,23 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
     session = moved;
   }
 
-  /** Refuses the request whole: cut its bytes off and move the offset back to where it began. */
+  /**
+   * Refuses the request whole: move the offset back to where it began, then cut its bytes off.
+   * The offset goes first because it alone says what counts: bytes past it are cut off by the next
+   * request anyway, so a disk that cannot truncate still keeps nothing of the request, and the
+   * content is never shorter than the committed offset, not even for a moment.
+   */
   async function rollback(): Promise<void> {
     await settleWrites(0).catch(() => undefined);
-    await appender.truncate(start);
     written = start;
     if (session.committedOffset !== start) {
       const moved = await moveOffset(sql, id, session.committedOffset, start, deps.sessionTtlSeconds);
       if (moved) session = moved;
     }
     hashes.put(id, { hash: startHash, offset: start });
+    await appender.truncate(start).catch((err: unknown) => {
+      deps.log.warn("could not cut off a refused request's bytes; the next request will", { uploadId: id, error: String(err) });
+    });
   }
 
   function checkMessage(message: UploadContentRequest): void {

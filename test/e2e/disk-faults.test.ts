@@ -147,6 +147,23 @@ describe.each(transportNames)("over %s", (transport) => {
     expect(await readdir(path.join(t.blobDir, "blobs", id.slice(0, 2)))).toContain(id);
   });
 
+  test("a refused request whose bytes cannot be cut off (truncate fails) is still refused whole", async () => {
+    const key = "refused.bin";
+    const data = content(300 * KiB);
+    const size = 200 * KiB;
+    const { session } = await files().createUploadSession({ bucket, key, size: BigInt(size) });
+    const id = session!.id;
+    disk.inject({ op: "truncate", code: "EIO" });
+    // Checkpoints commit 100 and 200 KiB before the overflow is seen; all of it must be taken back.
+    const err = await failure(files().uploadContent(chunks(id, data, 50 * KiB)));
+    expect(Code[err.code]).toBe(Code[Code.OutOfRange]);
+    expect(err.rawMessage).toMatch(/nothing of this request was kept: the committed offset is 0/);
+    expect(await offsetOf(id)).toBe(0);
+    await expectInvisible(key);
+    disk.clear();
+    await resumeAndVerify(id, key, data.subarray(0, size));
+  });
+
   test("a download whose read fails midway ends with unavailable, and the next download is whole", async () => {
     const key = "read.bin";
     const data = content(3 * MiB);
