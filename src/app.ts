@@ -11,6 +11,9 @@ import { createHashCache } from "./files/content-hash.js";
 import { filesRoutes } from "./files/files-service.js";
 import { baseUrlContext } from "./files/public-urls.js";
 import { startSweeper, type Sweeper } from "./files/sweeper.js";
+import { createDatabaseHealth } from "./health/database-health.js";
+import { withHealth } from "./health/health-service.js";
+import { createHealthzHandler } from "./health/healthz.js";
 import type { Logger } from "./log.js";
 import { createServer } from "./server.js";
 import type { BlobStore } from "./store/blob-store.js";
@@ -65,12 +68,14 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     // Registered before the server's close, so it runs after it: handlers on cut connections still
     // commit what they received before the database closes.
     const drain = createDrain();
+    const health = createDatabaseHealth(sql, log);
+    const healthz = createHealthzHandler(health);
     cleanups.push(async () => {
       const left = await drain.idle(10_000);
       if (left > 0) log.warn("handlers still running at shutdown", { count: left });
     });
     const handler = connectNodeAdapter({
-      routes: filesRoutes({
+      routes: withHealth(health, filesRoutes({
         sql,
         blobs,
         locks,
@@ -79,7 +84,7 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
         checkpointBytes: config.checkpointBytes,
         sessionTtlSeconds: config.sessionTtlSeconds,
         maxFileSize: config.maxFileSize,
-      }),
+      })),
       // Every message, an upload chunk included, must fit; larger ones are refused before parsing.
       readMaxBytes: config.maxMessageBytes,
       writeMaxBytes: config.maxMessageBytes,
@@ -87,6 +92,7 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       interceptors: [drain.interceptor, errorMapping(log)],
       contextValues: baseUrlContext(config.publicUrl),
       fallback: (req, res) => {
+        if (healthz(req, res)) return;
         res.writeHead(404, { "content-type": "application/json" });
         res.end(JSON.stringify({ code: "not_found", message: `no route for ${req.method} ${req.url}` }));
       },
