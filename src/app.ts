@@ -88,7 +88,8 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       // Every message, an upload chunk included, must fit; larger ones are refused before parsing.
       readMaxBytes: config.maxMessageBytes,
       writeMaxBytes: config.maxMessageBytes,
-      maxTimeoutMs: config.maxRequestTimeoutSeconds * 1000,
+      // 0 means no limit; Connect would read 0 ms as "refuse every deadline".
+      maxTimeoutMs: config.maxRequestTimeoutSeconds > 0 ? config.maxRequestTimeoutSeconds * 1000 : undefined,
       interceptors: [drain.interceptor, errorMapping(log)],
       contextValues: baseUrlContext(config.publicUrl),
       fallback: (req, res) => {
