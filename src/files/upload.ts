@@ -112,7 +112,14 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
   /** fsync, then compare-and-set the offset: the only way an offset ever moves forward. */
   async function commit(): Promise<void> {
     if (written === session.committedOffset) return;
-    if (!leaseValid()) throw new ConnectError(`lost the lock on upload session ${id}; retry`, Code.Aborted);
+    // The lock went with its database connection (an outage, or the connection was cut): another
+    // writer may hold the session now, so nothing more is committed. Transient, like its cause.
+    if (!leaseValid()) {
+      throw new ConnectError(
+        `lost the lock on upload session ${id} with its database connection; nothing past the committed offset ${session.committedOffset} was kept; retry`,
+        Code.Unavailable,
+      );
+    }
     await settleWrites(0);
     await appender.sync();
     const moved = await moveOffset(sql, id, session.committedOffset, written, deps.sessionTtlSeconds);
