@@ -135,6 +135,7 @@ export function createFaultyBlobStore(inner: BlobStore, root = "/var/lib/files-s
       return wrapAppender(uploadId, appender, offset);
     },
     readPartial: (uploadId, start, end) => guardedRead("readPartial", uploadId, () => inner.readPartial(uploadId, start, end)),
+    partialSize: (uploadId) => inner.partialSize(uploadId),
     commit: (uploadId) => guarded("commit", "link", uploadId, () => inner.commit(uploadId)),
     discardPartial: (uploadId) => guarded("discardPartial", "unlink", uploadId, () => inner.discardPartial(uploadId)),
     read: (blobId, start, end) => guardedRead("read", blobId, () => inner.read(blobId, start, end)),
