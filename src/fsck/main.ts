@@ -8,6 +8,7 @@
  * running `npm start`, whose data directory belongs to that server.
  */
 import { access } from "node:fs/promises";
+import path from "node:path";
 import { loadConfig } from "../config.js";
 import { connectDatabase } from "../store/database.js";
 import { createDirectoryBlobStore } from "../store/directory-blob-store.js";
@@ -33,8 +34,11 @@ async function main(argv: string[]): Promise<number> {
     console.error(`fsck: ${(err as Error).message}\n${usage}`);
     return 2;
   }
-  if (!(await access(config.blobDir).then(() => true, () => false))) {
-    console.error(`fsck: the blob directory ${config.blobDir} does not exist (set BLOB_DIR or --blob-dir)`);
+  // A directory the server never used (a typo in BLOB_DIR) must not be created and then reported
+  // as missing every blob.
+  const used = await Promise.all(["blobs", "partial"].map((d) => access(path.join(config.blobDir, d)).then(() => true, () => false)));
+  if (!used.every(Boolean)) {
+    console.error(`fsck: ${config.blobDir} is not a blob directory of this service (set BLOB_DIR or --blob-dir)`);
     return 2;
   }
   const url = config.databaseUrl || embeddedPostgresUrl(config.embeddedPostgresPort);

@@ -4,7 +4,7 @@
  */
 import { execFile } from "node:child_process";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { appendFile, mkdtemp, open, rm, truncate } from "node:fs/promises";
+import { appendFile, mkdtemp, open, readdir, rm, truncate } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -268,9 +268,12 @@ describe("npm run fsck", () => {
   });
 
   test("exit 2 with a clear message when it cannot check", async () => {
-    const noDir = await fsck("--blob-dir", path.join(dir, "nope"));
-    expect(noDir.code).toBe(2);
-    expect(noDir.stderr).toMatch(/blob directory .* does not exist/);
+    for (const wrong of [path.join(dir, "nope"), path.join(dir, "partial")]) {
+      const noDir = await fsck("--blob-dir", wrong);
+      expect(noDir.code).toBe(2);
+      expect(noDir.stderr).toMatch(/is not a blob directory of this service/);
+    }
+    expect(await readdir(path.join(dir, "partial"))).toEqual([]); // nothing created in the wrong one
     const noTables = await fsck("--database-schema", "no_such_schema");
     expect(noTables.code).toBe(2);
     expect(noTables.stderr).toMatch(/schema "no_such_schema" has no files-service tables/);
