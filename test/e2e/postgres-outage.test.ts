@@ -146,6 +146,13 @@ test("Postgres stops and comes back: calls fail fast with unavailable, health fo
   expect((await uploadFile(files, "outage", "after.bin", after)).file?.sha256).toBe(sha256(after));
 
   expect(server.log.join("\n")).not.toMatch(/uncaught|unhandled/i);
+
+  // Stopped during another outage (as an orchestrator restarting an unhealthy pod does): it
+  // still stops promptly and cleanly.
+  await postgres.stop();
+  postgres = undefined;
+  const stopping = Date.now();
   server.child.kill("SIGTERM");
   expect(await server.exited).toBe(0);
+  expect(Date.now() - stopping).toBeLessThan(15_000);
 }, 120_000);
