@@ -64,12 +64,12 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     const hashes = createHashCache();
     const sweeper = startSweeper({ sql, blobs, locks, hashes, log }, config.sweepIntervalSeconds);
     cleanups.push(() => sweeper.stop());
+    const health = createDatabaseHealth(sql, log);
+    const healthz = createHealthzHandler(health);
 
     // Registered before the server's close, so it runs after it: handlers on cut connections still
     // commit what they received before the database closes.
     const drain = createDrain();
-    const health = createDatabaseHealth(sql, log);
-    const healthz = createHealthzHandler(health);
     cleanups.push(async () => {
       const left = await drain.idle(10_000);
       if (left > 0) log.warn("handlers still running at shutdown", { count: left });
