@@ -14,6 +14,9 @@ import { createHashCache } from "./files/content-hash.js";
 import { filesRoutes } from "./files/files-service.js";
 import { baseUrlContext } from "./files/public-urls.js";
 import { startSweeper, type Sweeper } from "./files/sweeper.js";
+import { createDatabaseHealth } from "./health/database-health.js";
+import { withHealth } from "./health/health-service.js";
+import { createHealthzHandler } from "./health/healthz.js";
 import type { Logger } from "./log.js";
 import { createRpcHandler, parseErrorsAsInvalidArgument } from "./rpc-handler.js";
 import { createServer } from "./server.js";
@@ -68,6 +71,8 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     const hashes = createHashCache();
     const sweeper = startSweeper({ sql, blobs, locks, hashes, log }, config.sweepIntervalSeconds);
     cleanups.push(() => sweeper.stop());
+    const health = createDatabaseHealth(sql, log);
+    const healthz = createHealthzHandler(health);
 
     // Registered before the server's close, so it runs after it: handlers on cut connections still
     // commit what they received before the database closes.
@@ -76,7 +81,7 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       const left = await drain.idle(10_000);
       if (left > 0) log.warn("handlers still running at shutdown", { count: left });
     });
-    const routes = filesRoutes({
+    const routes = withHealth(health, filesRoutes({
       sql,
       blobs,
       locks,
@@ -86,14 +91,15 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       sessionTtlSeconds: config.sessionTtlSeconds,
       maxFileSize: config.maxFileSize,
       maxOpenSessions: config.maxOpenSessions,
-    });
+    }));
     // One router for every face: gRPC, gRPC-Web and Connect at their paths, REST through the
     // transcoder; all of them pass the same interceptors and limits.
     const router = createConnectRouter({
       // Every message, an upload chunk included, must fit; larger ones are refused before parsing.
       readMaxBytes: config.maxMessageBytes,
       writeMaxBytes: config.maxMessageBytes,
-      maxTimeoutMs: config.maxRequestTimeoutSeconds * 1000,
+      // 0 means no limit; Connect would read 0 ms as "refuse every deadline".
+      maxTimeoutMs: config.maxRequestTimeoutSeconds > 0 ? config.maxRequestTimeoutSeconds * 1000 : undefined,
       acceptCompression: [compressionGzip, compressionBrotli],
       // Health probes carry no key; every other service (FilesService) needs one when keys are set.
       interceptors: [drain.interceptor, errorMapping(log), authentication(keys, ["grpc.health.v1.Health"])],
@@ -108,7 +114,7 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       openApi: await loadOpenApiDocument(),
       onInternalError: (err) => log.error("REST request failed", { error: err.message }),
     });
-    const handler = createRpcHandler({ handlers, contextValues, fallback: rest.handle, log });
+    const handler = createRpcHandler({ handlers, contextValues, log, fallback: (req, res) => healthz(req, res) || rest.handle(req, res) });
     const server = createServer({ handler, idleTimeoutMs: config.idleTimeoutSeconds * 1000 });
     const port = await server.listen(config.port, config.host);
     // Runs first on close: no new requests, in-flight uploads commit what they received.

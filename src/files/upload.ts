@@ -130,7 +130,14 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
     await checkpointing;
     const target = written;
     if (target === session.committedOffset) return;
-    if (!leaseValid()) throw new ConnectError(`lost the lock on upload session ${id}; retry`, Code.Aborted);
+    // The lock went with its database connection (an outage, or the connection was cut): another
+    // writer may hold the session now, so nothing more is committed. Transient, like its cause.
+    if (!leaseValid()) {
+      throw new ConnectError(
+        `lost the lock on upload session ${id} with its database connection; nothing past the committed offset ${session.committedOffset} was kept; retry`,
+        Code.Unavailable,
+      );
+    }
     await Promise.all(inflight.filter((w) => w.end <= target).map((w) => w.done));
     failIfWriteFailed();
     await appender.sync();
@@ -154,17 +161,24 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
     checkpointing = running;
   }
 
-  /** Refuses the request whole: cut its bytes off and move the offset back to where it began. */
+  /**
+   * Refuses the request whole: move the offset back to where it began, then cut its bytes off.
+   * The offset goes first because it alone says what counts: bytes past it are cut off by the next
+   * request anyway, so a disk that cannot truncate still keeps nothing of the request, and the
+   * content is never shorter than the committed offset, not even for a moment.
+   */
   async function rollback(): Promise<void> {
     await checkpointing?.catch(() => undefined);
     await settleWrites(0).catch(() => undefined);
-    await appender.truncate(start);
     written = start;
     if (session.committedOffset !== start) {
       const moved = await moveOffset(sql, id, session.committedOffset, start, deps.sessionTtlSeconds);
       if (moved) session = moved;
     }
     hashes.put(id, { hash: startHash, offset: start });
+    await appender.truncate(start).catch((err: unknown) => {
+      deps.log.warn("could not cut off a refused request's bytes; the next request will", { uploadId: id, error: String(err) });
+    });
   }
 
   function checkMessage(message: UploadContentRequest): void {

@@ -30,6 +30,8 @@ export interface BlobStore {
   openAppend(uploadId: string, offset: number): Promise<BlobAppender>;
   /** Streams bytes [start, end) of a session's partial content. */
   readPartial(uploadId: string, start: number, end: number): AsyncIterable<Uint8Array>;
+  /** Bytes of a session's partial content, committed or not, or undefined if there is none. */
+  partialSize(uploadId: string): Promise<number | undefined>;
   /** Makes a session's partial content durably available as the blob of the same id. Idempotent. */
   commit(uploadId: string): Promise<void>;
   /** Removes a session's partial content, if any. */

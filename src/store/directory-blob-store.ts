@@ -60,6 +60,8 @@ export async function createDirectoryBlobStore(root: string): Promise<BlobStore>
 
     readPartial: (uploadId, start, end) => readRange(partialPath(uploadId), start, end, `partial content of upload ${uploadId}`),
 
+    partialSize: (uploadId) => sizeOf(partialPath(uploadId)),
+
     async commit(uploadId) {
       const target = blobPath(uploadId);
       await mkdir(path.dirname(target), { recursive: true });
@@ -78,14 +80,7 @@ export async function createDirectoryBlobStore(root: string): Promise<BlobStore>
 
     read: (blobId, start, end) => readRange(blobPath(blobId), start, end, `content of blob ${blobId}`),
 
-    async size(blobId) {
-      try {
-        return (await stat(blobPath(blobId))).size;
-      } catch (err) {
-        if (errorCode(err) === "ENOENT") return undefined;
-        throw err;
-      }
-    },
+    size: (blobId) => sizeOf(blobPath(blobId)),
 
     delete: (blobId) => rm(blobPath(blobId), { force: true }),
 
@@ -147,6 +142,15 @@ async function* readRange(file: string, start: number, end: number, what: string
     throw errorCode(err) === "ENOENT" ? new BlobMissingError(what) : err;
   } finally {
     stream.destroy();
+  }
+}
+
+async function sizeOf(file: string): Promise<number | undefined> {
+  try {
+    return (await stat(file)).size;
+  } catch (err) {
+    if (errorCode(err) === "ENOENT") return undefined;
+    throw err;
   }
 }
 

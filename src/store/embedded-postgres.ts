@@ -65,9 +65,14 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
 
   let stopping: Promise<void> | undefined;
   return {
-    url: `postgres://${USER}:${PASSWORD}@${HOST}:${options.port}/postgres`,
+    url: embeddedPostgresUrl(options.port),
     stop: () => (stopping ??= cluster.stop()),
   };
+}
+
+/** The URL of the embedded cluster on `port` (for tools that connect to the server's running one). */
+export function embeddedPostgresUrl(port: number): string {
+  return `postgres://${USER}:${PASSWORD}@${HOST}:${port}/postgres`;
 }
 
 /**

@@ -62,6 +62,15 @@ export async function deleteSession(sql: Sql, id: string): Promise<SessionRow | 
   return row;
 }
 
+/** A page of the live sessions in id order, after `afterId` (keyset pagination; "" for the first). */
+export async function liveSessions(sql: Sql, afterId: string, limit: number): Promise<SessionRow[]> {
+  return sql<SessionRow[]>`
+    select * from upload_sessions
+     where expires_at > now() ${afterId ? sql`and id > ${afterId}` : sql``}
+     order by id
+     limit ${limit}`;
+}
+
 /** Ids of sessions that expired, oldest first. */
 export async function expiredSessionIds(sql: Sql, limit: number): Promise<string[]> {
   const rows = await sql<{ id: string }[]>`

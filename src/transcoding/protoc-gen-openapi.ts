@@ -7,7 +7,8 @@
  *
  * Parameters (opt): title=..., version=..., server=... (the base URL shown to readers).
  */
-import { create, createFileRegistry, fromBinary, toBinary, type DescFile } from "@bufbuild/protobuf";
+import { create, createFileRegistry, fromBinary, hasOption, toBinary, type DescFile } from "@bufbuild/protobuf";
+import { http } from "../../gen/google/api/annotations_pb.js";
 import { CodeGeneratorRequestSchema, CodeGeneratorResponse_Feature, CodeGeneratorResponseSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { createOpenApiDocument, type CommentSource } from "./openapi.js";
 
@@ -18,7 +19,8 @@ const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: requ
 const params = new Map(request.parameter.split(",").filter(Boolean).map((p) => p.split("=", 2) as [string, string]));
 
 const files = request.fileToGenerate.map((name) => registry.getFile(name)!);
-const services = files.flatMap((f) => f.services);
+// Only services with REST routes: a gRPC-only one (e.g. grpc.health.v1.Health) has no place here.
+const services = files.flatMap((f) => f.services).filter((s) => s.methods.some((m) => hasOption(m, http)));
 const document = createOpenApiDocument(
   services,
   {

@@ -68,6 +68,7 @@ function everyOperation(store: BlobStore, id: string): [string, () => Promise<un
     ["discardPartial", () => store.discardPartial(id)],
     ["read", () => readAll(store.read(id, 0, 1))],
     ["size", () => store.size(id)],
+    ["partialSize", () => store.partialSize(id)],
     ["delete", () => store.delete(id)],
   ];
 }
@@ -301,6 +302,18 @@ export function describeBlobStore(name: string, createStore: () => Promise<BlobS
     describe("size, delete, discardPartial", () => {
       test("size of a missing blob is undefined", async () => {
         expect(await store.size(randomUUID())).toBeUndefined();
+      });
+
+      test("partialSize counts every byte written, committed or not, and is undefined when there is none", async () => {
+        const id = randomUUID();
+        expect(await store.partialSize(id)).toBeUndefined();
+        await writePartial(store, id, Buffer.from("committed"));
+        const a = await store.openAppend(id, 9);
+        await a.write(Buffer.from(" and more"));
+        await a.close();
+        expect(await store.partialSize(id)).toBe(18);
+        await store.discardPartial(id);
+        expect(await store.partialSize(id)).toBeUndefined();
       });
 
       test("delete removes a blob and is idempotent", async () => {

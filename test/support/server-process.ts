@@ -23,9 +23,12 @@ export interface ServerProcess {
   exited: Promise<number | string>;
 }
 
-/** Starts the server with these environment settings and waits until it listens. */
-export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "src/main.ts")], {
+/**
+ * Starts the server with these environment settings and waits until it listens. `entry` is the
+ * script to run, relative to the repository (default the real one, src/main.ts).
+ */
+export async function startServerProcess(env: Record<string, string>, entry = "src/main.ts"): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, entry)], {
     cwd: root,
     env: { ...process.env, PORT: "0", SWEEP_INTERVAL_SECONDS: "0", ...env },
     stdio: ["ignore", "ignore", "pipe"],

@@ -32,15 +32,20 @@ export const transportNames: TransportName[] = ["grpc (HTTP/2)", "connect (HTTP/
 
 /**
  * Starts the service; `settings` are flags as on the command line (e.g. { "session-ttl-seconds": "1" }).
+ * `overrides` may be a function of the configuration, to wrap stores built on its blob directory.
  * `logLine` receives the service's log lines (else they are dropped, or printed with TEST_LOG set).
  */
-export async function startTestApp(settings: Record<string, string> = {}, overrides: AppOverrides = {}, logLine?: (line: string) => void): Promise<TestApp> {
+export async function startTestApp(
+  settings: Record<string, string> = {},
+  overrides: AppOverrides | ((config: Config) => Promise<AppOverrides>) = {},
+  logLine?: (line: string) => void,
+): Promise<TestApp> {
   const db = await createTestDatabase();
   const blobDir = await mkdtemp(path.join(tmpdir(), "files-blobs-"));
   const flags = { port: "0", "database-url": db.url, "database-schema": db.schema, "blob-dir": blobDir, "sweep-interval-seconds": "0", ...settings };
   const config = loadConfig(Object.entries(flags).map(([k, v]) => `--${k}=${v}`), {});
   const log = logLine ? createLogger({ write: logLine }) : createLogger({ silent: !process.env.TEST_LOG });
-  const app = await startApp(config, log, overrides);
+  const app = await startApp(config, log, typeof overrides === "function" ? await overrides(config) : overrides);
   const baseUrl = `http://127.0.0.1:${app.port}`;
   const transports: Record<TransportName, Transport> = {
     "grpc (HTTP/2)": createGrpcTransport({ baseUrl }),

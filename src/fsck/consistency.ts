@@ -1,0 +1,198 @@
+/**
+ * The consistency check of metadata against content: file rows whose blob is missing, has the
+ * wrong size or the wrong SHA-256 (hashed as a stream), sessions whose partial content is shorter
+ * than their committed offset, and content no row refers to. It only reads; see repair.ts.
+ *
+ * It may run beside live servers. Every suspect is confirmed before it is reported: a file row is
+ * read again (it may have been replaced or deleted meanwhile), a session is re-checked under its
+ * session lock (one being written is skipped and counted as busy), and content is listed before
+ * the database is asked about it, as the sweeper does, so that new content is never an orphan.
+ */
+import { createHash } from "node:crypto";
+import { BlobMissingError, type BlobStore } from "../store/blob-store.js";
+import type { Sql } from "../store/database.js";
+import { allFiles, findFile, unreferencedBlobIds, type FileRow } from "../store/files.js";
+import type { SessionLocks } from "../store/session-locks.js";
+import { findSession, idsWithoutSession, liveSessions, type SessionRow } from "../store/upload-sessions.js";
+
+/** Damage or orphaned content: `fsck` exits 1 when it finds any. */
+export type ProblemKind = "missing-blob" | "blob-size" | "blob-sha256" | "short-partial" | "orphan-blob" | "orphan-partial";
+/** Harmless leftovers: bytes past a session's committed offset, cut off by its next request. */
+export type NoteKind = "long-partial";
+
+/** One thing the check found. */
+export interface Finding {
+  kind: ProblemKind | NoteKind;
+  severity: "problem" | "note";
+  /** The blob id, or the upload session id for partial content. */
+  id: string;
+  /** The file it concerns, if any. */
+  file?: { bucket: string; key: string };
+  /** What is wrong, for people. */
+  detail: string;
+  /** True when --repair may fix it (orphans, long partials); the rest needs an operator. */
+  repairable: boolean;
+  /** What the repair did or why it left it ("removed", "truncated to 5 bytes", "left: in use"). */
+  repair?: string;
+}
+
+/** What a check looked at and found. */
+export interface ConsistencyReport {
+  checked: { files: number; sessions: number; blobs: number; partials: number; bytesHashed: number };
+  /** Sessions being written while the check ran, so not checked. */
+  busySessions: number;
+  findings: Finding[];
+}
+
+/** What the check reads. `locks` must be on the service's database, so that writers exclude it. */
+export interface ConsistencyDeps {
+  sql: Sql;
+  blobs: BlobStore;
+  locks: SessionLocks;
+}
+
+/** Options of {@link checkConsistency}. */
+export interface CheckOptions {
+  /** Hash every blob and compare with its row (default true; false checks sizes only). */
+  hash?: boolean;
+  /** Rows and ids read at a time (default 1000). */
+  batchSize?: number;
+}
+
+/** Checks the whole store; answers every finding, problems and notes. */
+export async function checkConsistency(deps: ConsistencyDeps, options: CheckOptions = {}): Promise<ConsistencyReport> {
+  const report: ConsistencyReport = { checked: { files: 0, sessions: 0, blobs: 0, partials: 0, bytesHashed: 0 }, busySessions: 0, findings: [] };
+  const batch = options.batchSize ?? 1000;
+  await checkFiles(deps, options.hash ?? true, batch, report);
+  await checkSessions(deps, batch, report);
+  await findOrphans(deps, batch, report);
+  return report;
+}
+
+/** The findings that are problems (not notes). */
+export function problemsOf(report: ConsistencyReport): Finding[] {
+  return report.findings.filter((f) => f.severity === "problem");
+}
+
+async function checkFiles({ sql, blobs }: ConsistencyDeps, hash: boolean, batch: number, report: ConsistencyReport): Promise<void> {
+  let after: FileRow | undefined;
+  for (;;) {
+    const rows = await allFiles(sql, after, batch);
+    for (const row of rows) {
+      report.checked.files++;
+      const suspect = await inspectBlob(blobs, row, hash, report);
+      // Replaced or deleted since we read it: its old blob may rightly be gone.
+      if (suspect && (await findFile(sql, row.bucket, row.key))?.blobId === row.blobId) report.findings.push(suspect);
+    }
+    if (rows.length < batch) return;
+    after = rows[rows.length - 1];
+  }
+}
+
+/** What is wrong with a file's blob, if anything. */
+async function inspectBlob(blobs: BlobStore, row: FileRow, hash: boolean, report: ConsistencyReport): Promise<Finding | undefined> {
+  const problem = (kind: ProblemKind, detail: string): Finding => ({
+    kind,
+    severity: "problem",
+    id: row.blobId,
+    file: { bucket: row.bucket, key: row.key },
+    detail,
+    repairable: false,
+  });
+  const size = await blobs.size(row.blobId);
+  if (size === undefined) return problem("missing-blob", `file ${row.bucket}/${row.key}: its blob ${row.blobId} is missing`);
+  if (size !== row.bytes) return problem("blob-size", `file ${row.bucket}/${row.key}: blob ${row.blobId} has ${size} bytes, the row says ${row.bytes}`);
+  if (!hash) return undefined;
+  const digest = createHash("sha256");
+  try {
+    for await (const chunk of blobs.read(row.blobId, 0, row.bytes)) digest.update(chunk);
+  } catch (err) {
+    if (err instanceof BlobMissingError) return problem("missing-blob", `file ${row.bucket}/${row.key}: its blob ${row.blobId} is missing`);
+    throw err;
+  }
+  report.checked.bytesHashed += row.bytes;
+  const actual = digest.digest();
+  if (actual.equals(row.sha256)) return undefined;
+  return problem("blob-sha256", `file ${row.bucket}/${row.key}: blob ${row.blobId} has sha256 ${actual.toString("hex")}, the row says ${row.sha256.toString("hex")}`);
+}
+
+async function checkSessions({ sql, blobs, locks }: ConsistencyDeps, batch: number, report: ConsistencyReport): Promise<void> {
+  let afterId = "";
+  for (;;) {
+    const rows = await liveSessions(sql, afterId, batch);
+    for (const row of rows) {
+      report.checked.sessions++;
+      if (((await blobs.partialSize(row.id)) ?? 0) === row.committedOffset) continue;
+      // A writer may be between a write and its commit: look again while it cannot be.
+      const lease = await locks.tryAcquire(row.id);
+      if (!lease) {
+        report.busySessions++;
+        continue;
+      }
+      try {
+        const now = await findSession(sql, row.id);
+        const size = now && (await blobs.partialSize(row.id));
+        if (now) inspectPartial(now, size, report);
+      } finally {
+        await lease.release();
+      }
+    }
+    if (rows.length < batch) return;
+    afterId = rows[rows.length - 1].id;
+  }
+}
+
+function inspectPartial(session: SessionRow, size: number | undefined, report: ConsistencyReport): void {
+  const offset = session.committedOffset;
+  const what = `upload session ${session.id} (${session.bucket}/${session.key})`;
+  if ((size ?? 0) < offset) {
+    report.findings.push({
+      kind: "short-partial",
+      severity: "problem",
+      id: session.id,
+      file: { bucket: session.bucket, key: session.key },
+      detail: `${what}: committed offset ${offset}, but its partial content ${size === undefined ? "is missing" : `has only ${size} bytes`}`,
+      repairable: false,
+    });
+  } else if (size !== undefined && size > offset) {
+    report.findings.push({
+      kind: "long-partial",
+      severity: "note",
+      id: session.id,
+      file: { bucket: session.bucket, key: session.key },
+      detail: `${what}: ${size - offset} bytes past the committed offset ${offset} (left by a crash or a failed request)`,
+      repairable: true,
+    });
+  }
+}
+
+async function findOrphans({ sql, blobs }: ConsistencyDeps, batch: number, report: ConsistencyReport): Promise<void> {
+  for await (const ids of batches(blobs.listPartials(), batch)) {
+    report.checked.partials += ids.length;
+    for (const id of await idsWithoutSession(sql, ids)) {
+      const size = await blobs.partialSize(id);
+      if (size === undefined) continue; // removed since the listing
+      report.findings.push({ kind: "orphan-partial", severity: "problem", id, detail: `partial content ${id} (${size} bytes): no upload session refers to it`, repairable: true });
+    }
+  }
+  for await (const ids of batches(blobs.listBlobs(), batch)) {
+    report.checked.blobs += ids.length;
+    for (const id of await unreferencedBlobIds(sql, ids)) {
+      const size = await blobs.size(id);
+      if (size === undefined) continue;
+      report.findings.push({ kind: "orphan-blob", severity: "problem", id, detail: `blob ${id} (${size} bytes): no file or upload session refers to it`, repairable: true });
+    }
+  }
+}
+
+async function* batches(ids: AsyncIterable<string>, batch: number): AsyncIterable<string[]> {
+  let current: string[] = [];
+  for await (const id of ids) {
+    current.push(id);
+    if (current.length === batch) {
+      yield current;
+      current = [];
+    }
+  }
+  if (current.length > 0) yield current;
+}
