@@ -154,11 +154,16 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
       await checkpointing;
       if (written - session.committedOffset < deps.checkpointBytes) return;
     }
-    const running: Promise<void> = commit().finally(() => {
-      if (checkpointing === running) checkpointing = undefined;
-    });
-    running.catch(() => undefined); // its failure is seen where `checkpointing` is awaited
+    const running = commit();
     checkpointing = running;
+    // Cleared when it succeeds. A failure stays, to fail everything after it: a failed fsync may
+    // have lost the bytes since the last good one, so nothing past that may ever be counted.
+    running.then(
+      () => {
+        if (checkpointing === running) checkpointing = undefined;
+      },
+      () => undefined,
+    );
   }
 
   /**
