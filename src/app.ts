@@ -115,7 +115,7 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       onInternalError: (err) => log.error("REST request failed", { error: err.message }),
     });
     const handler = createRpcHandler({ handlers, contextValues, log, fallback: (req, res) => healthz(req, res) || rest.handle(req, res) });
-    const server = createServer({ handler, idleTimeoutMs: config.idleTimeoutSeconds * 1000 });
+    const server = createServer({ handler, idleTimeoutMs: config.idleTimeoutSeconds * 1000, headersTimeoutMs: config.headersTimeoutSeconds * 1000 });
     const port = await server.listen(config.port, config.host);
     // Runs first on close: no new requests, in-flight uploads commit what they received.
     cleanups.push(() => server.close(config.shutdownGraceSeconds * 1000));

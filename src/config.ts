@@ -37,6 +37,8 @@ export interface Config {
   sweepIntervalSeconds: number;
   /** A connection with no traffic for this long is closed (a stalled upload stays resumable). */
   idleTimeoutSeconds: number;
+  /** An HTTP/1.1 request must send its headers within this many seconds (against slow-loris). */
+  headersTimeoutSeconds: number;
   /** Longest deadline a client may ask for; 0 means no limit. */
   maxRequestTimeoutSeconds: number;
   /** On SIGTERM, how long in-flight requests may take to finish. */
@@ -78,6 +80,7 @@ const settings: Record<keyof Config, Setting> = {
   sessionTtlSeconds: { env: "SESSION_TTL_SECONDS", kind: "int", default: "86400" },
   sweepIntervalSeconds: { env: "SWEEP_INTERVAL_SECONDS", kind: "int", default: "60" },
   idleTimeoutSeconds: { env: "IDLE_TIMEOUT_SECONDS", kind: "int", default: "60" },
+  headersTimeoutSeconds: { env: "HEADERS_TIMEOUT_SECONDS", kind: "int", default: "30" },
   maxRequestTimeoutSeconds: { env: "MAX_REQUEST_TIMEOUT_SECONDS", kind: "int", default: "0" },
   shutdownGraceSeconds: { env: "SHUTDOWN_GRACE_SECONDS", kind: "int", default: "30" },
   apiKeys: { env: "API_KEYS", kind: "string", default: "" },
@@ -108,6 +111,7 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
   const c = config as unknown as Config;
   if (c.maxFileSize > Number.MAX_SAFE_INTEGER) throw new Error("--max-file-size is larger than 8 PiB");
   if (c.checkpointBytes < 64 * KiB) throw new Error("--checkpoint-bytes must be at least 64KiB");
+  if (c.headersTimeoutSeconds < 1) throw new Error("--headers-timeout-seconds must be at least 1");
   c.publicUrl = c.publicUrl.replace(/\/+$/, "");
   return c;
 }

@@ -12,8 +12,10 @@ import net from "node:net";
 export interface ServerOptions {
   /** Serves every request, HTTP/1.1 or HTTP/2 (connectNodeAdapter's handler fits). */
   handler: (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
-  /** A connection with no traffic for this long is closed. */
+  /** A connection (or an HTTP/2 stream) with no traffic for this long is closed. */
   idleTimeoutMs: number;
+  /** An HTTP/1.1 request must have sent all its headers this long after it began (slow-loris). */
+  headersTimeoutMs: number;
 }
 
 /** A listening (or not yet listening) server. */
@@ -30,6 +32,29 @@ const preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const streamWindowBytes = 16 * 1024 * 1024;
 const connectionWindowBytes = 64 * 1024 * 1024;
 
+/**
+ * A response that ends before its request (an error mid-upload) must stop the client, or the
+ * stream stays open, unread, until the connection goes: HTTP/2 says it with RST_STREAM(NO_ERROR)
+ * once the response is out — after the trailers, when there are some (gRPC's status is in them).
+ */
+function resetWhenAnswered(stream: http2.ServerHttp2Stream): void {
+  let done = false;
+  const reset = () => {
+    if (done) return;
+    done = true;
+    setImmediate(() => {
+      if (stream.closed || stream.readableEnded) return;
+      stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      // What the client sent that nobody read would keep the stream half-alive: drop it.
+      stream.destroy();
+    });
+  };
+  // The compatibility layer's own listener, registered first, has sent the trailers by now.
+  stream.once("wantTrailers", reset);
+  // A response without trailers: nothing more will come after a moment.
+  stream.once("finish", () => setTimeout(reset, 50).unref());
+}
+
 /** Creates the one-port server. */
 export function createServer(options: ServerOptions): Server {
   let closing = false;
@@ -40,7 +65,9 @@ export function createServer(options: ServerOptions): Server {
     {
       // A whole upload may take hours; only headers and idleness are timed.
       requestTimeout: 0,
-      headersTimeout: 30_000,
+      headersTimeout: options.headersTimeoutMs,
+      // How often Node checks headersTimeout: at this grain a slow client is cut.
+      connectionsCheckingInterval: Math.min(1000, options.headersTimeoutMs),
       keepAliveTimeout: 5_000,
     },
     (req, res) => {
@@ -56,17 +83,37 @@ export function createServer(options: ServerOptions): Server {
     },
   );
   h1.setTimeout(options.idleTimeoutMs);
+  // Node starts the headersTimeout checks when its server starts listening; ours never does (it is
+  // handed sockets), so start them here.
+  h1.emit("listening");
 
   const h2 = http2.createServer(
     { settings: { initialWindowSize: streamWindowBytes, maxFrameSize: 1024 * 1024 - 1 } },
     options.handler,
   );
   h2.setTimeout(options.idleTimeoutMs);
-  const sessions = new Set<http2.ServerHttp2Session>();
+  // Open streams per session, so that a session told to go away (GOAWAY) can be closed as soon as
+  // its last stream ends: some clients keep an idle connection open after GOAWAY.
+  const sessions = new Map<http2.Http2Session, number>();
+  const closeIfIdle = (session: http2.Http2Session) => {
+    if (closing && sessions.get(session) === 0) session.destroy();
+  };
   h2.on("session", (session) => {
     session.setLocalWindowSize(connectionWindowBytes);
-    sessions.add(session);
+    sessions.set(session, 0);
     session.once("close", () => sessions.delete(session));
+  });
+  h2.on("stream", (stream: http2.ServerHttp2Stream) => {
+    const session = stream.session!;
+    sessions.set(session, (sessions.get(session) ?? 0) + 1);
+    stream.once("close", () => {
+      sessions.set(session, (sessions.get(session) ?? 1) - 1);
+      closeIfIdle(session);
+    });
+    // The session's timeout sees the whole connection: a stalled stream beside busy ones would
+    // hold its upload (and the session's lock) forever.
+    stream.setTimeout(options.idleTimeoutMs, () => stream.close(http2.constants.NGHTTP2_CANCEL));
+    resetWhenAnswered(stream);
   });
 
   const sockets = new Set<net.Socket>();
@@ -112,7 +159,10 @@ export function createServer(options: ServerOptions): Server {
     async close(graceMs) {
       closing = true;
       const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
-      for (const session of sessions) session.close(); // GOAWAY: no new streams, running ones finish
+      for (const session of sessions.keys()) {
+        session.close(); // GOAWAY: no new streams, running ones finish
+        closeIfIdle(session);
+      }
       for (const socket of sockets) {
         // Idle HTTP/1.1 keep-alive connections (or ones that never sent a byte) go now.
         if (!h2Sockets.has(socket) && !h1Requests.get(socket)) socket.destroy();
