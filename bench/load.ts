@@ -1,0 +1,214 @@
+/**
+ * `npm run load [-- --uploads 200 --max-size 4MiB --readers 8]`: many concurrent uploads of random
+ * sizes, half through the gRPC client stream and half as raw REST bodies, while readers list, read,
+ * download and delete. Every upload is verified by sha256, and afterwards the consistency check
+ * must find every file row backed by content of the right size and hash, and no content without a
+ * row. Prints the throughput and the latency percentiles of the metadata calls under that load.
+ *
+ * runLoad() is also what test/e2e/load.test.ts runs, smaller, inside `npm test`.
+ */
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createHash, randomBytes, randomInt } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import http from "node:http";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { FilesService } from "../gen/files/v1/files_pb.js";
+import { parseBytes } from "../src/config.js";
+import { checkConsistency, problemsOf, type ConsistencyReport } from "../src/fsck/consistency.js";
+import { connectDatabase, migrate } from "../src/store/database.js";
+import { createDirectoryBlobStore } from "../src/store/directory-blob-store.js";
+import { createSessionLocks } from "../src/store/session-locks.js";
+import { startServerProcess } from "../test/support/server-process.js";
+
+/** What to run. */
+export interface LoadOptions {
+  /** Concurrent uploads, half over gRPC, half over REST. */
+  uploads: number;
+  maxSize: number;
+  /** Concurrent reader loops (list, get, download, delete) while the uploads run. */
+  readers: number;
+}
+
+/** What a run measured. */
+export interface LoadReport {
+  uploads: number;
+  bytes: number;
+  seconds: number;
+  mibPerSecond: number;
+  verified: number;
+  deleted: number;
+  downloadsVerified: number;
+  /** Milliseconds per metadata call kind: count, p50, p99, max. */
+  latencies: Record<string, { count: number; p50: number; p99: number; max: number }>;
+  consistency: ConsistencyReport;
+  failures: string[];
+}
+
+/** Runs the load against a server at `port`, whose database and blob directory are given for the final check. */
+export async function runLoad(port: number, store: { databaseUrl: string; schema: string; blobDir: string }, options: LoadOptions): Promise<LoadReport> {
+  const files = createClient(FilesService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
+  const samples: Record<string, number[]> = {};
+  const timed = async <T>(name: string, call: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await call();
+    } finally {
+      (samples[name] ??= []).push(performance.now() - started);
+    }
+  };
+  const failures: string[] = [];
+  const done = new Map<string, string>(); // key -> sha256 of completed, not deleted files
+  const deleted = new Set<string>();
+  let downloadsVerified = 0;
+  let running = true;
+
+  const upload = async (i: number) => {
+    const size = i % 10 === 0 ? 0 : randomInt(1, options.maxSize + 1);
+    const data = randomBytes(size);
+    const sum = createHash("sha256").update(data).digest("hex");
+    const key = `load/${i % 2 === 0 ? "grpc" : "rest"}/${i}.bin`;
+    const promise = i % 3 === 0 ? sum : "";
+    const { session } = await timed("CreateUploadSession", () => files.createUploadSession({ bucket: "load", key, size: BigInt(size), sha256: promise }));
+    let got: string | undefined;
+    if (i % 2 === 0) {
+      const res = await files.uploadContent(messages(session!.id, data));
+      got = res.file?.sha256;
+    } else {
+      const res = await post(port, `/v1/files/session:${session!.id}`, data);
+      if (res.status !== 200) throw new Error(`REST upload of ${key}: ${res.status} ${res.text}`);
+      got = (JSON.parse(res.text) as { sha256: string }).sha256;
+    }
+    if (got !== sum) failures.push(`${key}: stored sha256 ${got}, sent ${sum}`);
+    done.set(key, sum);
+    return size;
+  };
+
+  const reader = async () => {
+    while (running) {
+      const keys = [...done.keys()];
+      const key = keys[randomInt(0, Math.max(1, keys.length))];
+      const op = randomInt(0, 10);
+      try {
+        if (op < 2) await timed("ListBuckets", () => files.listBuckets({}));
+        else if (op < 4) await timed("ListFiles", () => files.listFiles({ bucket: "load", prefix: "load/", pageSize: 50 }));
+        else if (!key) continue;
+        else if (op < 7) {
+          const { file } = await timed("GetFile", () => files.getFile({ bucket: "load", key }));
+          if (file && done.has(key) && file.sha256 !== done.get(key)) failures.push(`${key}: GetFile answered another sha256`);
+        } else if (op < 9) {
+          const hash = createHash("sha256");
+          let info: string | undefined;
+          for await (const part of files.downloadFile({ bucket: "load", key })) {
+            if (part.part.case === "info") info = part.part.value.sha256;
+            else if (part.part.case === "data") hash.update(part.part.value);
+          }
+          if (hash.digest("hex") !== info) failures.push(`${key}: downloaded bytes do not match their sha256`);
+          else downloadsVerified++;
+        } else if (done.delete(key)) {
+          await timed("DeleteFile", () => files.deleteFile({ bucket: "load", key }));
+          deleted.add(key);
+        }
+      } catch (err) {
+        // A file deleted by another reader between choosing and reading it is fine; nothing else is.
+        if (!/not found|was replaced or deleted/.test(String(err))) failures.push(`reader: ${String(err)}`);
+      }
+    }
+  };
+
+  const started = performance.now();
+  const readers = Array.from({ length: options.readers }, reader);
+  const sizes = await Promise.all(Array.from({ length: options.uploads }, (_, i) => upload(i)));
+  const seconds = (performance.now() - started) / 1000;
+  running = false;
+  await Promise.all(readers);
+
+  // Every file that is still there has its content, and its bytes hash right.
+  for (const [key, sum] of done) {
+    const { file } = await files.getFile({ bucket: "load", key });
+    if (file?.sha256 !== sum) failures.push(`${key}: after the run, sha256 ${file?.sha256}`);
+  }
+  const consistency = await checkStore(store);
+  for (const p of problemsOf(consistency)) failures.push(`consistency: ${p.kind} ${p.id}: ${p.detail}`);
+
+  const bytes = sizes.reduce((a, b) => a + b, 0);
+  const latencies = Object.fromEntries(
+    Object.entries(samples).map(([name, list]) => {
+      const sorted = [...list].sort((a, b) => a - b);
+      const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10;
+      return [name, { count: sorted.length, p50: at(0.5), p99: at(0.99), max: at(1) }];
+    }),
+  );
+  return { uploads: options.uploads, bytes, seconds, mibPerSecond: bytes / 1048576 / seconds, verified: options.uploads - failures.filter((f) => f.includes("stored sha256")).length, deleted: deleted.size, downloadsVerified, latencies, consistency, failures };
+}
+
+async function checkStore(store: { databaseUrl: string; schema: string; blobDir: string }): Promise<ConsistencyReport> {
+  const sql = connectDatabase({ url: store.databaseUrl, schema: store.schema, max: 2 });
+  const locks = createSessionLocks(store.databaseUrl, store.schema);
+  try {
+    return await checkConsistency({ sql, blobs: await createDirectoryBlobStore(store.blobDir), locks });
+  } finally {
+    await locks.close();
+    await sql.end({ timeout: 5 });
+  }
+}
+
+async function* messages(uploadId: string, data: Buffer) {
+  yield { uploadId };
+  for (let i = 0; i < data.length; i += 256 * 1024) yield { data: data.subarray(i, i + 256 * 1024) };
+}
+
+function post(port: number, pathname: string, body: Buffer): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, method: "POST", path: pathname, headers: { "content-length": body.length } }, (res) => {
+      let text = "";
+      res.setEncoding("utf8").on("data", (d: string) => (text += d));
+      res.on("end", () => resolve({ status: res.statusCode!, text }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** A one-line-per-call summary. */
+export function formatLoadReport(r: LoadReport): string {
+  const lines = [
+    `${r.uploads} concurrent uploads (half gRPC, half REST), ${(r.bytes / 1048576).toFixed(0)} MiB in ${r.seconds.toFixed(1)} s: ${r.mibPerSecond.toFixed(0)} MiB/s`,
+    `verified by sha256: ${r.verified}/${r.uploads}; downloads verified: ${r.downloadsVerified}; deleted meanwhile: ${r.deleted}`,
+    `consistency: ${r.consistency.checked.files} files, ${r.consistency.checked.blobs} blobs checked, ${problemsOf(r.consistency).length} problems`,
+    "| call | count | p50 ms | p99 ms | max ms |",
+    "|---|---:|---:|---:|---:|",
+    ...Object.entries(r.latencies).map(([name, l]) => `| ${name} | ${l.count} | ${l.p50} | ${l.p99} | ${l.max} |`),
+  ];
+  if (r.failures.length > 0) lines.push(`FAILURES (${r.failures.length}):`, ...r.failures.slice(0, 20));
+  return lines.join("\n");
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const args = new Map<string, string>();
+  for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ""), process.argv[i + 1]);
+  const databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl) throw new Error("npm run load needs DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres)");
+  const schema = `load_${process.pid}`;
+  const blobDir = await mkdtemp(path.join(tmpdir(), "files-load-"));
+  const setup = connectDatabase({ url: databaseUrl, schema, max: 1 });
+  await migrate(setup, schema);
+  const server = await startServerProcess({ DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema, BLOB_DIR: blobDir, DATABASE_POOL_MAX: "20" });
+  try {
+    const report = await runLoad(server.port, { databaseUrl, schema, blobDir }, {
+      uploads: Number(args.get("uploads") ?? 200),
+      maxSize: parseBytes(args.get("max-size") ?? "4MiB")!,
+      readers: Number(args.get("readers") ?? 8),
+    });
+    console.log(formatLoadReport(report));
+    process.exitCode = report.failures.length > 0 ? 1 : 0;
+  } finally {
+    server.child.kill("SIGTERM");
+    await server.exited;
+    await setup`drop schema if exists ${setup(schema)} cascade`;
+    await setup.end({ timeout: 5 });
+    await rm(blobDir, { recursive: true, force: true });
+  }
+}
