@@ -4,7 +4,7 @@
  * Every step re-checks the database in one statement, so it is safe beside running uploads and
  * beside the sweeps of other server processes.
  */
-import type { BlobStore } from "../store/blob-store.js";
+import { inBatches, type BlobStore } from "../store/blob-store.js";
 import type { Sql } from "../store/database.js";
 import { unreferencedBlobIds } from "../store/files.js";
 import type { SessionLocks } from "../store/session-locks.js";
@@ -53,13 +53,13 @@ export function startSweeper(
       }
     }
     // List first, then ask the database: content created after the listing is not considered.
-    for await (const ids of batches(blobs.listPartials())) {
+    for await (const ids of inBatches(blobs.listPartials(), batch)) {
       for (const id of await idsWithoutSession(sql, ids)) {
         await blobs.discardPartial(id);
         report.orphanPartials++;
       }
     }
-    for await (const ids of batches(blobs.listBlobs())) {
+    for await (const ids of inBatches(blobs.listBlobs(), batch)) {
       for (const id of await unreferencedBlobIds(sql, ids)) {
         await blobs.delete(id);
         report.orphanBlobs++;
@@ -87,16 +87,4 @@ export function startSweeper(
       await running.catch(() => undefined);
     },
   };
-}
-
-async function* batches(ids: AsyncIterable<string>): AsyncIterable<string[]> {
-  let current: string[] = [];
-  for await (const id of ids) {
-    current.push(id);
-    if (current.length === batch) {
-      yield current;
-      current = [];
-    }
-  }
-  if (current.length > 0) yield current;
 }

@@ -9,7 +9,7 @@
  * the database is asked about it, as the sweeper does, so that new content is never an orphan.
  */
 import { createHash } from "node:crypto";
-import { BlobMissingError, type BlobStore } from "../store/blob-store.js";
+import { BlobMissingError, inBatches, type BlobStore } from "../store/blob-store.js";
 import type { Sql } from "../store/database.js";
 import { allFiles, findFile, unreferencedBlobIds, type FileRow } from "../store/files.js";
 import type { SessionLocks } from "../store/session-locks.js";
@@ -167,7 +167,7 @@ function inspectPartial(session: SessionRow, size: number | undefined, report: C
 }
 
 async function findOrphans({ sql, blobs }: ConsistencyDeps, batch: number, report: ConsistencyReport): Promise<void> {
-  for await (const ids of batches(blobs.listPartials(), batch)) {
+  for await (const ids of inBatches(blobs.listPartials(), batch)) {
     report.checked.partials += ids.length;
     for (const id of await idsWithoutSession(sql, ids)) {
       const size = await blobs.partialSize(id);
@@ -175,7 +175,7 @@ async function findOrphans({ sql, blobs }: ConsistencyDeps, batch: number, repor
       report.findings.push({ kind: "orphan-partial", severity: "problem", id, detail: `partial content ${id} (${size} bytes): no upload session refers to it`, repairable: true });
     }
   }
-  for await (const ids of batches(blobs.listBlobs(), batch)) {
+  for await (const ids of inBatches(blobs.listBlobs(), batch)) {
     report.checked.blobs += ids.length;
     for (const id of await unreferencedBlobIds(sql, ids)) {
       const size = await blobs.size(id);
@@ -183,16 +183,4 @@ async function findOrphans({ sql, blobs }: ConsistencyDeps, batch: number, repor
       report.findings.push({ kind: "orphan-blob", severity: "problem", id, detail: `blob ${id} (${size} bytes): no file or upload session refers to it`, repairable: true });
     }
   }
-}
-
-async function* batches(ids: AsyncIterable<string>, batch: number): AsyncIterable<string[]> {
-  let current: string[] = [];
-  for await (const id of ids) {
-    current.push(id);
-    if (current.length === batch) {
-      yield current;
-      current = [];
-    }
-  }
-  if (current.length > 0) yield current;
 }

@@ -55,3 +55,16 @@ export class BlobMissingError extends Error {
     this.name = "BlobMissingError";
   }
 }
+
+/** Groups a listing of ids (listPartials, listBlobs) into batches of `size`, one database query each. */
+export async function* inBatches(ids: AsyncIterable<string>, size: number): AsyncIterable<string[]> {
+  let current: string[] = [];
+  for await (const id of ids) {
+    current.push(id);
+    if (current.length === size) {
+      yield current;
+      current = [];
+    }
+  }
+  if (current.length > 0) yield current;
+}
