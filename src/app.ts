@@ -35,6 +35,8 @@ export interface App {
   sql: Sql;
   blobs: BlobStore;
   sweeper: Sweeper;
+  /** How many RPC handlers run now (REST calls included). */
+  runningHandlers(): number;
   /** Graceful stop: stop accepting, let requests finish within the grace period, close everything. */
   close(): Promise<void>;
 }
@@ -115,13 +117,18 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       onInternalError: (err) => log.error("REST request failed", { error: err.message }),
     });
     const handler = createRpcHandler({ handlers, contextValues, log, fallback: (req, res) => healthz(req, res) || rest.handle(req, res) });
-    const server = createServer({ handler, idleTimeoutMs: config.idleTimeoutSeconds * 1000, headersTimeoutMs: config.headersTimeoutSeconds * 1000 });
+    const server = createServer({
+      handler,
+      idleTimeoutMs: config.idleTimeoutSeconds * 1000,
+      headersTimeoutMs: config.headersTimeoutSeconds * 1000,
+      onError: (err) => log.error("listening socket error", { error: err.message }),
+    });
     const port = await server.listen(config.port, config.host);
     // Runs first on close: no new requests, in-flight uploads commit what they received.
     cleanups.push(() => server.close(config.shutdownGraceSeconds * 1000));
     log.info("listening", { url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}` });
 
-    return { port, sql, blobs, sweeper, close: closeAll };
+    return { port, sql, blobs, sweeper, runningHandlers: () => drain.running, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

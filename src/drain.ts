@@ -9,6 +9,8 @@ import type { Interceptor } from "@connectrpc/connect";
 export interface Drain {
   /** Counts every call from start to the end of its response (stream). */
   interceptor: Interceptor;
+  /** How many handlers run now. */
+  readonly running: number;
   /** Resolves once no handler runs (or after `timeoutMs`); answers how many were still running. */
   idle(timeoutMs: number): Promise<number>;
 }
@@ -33,6 +35,9 @@ export function createDrain(): Drain {
       } finally {
         if (!streaming) done();
       }
+    },
+    get running() {
+      return running;
     },
     async idle(timeoutMs) {
       if (running === 0) return 0;

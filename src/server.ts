@@ -16,6 +16,8 @@ export interface ServerOptions {
   idleTimeoutMs: number;
   /** An HTTP/1.1 request must have sent all its headers this long after it began (slow-loris). */
   headersTimeoutMs: number;
+  /** Errors of the listening socket (e.g. accept failing with EMFILE): reported, never fatal. */
+  onError: (err: Error) => void;
 }
 
 /** A listening (or not yet listening) server. */
@@ -125,6 +127,10 @@ export function createServer(options: ServerOptions): Server {
       h1Requests.delete(socket);
     });
     socket.setNoDelay(true);
+    // Until an HTTP server takes the socket, its errors are ours: a client that resets before its
+    // first byte must not take the process down with an unhandled 'error'.
+    const early = () => socket.destroy();
+    socket.on("error", early);
     // A connection that never says anything is closed like an idle one.
     const silent = () => socket.destroy();
     socket.setTimeout(options.idleTimeoutMs, silent);
@@ -132,6 +138,7 @@ export function createServer(options: ServerOptions): Server {
       // From here on the HTTP server's own idle timeout applies.
       socket.setTimeout(0);
       socket.off("timeout", silent);
+      socket.off("error", early); // the HTTP server's own handler takes over
       socket.pause();
       socket.unshift(head);
       const n = Math.min(head.length, preface.length);
@@ -152,6 +159,8 @@ export function createServer(options: ServerOptions): Server {
         tcp.once("error", reject);
         tcp.listen(port, host, () => {
           tcp.off("error", reject);
+          // Once listening, an error (accept failing with EMFILE, say) is reported, not fatal.
+          tcp.on("error", (err) => options.onError(err));
           resolve((tcp.address() as net.AddressInfo).port);
         });
       });

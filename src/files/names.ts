@@ -9,8 +9,9 @@ import { errorWithHttpStatus } from "../transcoding/index.js";
 
 const bucketPattern = /^[A-Za-z0-9_-]{1,63}$/;
 const keyPattern = /^[A-Za-z0-9_\-/.]{1,1024}$/;
-// type/subtype with RFC 6838 restricted-name characters, then optional "; param=value" parts.
-const mimePattern = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=("[^"\\\r\n]*"|[A-Za-z0-9!#$&^_.+-]+))*$/;
+// type/subtype with RFC 6838 restricted-name characters, then optional "; param=value" parts; a
+// quoted value holds visible ASCII only (it becomes a Content-Type header).
+const mimePattern = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}([ \t]*;[ \t]*[A-Za-z0-9!#$&^_.+-]+=("[\x20\x21\x23-\x5b\x5d-\x7e]*"|[A-Za-z0-9!#$&^_.+-]+))*$/;
 const sha256Pattern = /^[0-9a-fA-F]{64}$/;
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

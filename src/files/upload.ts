@@ -60,7 +60,7 @@ export async function receiveUpload(deps: UploadDeps, requests: AsyncIterable<Up
 
   const lease = await deps.locks.tryAcquire(uploadId);
   if (!lease) {
-    throw new ConnectError(`upload session ${uploadId} is being written by another request; retry once it ends`, Code.Aborted);
+    throw withOffset(new ConnectError(`upload session ${uploadId} is being written by another request; retry once it ends`, Code.Aborted), found.committedOffset);
   }
   try {
     // Read again under the lock: the previous writer may have moved the offset meanwhile.
@@ -104,6 +104,19 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
     inflightBytes += data.byteLength;
   }
 
+  /**
+   * The lock went with its database connection (an outage, or the connection was cut): another
+   * writer may hold the session now, so this one writes and commits nothing more. Transient, like
+   * its cause.
+   */
+  function checkLease(): void {
+    if (leaseValid()) return;
+    throw new ConnectError(
+      `lost the lock on upload session ${id} with its database connection; nothing past the committed offset ${session.committedOffset} was kept; retry`,
+      Code.Unavailable,
+    );
+  }
+
   function failIfWriteFailed(): void {
     if (writeFailure !== undefined) {
       hashes.drop(id); // it has seen bytes that will be cut off
@@ -130,17 +143,11 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
     await checkpointing;
     const target = written;
     if (target === session.committedOffset) return;
-    // The lock went with its database connection (an outage, or the connection was cut): another
-    // writer may hold the session now, so nothing more is committed. Transient, like its cause.
-    if (!leaseValid()) {
-      throw new ConnectError(
-        `lost the lock on upload session ${id} with its database connection; nothing past the committed offset ${session.committedOffset} was kept; retry`,
-        Code.Unavailable,
-      );
-    }
+    checkLease();
     await Promise.all(inflight.filter((w) => w.end <= target).map((w) => w.done));
     failIfWriteFailed();
     await appender.sync();
+    checkLease(); // lost while syncing: the compare-and-set below must not be the stale writer's
     const moved = await moveOffset(sql, id, session.committedOffset, target, deps.sessionTtlSeconds);
     if (!moved) throw new ConnectError(`upload session ${id} was cancelled or expired during the upload`, Code.NotFound);
     session = moved;
@@ -178,8 +185,11 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
     written = start;
     if (session.committedOffset !== start) {
       const moved = await moveOffset(sql, id, session.committedOffset, start, deps.sessionTtlSeconds);
-      if (moved) session = moved;
+      // Someone else moved the offset (we lost the lock): the content is theirs now, leave it be.
+      if (!moved) return;
+      session = moved;
     }
+    if (!leaseValid()) return;
     hashes.put(id, { hash: startHash, offset: start });
     await appender.truncate(start).catch((err: unknown) => {
       deps.log.warn("could not cut off a refused request's bytes; the next request will", { uploadId: id, error: String(err) });
@@ -191,16 +201,15 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
       throw new ConnectError(`upload_id changed within the request (from ${id} to ${message.uploadId})`, Code.InvalidArgument);
     }
     if (message.offset !== undefined && message.offset !== BigInt(written)) {
-      throw new ConnectError(
-        `offset ${message.offset} does not match the upload's offset ${written}; nothing of this request was kept: resume from offset ${start}`,
-        Code.Aborted,
+      throw withOffset(
+        new ConnectError(`offset ${message.offset} does not match the upload's offset ${written}; nothing of this request was kept: resume from offset ${start}`, Code.Aborted),
+        start,
       );
     }
     if (written + message.data.byteLength > session.size) {
-      throw errorWithHttpStatus(
-        `content goes past the declared size of ${session.size} bytes; nothing of this request was kept: the committed offset is ${start}`,
-        Code.OutOfRange,
-        413,
+      throw withOffset(
+        errorWithHttpStatus(`content goes past the declared size of ${session.size} bytes; nothing of this request was kept: the committed offset is ${start}`, Code.OutOfRange, 413),
+        start,
       );
     }
   }
@@ -231,6 +240,7 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
           throw err;
         }
         if (message.data.byteLength > 0) {
+          checkLease();
           startWrite(message.data);
           hash.update(message.data);
           written += message.data.byteLength;
@@ -283,6 +293,12 @@ async function complete(deps: UploadDeps, session: SessionRow, hash: Hash): Prom
     await blobs.delete(done.replacedBlobId).catch((err) => log.warn("could not remove replaced content", { blobId: done.replacedBlobId, error: String(err) }));
   }
   return { session, file: done.file };
+}
+
+/** Tells the committed offset in the error's metadata (REST: the Upload-Offset header). */
+function withOffset(err: ConnectError, committedOffset: number): ConnectError {
+  err.metadata.set("upload-offset", String(committedOffset));
+  return err;
 }
 
 function sessionNotFound(uploadId: string): ConnectError {

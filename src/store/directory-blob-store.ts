@@ -64,7 +64,8 @@ export async function createDirectoryBlobStore(root: string): Promise<BlobStore>
 
     async commit(uploadId) {
       const target = blobPath(uploadId);
-      await mkdir(path.dirname(target), { recursive: true });
+      // A new fan-out directory is an entry of blobs/ itself: that must survive a crash too.
+      if (await mkdir(path.dirname(target), { recursive: true })) await syncDirectory(blobsDir);
       try {
         await link(partialPath(uploadId), target);
       } catch (err) {

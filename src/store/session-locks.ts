@@ -37,8 +37,10 @@ export function createSessionLocks(url: string, schema: string): SessionLocks {
     applicationName: "files-service session locks",
     keepConnections: true,
     onclose: () => {
+      // Every lease of this connection is lost. Their entries stay until their writers release
+      // them, so that no second writer in this process starts while the first one's last writes
+      // may still be landing.
       generation++;
-      held.clear();
     },
   });
 
@@ -66,8 +68,8 @@ export function createSessionLocks(url: string, schema: string): SessionLocks {
         async release() {
           if (released) return;
           released = true;
-          if (held.get(sessionId) !== taken || generation !== taken) return; // lost with its connection
-          held.delete(sessionId);
+          if (held.get(sessionId) === taken) held.delete(sessionId);
+          if (generation !== taken) return; // the lock went with its connection
           await sql`select pg_advisory_unlock(${key}::bigint)`.catch(() => {
             // The connection is gone, and the lock with it.
           });

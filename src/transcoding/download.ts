@@ -65,27 +65,37 @@ export async function serveDownload(ctx: DownloadContext, req: NodeRequest, res:
     const m = readFieldPath(method.output, first, metadataPath) as Message | undefined;
     if (!m) throw new ConnectError(`${method.name}: the first message carries no ${options.metadata}`, Code.Internal);
     const size = Number(sizeField ? readFieldPath(meta, m, sizeField) : NaN);
+    if (!Number.isSafeInteger(size) || size < 0) throw new ConnectError(`${method.name}: the metadata has no valid ${options.size}`, Code.Internal);
     const etagValue = etagField ? readFieldPath(meta, m, etagField) : undefined;
     const etag = etagValue === undefined || etagValue === "" ? undefined : `"${etagValue instanceof Uint8Array ? Buffer.from(etagValue).toString("hex") : String(etagValue)}"`;
     const type = typeField ? String(readFieldPath(meta, m, typeField) ?? "") : "";
     return { size, etag, type: type || "application/octet-stream" };
   };
-  /** The size of the whole representation, by a call cut off after its first message. */
+  /** The representation's metadata, by a call cut off after its first message. */
   const probe = async () => {
     const stream = await open();
     try {
-      return describe(await firstMessage(stream));
+      return describe(await stream.first());
     } finally {
-      await stream.return?.();
+      stream.cancel();
     }
+  };
+  const ifNoneMatch = header(req, "if-none-match");
+  /** Preconditions come before Range (RFC 9110 §13.2.2): a matching If-None-Match is 304 whatever the range. */
+  const notModified = (info: { etag?: string }) => {
+    if (!info.etag || ifNoneMatch === undefined || !etagMatches(ifNoneMatch, info.etag)) return false;
+    res.writeHead(304, { etag: info.etag, "accept-ranges": offsetField ? "bytes" : "none" });
+    res.end();
+    return true;
   };
 
   let offset = 0;
   let limit = 0;
   if (range && "suffix" in range) {
-    const { size } = await probe();
-    if (range.suffix === 0) return unsatisfiable(req, res, size);
-    offset = Math.max(0, size - range.suffix);
+    const info = await probe();
+    if (notModified(info)) return;
+    if (range.suffix === 0) return unsatisfiable(req, res, info.size);
+    offset = Math.max(0, info.size - range.suffix);
   } else if (range) {
     offset = range.first;
     limit = range.last === undefined ? 0 : range.last - range.first + 1;
@@ -96,51 +106,43 @@ export async function serveDownload(ctx: DownloadContext, req: NodeRequest, res:
   }
 
   let stream = await open(range ? offset : undefined, range ? limit : undefined);
-  let first: Message;
   try {
-    first = await firstMessage(stream);
-  } catch (err) {
-    // A range that starts past the end: the RPC refuses the offset; say how large the file is.
-    if (range && err instanceof ConnectError && err.code === Code.OutOfRange) return unsatisfiable(req, res, (await probe()).size);
-    throw err;
-  }
-  let info = describe(first);
-  const ifRange = header(req, "if-range");
-  if (range && ifRange !== undefined && ifRange.trim() !== info.etag) {
-    // The client's copy is another version: it gets the whole current one instead of a piece.
-    await stream.return?.();
-    range = undefined;
-    offset = 0;
-    limit = 0;
-    stream = await open(0, 0);
-    info = describe(await firstMessage(stream));
-  }
-  const common: Record<string, string> = { "accept-ranges": offsetField ? "bytes" : "none", ...(info.etag ? { etag: info.etag } : {}) };
+    let info;
+    try {
+      info = describe(await stream.first());
+    } catch (err) {
+      // A range that starts past the end: the RPC refuses the offset; say how large the file is.
+      if (!range || !(err instanceof ConnectError) || err.code !== Code.OutOfRange) throw err;
+      const whole = await probe();
+      if (!notModified(whole)) unsatisfiable(req, res, whole.size);
+      return;
+    }
+    if (notModified(info)) return;
+    const ifRange = header(req, "if-range");
+    if (range && ifRange !== undefined && ifRange.trim() !== info.etag) {
+      // The client's copy is another version: it gets the whole current one instead of a piece.
+      stream.cancel();
+      range = undefined;
+      offset = 0;
+      limit = 0;
+      stream = await open(0, 0);
+      info = describe(await stream.first());
+    }
+    if (range && offset >= info.size) return unsatisfiable(req, res, info.size);
 
-  const ifNoneMatch = header(req, "if-none-match");
-  if (info.etag && ifNoneMatch !== undefined && etagMatches(ifNoneMatch, info.etag)) {
-    await stream.return?.();
-    res.writeHead(304, common);
-    res.end();
-    return;
-  }
-  if (range && offset >= info.size) {
-    await stream.return?.();
-    return unsatisfiable(req, res, info.size);
-  }
-  const end = limit > 0 ? Math.min(info.size, offset + limit) : info.size;
-  const length = Math.max(0, end - offset);
-  const headers: Record<string, string> = { ...common, "content-type": info.type, "content-length": String(length) };
-  if (range) headers["content-range"] = `bytes ${offset}-${end - 1}/${info.size}`;
-  res.writeHead(range ? 206 : 200, headers);
-  if (req.method === "HEAD") {
-    await stream.return?.();
-    res.end();
-    return;
-  }
+    const end = limit > 0 ? Math.min(info.size, offset + limit) : info.size;
+    const length = Math.max(0, end - offset);
+    const headers: Record<string, string> = {
+      "accept-ranges": offsetField ? "bytes" : "none",
+      ...(info.etag ? { etag: info.etag } : {}),
+      "content-type": info.type,
+      "content-length": String(length),
+    };
+    if (range) headers["content-range"] = `bytes ${offset}-${end - 1}/${info.size}`;
+    res.writeHead(range ? 206 : 200, headers);
+    if (req.method === "HEAD") return void res.end();
 
-  let sent = 0;
-  try {
+    let sent = 0;
     for (let next = await stream.next(); !next.done; next = await stream.next()) {
       const data = readFieldPath(method.output, next.value, contentPath);
       if (!(data instanceof Uint8Array) || data.byteLength === 0) continue;
@@ -148,12 +150,21 @@ export async function serveDownload(ctx: DownloadContext, req: NodeRequest, res:
       if (sent > length) throw new ConnectError(`${method.name} sent more bytes than it announced`, Code.Internal);
       await write(res, data);
     }
+    // Fewer bytes than Content-Length said: the client must see a broken response, not a short file.
+    if (sent !== length) abortResponse(res);
+    else res.end();
   } finally {
-    await stream.return?.();
+    stream.cancel();
   }
-  // Fewer bytes than Content-Length said: the client must see a broken response, not a short file.
-  if (sent !== length) abortResponse(res);
-  else res.end();
+}
+
+/** An RPC's response stream that can be cut off at any point, ending the handler behind it too. */
+interface CancellableStream {
+  /** The first message; throws the RPC's error, or when there is none. */
+  first(): Promise<Message>;
+  next(): Promise<IteratorResult<Message>>;
+  /** Stops the call: the in-process handler sees its request aborted and ends. Idempotent. */
+  cancel(): void;
 }
 
 async function openStream(
@@ -163,18 +174,32 @@ async function openStream(
   limitField: DescField[] | undefined,
   offset: number | undefined,
   limit: number | undefined,
-): Promise<AsyncIterator<Message>> {
+): Promise<CancellableStream> {
   const request = clone(ctx.method.input, base);
   if (offset !== undefined && offsetField) setNumber(ctx.method.input, request, offsetField, offset);
   if (limit !== undefined && limitField) setNumber(ctx.method.input, request, limitField, limit);
-  const res = await ctx.transport.stream(ctx.method as DescMethodStreaming, ctx.signal, undefined, ctx.rpcHeader, single(request), undefined);
-  return (res.message as AsyncIterable<Message>)[Symbol.asyncIterator]();
-}
-
-async function firstMessage(stream: AsyncIterator<Message>): Promise<Message> {
-  const first = await stream.next();
-  if (first.done) throw new ConnectError("the download answered no message", Code.Internal);
-  return first.value;
+  // A signal of its own: returning from the iterator alone would leave the handler suspended.
+  const abort = new AbortController();
+  const onRequestAbort = () => abort.abort(ctx.signal.reason);
+  ctx.signal.addEventListener("abort", onRequestAbort, { once: true });
+  const res = await ctx.transport.stream(ctx.method as DescMethodStreaming, abort.signal, undefined, ctx.rpcHeader, single(request), undefined);
+  const messages = (res.message as AsyncIterable<Message>)[Symbol.asyncIterator]();
+  let cancelled = false;
+  return {
+    async first() {
+      const first = await messages.next();
+      if (first.done) throw new ConnectError("the download answered no message", Code.Internal);
+      return first.value;
+    },
+    next: () => messages.next(),
+    cancel() {
+      if (cancelled) return;
+      cancelled = true;
+      ctx.signal.removeEventListener("abort", onRequestAbort);
+      abort.abort(new ConnectError("the download was cut off", Code.Canceled));
+      void messages.return?.().catch(() => undefined);
+    },
+  };
 }
 
 function unsatisfiable(req: NodeRequest, res: NodeResponse, size: number): void {

@@ -25,14 +25,18 @@ export function findField(schema: DescMessage, name: string): DescField | undefi
   return schema.fields.find((f) => f.name === name || f.jsonName === name);
 }
 
-/** The value at a resolved path, or undefined when it (or a message on the way) is not set. */
+/**
+ * The value at a resolved path: a scalar's value (its zero included), or undefined when a message
+ * on the way, or a oneof member, is not set.
+ */
 export function readFieldPath(schema: DescMessage, message: Message, fields: readonly DescField[]): unknown {
   let current: Message | undefined = message;
   let currentSchema = schema;
   for (const field of fields) {
     if (!current) return undefined;
     const r: ReflectMessage = reflect(currentSchema, current);
-    if (!r.isSet(field)) return undefined;
+    // Unset means absent for a message or another oneof member; a scalar's zero is still a value.
+    if ((field.fieldKind === "message" || field.oneof) && !r.isSet(field)) return undefined;
     const value: unknown = r.get(field);
     if (field.fieldKind === "message") {
       current = (value as ReflectMessage).message;

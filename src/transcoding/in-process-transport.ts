@@ -22,16 +22,15 @@ export function createInProcessTransports(handlers: readonly UniversalHandler[])
       const path = new URL(req.url).pathname;
       const handler = byPath.get(path);
       if (!handler) throw new ConnectError(`no handler for ${path}`, Code.Unimplemented);
-      const res = await handler({
-        httpVersion: "2.0",
-        method: req.method,
-        url: req.url,
-        header: req.header,
-        body: req.body ?? empty(),
-        signal: req.signal ?? new AbortController().signal,
-        contextValues,
-      });
-      return { status: res.status, header: new Headers(res.header), body: res.body ?? empty(), trailer: new Headers(res.trailer) };
+      const signal = req.signal ?? new AbortController().signal;
+      const res = await handler({ httpVersion: "2.0", method: req.method, url: req.url, header: req.header, body: req.body ?? empty(), signal, contextValues });
+      // The transport's own message iterator can't be returned early, so a call given up on (its
+      // signal aborted) ends the handler's response stream here: the handler's generator finishes.
+      const body = (res.body ?? empty())[Symbol.asyncIterator]();
+      const stop = () => void body.return?.().catch(() => undefined);
+      if (signal.aborted) stop();
+      else signal.addEventListener("abort", stop, { once: true });
+      return { status: res.status, header: new Headers(res.header), body: { [Symbol.asyncIterator]: () => body }, trailer: new Headers(res.trailer) };
     };
     return createTransport({
       httpClient,

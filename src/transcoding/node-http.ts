@@ -41,21 +41,24 @@ export function sendJson(req: NodeRequest, res: NodeResponse, status: number, va
   else res.end(text);
 }
 
-/** Sends an error as `{"code", "message"}` with its HTTP status; cuts the response if it had begun. */
-export function sendError(req: NodeRequest, res: NodeResponse, err: ConnectError, headers: Record<string, string> = {}): void {
+/**
+ * Sends an error as `{"code", "message"}` with its HTTP status; cuts the response if it had begun.
+ * Error metadata named in `passHeaders` (lower case) travels as response headers.
+ */
+export function sendError(req: NodeRequest, res: NodeResponse, err: ConnectError, passHeaders: ReadonlySet<string>): void {
   if (res.headersSent) {
     abortResponse(res);
     return;
   }
   const { status, body } = restError(err);
-  // Error metadata that means something to an HTTP client travels as headers.
-  for (const name of ["www-authenticate", "retry-after"]) {
+  const headers: Record<string, string> = {};
+  for (const name of passHeaders) {
     const value = err.metadata.get(name);
-    if (value !== null) headers = { ...headers, [name]: value };
+    if (value !== null) headers[name] = value;
   }
   // A body still arriving is not read any further: say so, so that the client stops sending.
-  const unread = "complete" in req && !req.complete;
-  sendJson(req, res, status, body, unread ? { ...headers, connection: "close" } : headers);
+  if ("complete" in req && !req.complete) headers.connection = "close";
+  sendJson(req, res, status, body, headers);
 }
 
 /** Writes a chunk, waiting while the client is slower than we are. Throws once the client is gone. */

@@ -59,6 +59,9 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
   const table = createRouteTable(options.handlers.map((h) => h.method));
   const transports = createInProcessTransports(options.handlers);
   const handlers = new Map(options.handlers.map((h) => [h.method, h]));
+  // Error metadata that HTTP clients understand as headers: authentication challenges, retry
+  // hints, and whatever a method binds to response headers (an upload's Upload-Offset).
+  const errorHeaders = new Set(["www-authenticate", "retry-after", ...table.routes.flatMap((r) => (r.rest?.responseHeaders ?? []).map((h) => h.header.toLowerCase()))]);
   const chunkBytes = options.rawChunkBytes ?? 256 * 1024;
 
   async function serve(req: NodeRequest, res: NodeResponse, signal: AbortSignal): Promise<void> {
@@ -134,7 +137,7 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
       serve(req, res, abort.signal).catch((reason: unknown) => {
         const err = ConnectError.from(reason);
         if (restError(err).status >= 500 && err.code !== Code.Unavailable) options.onInternalError?.(err);
-        if (!res.writableEnded) sendError(req, res, err);
+        if (!res.writableEnded) sendError(req, res, err, errorHeaders);
       });
     },
   };

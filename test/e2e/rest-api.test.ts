@@ -169,10 +169,17 @@ describe("resumable uploads over REST", () => {
     expect(sha256(Buffer.from(await back.arrayBuffer()))).toBe(sha256(data));
   });
 
-  test("each answer tells the committed offset in Upload-Offset", async () => {
+  test("each answer tells the committed offset in Upload-Offset, refusals too", async () => {
     const id = await createSession("resume", "offsets.bin", 10);
+    expect((await call("POST", `/v1/files/session:${id}`)).headers.get("upload-offset")).toBe("0");
     const res = await call("POST", `/v1/files/session:${id}?offset=0`, Buffer.alloc(4));
     expect(res.headers.get("upload-offset")).toBe("4");
+    const conflict = await call("POST", `/v1/files/session:${id}`, Buffer.alloc(2), { "upload-offset": "1" });
+    expect(conflict.status).toBe(409);
+    expect(conflict.headers.get("upload-offset")).toBe("4");
+    const over = await call("POST", `/v1/files/session:${id}`, Buffer.alloc(7));
+    expect(over.status).toBe(413);
+    expect(over.headers.get("upload-offset")).toBe("4");
   });
 
   test("content beyond the declared size: 413, and nothing of that request is kept", async () => {
@@ -273,6 +280,31 @@ describe("downloads", () => {
     const part = await fetch(`${base}${url}?offset=10&limit=5`);
     expect(part.status).toBe(200);
     expect(Buffer.from(await part.arrayBuffer()).equals(data.subarray(10, 15))).toBe(true);
+  });
+
+  test("a zero-byte file downloads as an empty 200, and a range of it is unsatisfiable", async () => {
+    await upload("dl", "empty.txt", Buffer.alloc(0), "text/plain");
+    const res = await fetch(`${base}/v1/files/dl/empty.txt:content`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-length")).toBe("0");
+    expect((await res.arrayBuffer()).byteLength).toBe(0);
+    expect((await fetch(`${base}/v1/files/dl/empty.txt:content`, { method: "HEAD" })).headers.get("content-length")).toBe("0");
+    expect((await fetch(`${base}/v1/files/dl/empty.txt:content`, { headers: { range: "bytes=0-" } })).status).toBe(416);
+  });
+
+  test("If-None-Match is checked before the range: 304 even for a range past the end", async () => {
+    const etag = `"${sha256(data)}"`;
+    expect((await fetch(base + url, { headers: { range: "bytes=9999-", "if-none-match": etag } })).status).toBe(304);
+    expect((await fetch(base + url, { headers: { range: "bytes=-10", "if-none-match": etag } })).status).toBe(304);
+  });
+
+  test("HEAD, 304 and suffix-range requests leave no handler running behind them", async () => {
+    for (let i = 0; i < 20; i++) {
+      await fetch(base + url, { method: "HEAD" });
+      await fetch(base + url, { headers: { "if-none-match": `"${sha256(data)}"` } });
+      await (await fetch(base + url, { headers: { range: "bytes=-10" } })).arrayBuffer();
+    }
+    await eventually(async () => t.app.runningHandlers() === 0, 2000);
   });
 
   test("a missing file: 404 JSON", async () => {

@@ -131,3 +131,15 @@ test("an HTTP/1.1 client that sends its headers slowly (slow-loris) is cut after
   expect(ms).toBeLessThan(6000);
   expect(answer).toMatch(/^HTTP\/1.1 408/);
 });
+
+test("clients that reset their connection before, or right after, their first byte don't take the server down", async () => {
+  for (const first of [undefined, "GET /v1/files HTTP/1.1\r\n", "PRI * HTTP/2.0\r\n"]) {
+    const socket = net.connect(t.app.port, "127.0.0.1");
+    await new Promise((resolve) => socket.once("connect", resolve));
+    if (first) socket.write(first);
+    socket.resetAndDestroy();
+  }
+  await after(100, undefined);
+  const res = await fetch(`${t.baseUrl}/healthz`);
+  expect(res.status).toBe(200);
+});
