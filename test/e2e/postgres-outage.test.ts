@@ -8,13 +8,13 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
 import { startEmbeddedPostgres, type EmbeddedPostgres } from "../../src/store/embedded-postgres.js";
 import { startServerProcess, type ServerProcess } from "../support/server-process.js";
 import { chunks, content, download, eventually, sha256, uploadFile } from "../support/uploads.js";
+import { freePort } from "../support/free-port.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -23,14 +23,6 @@ let dir: string;
 let port: number;
 let postgres: EmbeddedPostgres | undefined;
 let server: ServerProcess | undefined;
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer().listen(0, "127.0.0.1");
-  await new Promise((r) => probe.once("listening", r));
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise((r) => probe.close(r));
-  return port;
-}
 
 const startPostgres = () => startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), port });
 

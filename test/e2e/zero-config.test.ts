@@ -9,18 +9,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { startServerProcess, type ServerProcess } from "../support/server-process.js";
 import { content, download, sha256, uploadFile } from "../support/uploads.js";
+import { freePort } from "../support/free-port.js";
 
 let dir: string;
 let env: Record<string, string>;
 const servers: ServerProcess[] = [];
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer().listen(0, "127.0.0.1");
-  await new Promise((r) => probe.once("listening", r));
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise((r) => probe.close(r));
-  return port;
-}
 
 function alive(pid: number): boolean {
   try {
