@@ -88,15 +88,18 @@ test("a gRPC stream that stalls on a busy HTTP/2 connection is cut after the idl
   }
 });
 
-test("a connection that never sends a byte is closed after the idle timeout", async () => {
-  const socket = net.connect(t.app.port, "127.0.0.1");
-  const closed = new Promise<number>((resolve) => {
-    const started = Date.now();
-    socket.once("close", () => resolve(Date.now() - started));
-  });
+/** How long until the server closes `socket` (-1 if it is still open after 15 s, then closed here). */
+async function msUntilClosed(socket: net.Socket): Promise<number> {
+  const started = Date.now();
+  const closed = new Promise<number>((resolve) => socket.once("close", () => resolve(Date.now() - started)));
   const ms = await Promise.race([closed, after(15_000, -1)]);
   socket.destroy();
-  expect(ms).toBeGreaterThanOrEqual(900);
+  return ms;
+}
+
+test("a connection that never sends a byte is closed after the idle timeout", async () => {
+  const socket = net.connect(t.app.port, "127.0.0.1");
+  expect(await msUntilClosed(socket)).toBeGreaterThanOrEqual(900);
 });
 
 test("an HTTP/1.1 request whose headers stop coming is closed after the idle timeout", async () => {
@@ -104,13 +107,7 @@ test("an HTTP/1.1 request whose headers stop coming is closed after the idle tim
   socket.write("POST /files.v1.FilesService/ListBuckets HTTP/1.1\r\nHost: x\r\nContent-Ty");
   let answer = "";
   socket.on("data", (d: Buffer) => (answer += d.toString()));
-  const closed = new Promise<number>((resolve) => {
-    const started = Date.now();
-    socket.once("close", () => resolve(Date.now() - started));
-  });
-  const ms = await Promise.race([closed, after(15_000, -1)]);
-  socket.destroy();
-  expect(ms).toBeGreaterThanOrEqual(900);
+  expect(await msUntilClosed(socket)).toBeGreaterThanOrEqual(900);
   expect(answer).not.toMatch(/^HTTP\/1.1 200/);
 });
 
@@ -122,11 +119,8 @@ test("an HTTP/1.1 client that sends its headers slowly (slow-loris) is cut after
   const drip = setInterval(() => socket.write(`X-Slow-${n++}: y\r\n`), 300);
   let answer = "";
   socket.on("data", (d: Buffer) => (answer += d.toString()));
-  const started = Date.now();
-  const closed = new Promise<number>((resolve) => socket.once("close", () => resolve(Date.now() - started)));
-  const ms = await Promise.race([closed, after(15_000, -1)]);
+  const ms = await msUntilClosed(socket);
   clearInterval(drip);
-  socket.destroy();
   expect(ms).toBeGreaterThanOrEqual(1900);
   expect(ms).toBeLessThan(6000);
   expect(answer).toMatch(/^HTTP\/1.1 408/);

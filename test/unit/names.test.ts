@@ -1,4 +1,4 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import {
   checkBucket,
   checkKey,
@@ -8,20 +8,7 @@ import {
   checkUploadId,
   defaultMimeType,
 } from "../../src/files/names.js";
-
-/** Runs `fn`, expects a ConnectError with `code`, and answers it for further checks. */
-function connectErrorOf(fn: () => unknown, code: Code): ConnectError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(ConnectError);
-  const err = caught as ConnectError;
-  expect(Code[err.code]).toBe(Code[code]);
-  return err;
-}
+import { connectErrorOf } from "../support/connect-errors.js";
 
 /** Expects INVALID_ARGUMENT whose message quotes the offending value (as JSON, the way names.ts shows it). */
 function expectInvalid(fn: () => unknown, value: string): void {

@@ -1,16 +1,9 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { decodePageToken, encodePageToken } from "../../src/files/page-token.js";
+import { connectErrorOf } from "../support/connect-errors.js";
 
 function expectInvalid(fn: () => unknown, message: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(ConnectError);
-  expect(Code[(caught as ConnectError).code]).toBe(Code[Code.InvalidArgument]);
-  expect((caught as ConnectError).rawMessage).toMatch(message);
+  expect(connectErrorOf(fn, Code.InvalidArgument).rawMessage).toMatch(message);
 }
 
 /** A token with the given JSON body, encoded the way encodePageToken does. */

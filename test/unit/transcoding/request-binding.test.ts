@@ -1,11 +1,12 @@
 /** Query, path, body and header mapping into request messages, and the JSON written back. */
 import { create, type JsonValue } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { FilesService, UploadContentResponseSchema } from "../../../gen/files/v1/files_pb.js";
 import { bindRequest } from "../../../src/transcoding/request-binding.js";
 import { messageToRestJson, stringifyRestJson } from "../../../src/transcoding/rest-json.js";
 import { createRouteTable, type RouteTable } from "../../../src/transcoding/route-table.js";
+import { connectErrorOf } from "../../support/connect-errors.js";
 import { loadLibrary, type Library } from "../../support/library-service.js";
 
 let library: Library;
@@ -29,15 +30,7 @@ function bind(t: RouteTable, method: string, target: string, options: { body?: J
 }
 
 function invalid(fn: () => unknown, message: RegExp) {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(ConnectError);
-  expect((err as ConnectError).code).toBe(Code.InvalidArgument);
-  expect((err as ConnectError).rawMessage).toMatch(message);
+  expect(connectErrorOf(fn, Code.InvalidArgument).rawMessage).toMatch(message);
 }
 
 describe("query parameters", () => {
