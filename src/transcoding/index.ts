@@ -10,3 +10,4 @@ export { bindRequest } from "./request-binding.js";
 export { errorWithHttpStatus, restError } from "./http-errors.js";
 export { messageToRestJson, stringifyRestJson } from "./rest-json.js";
 export { loadOpenApiDocument } from "./openapi-document.js";
+export { createOpenApiDocument, type CommentSource, type OpenApiInfo } from "./openapi.js";
