@@ -104,7 +104,11 @@ test("offsets: a precondition that is not the committed offset is refused and ke
     fc.asyncProperty(fc.bigInt(-(2n ** 63n), 2n ** 63n - 1n), fc.integer({ min: 0, max: 2000 }), async (offset, length) => {
       tried.offsets = (tried.offsets ?? 0) + 1;
       fc.pre(offset !== 100n);
-      const got = await outcome(files.uploadContent(chunks(id, content(length), 64, Number(BigInt.asIntN(53, offset)) === Number(offset) ? Number(offset) : undefined)));
+      // Offsets past what a JS number holds exactly are not sent: the request then has no precondition.
+      const precondition = Number(BigInt.asIntN(53, offset)) === Number(offset) ? Number(offset) : undefined;
+      // Exactly the 900 bytes left, sent without a precondition, would rightly complete the file.
+      fc.pre(precondition !== undefined || length !== 900);
+      const got = await outcome(files.uploadContent(chunks(id, content(length), 64, precondition)));
       // A length past the declared size is refused too: either way nothing may be kept.
       if (got !== "ok") expect([Code.Aborted, Code.OutOfRange]).toContain(got);
       const now = (await files.getUploadSession({ uploadId: id })).session!.offset;

@@ -86,8 +86,11 @@ async function damage() {
   const wrongSize = await addFile("wrong-size", randomBytes(10));
   await appendFile(blobPath(wrongSize), "x");
   const wrongHash = await addFile("wrong-hash", randomBytes(3 * 1024 * 1024)); // hashed in several reads
+  // Flip the last byte's bits: writing a fixed value would change nothing when it is already there.
   const handle = await open(blobPath(wrongHash), "r+");
-  await handle.write(Buffer.from([0]), 0, 1, 3 * 1024 * 1024 - 1);
+  const last = Buffer.alloc(1);
+  await handle.read(last, 0, 1, 3 * 1024 * 1024 - 1);
+  await handle.write(Buffer.from([last[0] ^ 0xff]), 0, 1, 3 * 1024 * 1024 - 1);
   await handle.close();
   const short = await addSession("short", 100, randomBytes(50));
   await truncate(partialPath(short), 20);
