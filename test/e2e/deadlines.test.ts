@@ -20,7 +20,7 @@ describe.each(transportNames)("over %s", (transport) => {
     const t = await start();
     expect((await t.client(transport).listBuckets({}, { timeoutMs: 30_000 })).data).toEqual([]);
     const health = createClient(Health, t.transports[transport]);
-    expect((await health.check({}, { timeoutMs: 1_000 })).status).toBe(ServingStatus.SERVING);
+    expect((await health.check({}, { timeoutMs: 10_000 })).status).toBe(ServingStatus.SERVING);
   });
 
   test("with a limit, a longer deadline is invalid_argument and a shorter one is served", async () => {

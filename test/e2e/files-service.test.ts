@@ -5,6 +5,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
+import { sessionLockHolder } from "../support/database.js";
 import { startTestApp, transportNames, type TestApp } from "../support/test-app.js";
 import { chunks, content, download, eventually, sha256, uploadFile } from "../support/uploads.js";
 
@@ -143,8 +144,7 @@ describe.each(transportNames)("over %s", (transport) => {
       yield { data: data.subarray(32) };
     }
     const first = files().uploadContent(slowWriter());
-    // Wait until the first writer holds the session (its first message arrived).
-    await new Promise((r) => setTimeout(r, 300));
+    await eventually(async () => (await sessionLockHolder(t.db.sql, id)) !== undefined); // the first writer holds it
     await rejectsWith(Code.Aborted, /being written by another request/)(files().uploadContent(chunks(id, data.subarray(32), 32, 32)));
     finish();
     const res = await first;
@@ -233,12 +233,15 @@ describe.each(transportNames)("over %s", (transport) => {
 });
 
 test("sessions expire: not_found at once, partial content swept", async () => {
-  const short = await startTestApp({ "session-ttl-seconds": "1" });
+  const short = await startTestApp({ "session-ttl-seconds": "60" });
   try {
     const files = short.client("grpc (HTTP/2)");
     const { session } = await files.createUploadSession({ bucket: "exp", key: "e.bin", size: 10n });
     await files.uploadContent(chunks(session!.id, content(4)));
-    await new Promise((r) => setTimeout(r, 1100));
+    const [{ expiresIn }] = await short.db.sql`select extract(epoch from expires_at - now())::int as "expiresIn" from upload_sessions where id = ${session!.id}`;
+    expect(expiresIn).toBeGreaterThan(50); // the configured TTL, counted from the last write
+    // Let the clock run out without waiting for it.
+    await short.db.sql`update upload_sessions set expires_at = now() - interval '1 second' where id = ${session!.id}`;
     await expect(files.getUploadSession({ uploadId: session!.id })).rejects.toMatchObject({ code: Code.NotFound });
     await expect(files.uploadContent(chunks(session!.id, content(6), 6, 4))).rejects.toMatchObject({ code: Code.NotFound });
     expect(await readdir(path.join(short.blobDir, "partial"))).toContain(session!.id);

@@ -5,12 +5,13 @@
  */
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import http from "node:http";
 import http2 from "node:http2";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { sessionLockHolder } from "../support/database.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 import { eventually } from "../support/uploads.js";
 
@@ -147,21 +148,28 @@ describe("the contract's commands, verbatim", () => {
 
 describe("resumable uploads over REST", () => {
   test("three requests, the second broken off mid-body: the upload resumes from what was committed", async () => {
-    const data = randomBytes(300 * 1024);
+    const data = randomBytes(600 * 1024);
     const id = await createSession("resume", "three.bin", data.length, { sha256: sha256(data) });
     expect((await call("POST", `/v1/files/session:${id}`, data.subarray(0, 100 * 1024))).text.trim()).toBe("null");
 
-    // Announce 200 KiB, send 64 KiB of them, then drop the connection.
-    const req = http.request(`${base}/v1/files/session:${id}`, { method: "POST", headers: { "content-length": 200 * 1024 } });
+    // Announce 400 KiB, send 320 KiB of them, then drop the connection.
+    const req = http.request(`${base}/v1/files/session:${id}`, { method: "POST", headers: { "content-length": 400 * 1024 } });
     req.on("error", () => undefined);
-    req.write(data.subarray(100 * 1024, 164 * 1024));
-    await new Promise((r) => setTimeout(r, 300));
-    req.destroy();
-    // What arrived is committed once the server sees the connection end.
-    await eventually(async () => (await call("GET", `/v1/files/session:${id}`)).json().offset === 164 * 1024);
+    try {
+      req.write(data.subarray(100 * 1024, 420 * 1024));
+      // The first 256 KiB piece on disk shows the handler reading the body; the 64 KiB after it are
+      // then taken from the socket at once. Bytes still in the socket when it is cut would be lost
+      // with it, so cut only after that.
+      await eventually(async () => (await stat(path.join(t.blobDir, "partial", id)).catch(() => undefined))?.size === 356 * 1024);
+      await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      req.destroy();
+    }
+    // What arrived is committed once the server sees the connection end, the last short piece too.
+    await eventually(async () => (await call("GET", `/v1/files/session:${id}`)).json().offset === 420 * 1024);
     expect((await call("GET", "/v1/files/resume/three.bin")).status).toBe(404);
 
-    const res = await call("POST", `/v1/files/session:${id}`, data.subarray(164 * 1024), { "upload-offset": String(164 * 1024) });
+    const res = await call("POST", `/v1/files/session:${id}`, data.subarray(420 * 1024), { "upload-offset": String(420 * 1024) });
     expect(res.status).toBe(200);
     expect(res.headers.get("upload-offset")).toBe(String(data.length));
     expect(res.json().sha256).toBe(sha256(data));
@@ -196,7 +204,7 @@ describe("resumable uploads over REST", () => {
     const slow = http.request(`${base}/v1/files/session:${id}`, { method: "POST", headers: { "content-length": 2000 } });
     const first = new Promise<number>((resolve, reject) => slow.on("response", (r) => (r.resume(), resolve(r.statusCode!))).on("error", reject));
     slow.write(Buffer.alloc(1000));
-    await new Promise((r) => setTimeout(r, 300));
+    await eventually(async () => (await sessionLockHolder(t.db.sql, id)) !== undefined); // the first writer holds it
     const second = await call("POST", `/v1/files/session:${id}`, Buffer.alloc(1000));
     expect(second.status).toBe(409);
     expect(second.json().message).toMatch(/being written by another request/);

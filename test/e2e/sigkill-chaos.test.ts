@@ -56,6 +56,8 @@ interface Upload {
 /** What a visible file may be: the upload's content, or the version it replaces. */
 const acceptable = new Map<string, { bytes: number; sha256: string }[]>();
 const errorCodes = new Map<string, number>();
+/** Set when the test ends, passed or failed: every loop it started stops. */
+const stop = { done: false };
 let current: ServerProcess;
 
 async function start(crashPoint = ""): Promise<ServerProcess> {
@@ -90,7 +92,7 @@ async function* paced(u: Upload, offset: number) {
 
 /** Resumes `u` from its committed offset until it completes, through every crash. */
 async function drive(u: Upload): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
+  for (let attempt = 0; attempt < 200 && !stop.done; attempt++) {
     const server = current;
     const files = server.client;
     try {
@@ -115,8 +117,18 @@ async function drive(u: Upload): Promise<void> {
       await sleep(randomInt(100, 300));
     }
   }
-  const { file } = await current.client.getFile({ bucket, key: u.key });
-  expect([u.key, file?.bytes, file?.sha256]).toEqual([u.key, BigInt(u.data.length), u.sha256]);
+  // The check itself may meet a crash (another upload's crash point, or a kill): ask again.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const { file } = await current.client.getFile({ bucket, key: u.key });
+      expect([u.key, file?.bytes, file?.sha256]).toEqual([u.key, BigInt(u.data.length), u.sha256]);
+      break;
+    } catch (err) {
+      if (!(err instanceof ConnectError) || err.code === Code.NotFound || attempt >= 50 || stop.done) throw err;
+      expectRetryable(err);
+      await sleep(200);
+    }
+  }
   u.phase = "done";
 }
 
@@ -160,7 +172,6 @@ test("30 uploads survive six SIGKILLs at random points; nothing half-written is 
     uploads.push({ key, data, sha256: sha256(data), id: session!.id, offsets: [], phase: "waiting" });
   }
 
-  const stop = { done: false };
   const seen = { listings: 0, downloads: 0 };
   const watcher = watchVisibleFiles(stop, seen);
   const drivers = Promise.all(uploads.map(drive));
@@ -175,22 +186,26 @@ test("30 uploads survive six SIGKILLs at random points; nothing half-written is 
     [points[i], points[j]] = [points[j], points[i]];
   }
   const kills: { server: ServerProcess; point: string }[] = [];
-  for (const point of ["", ...points]) {
-    const server = current;
-    if (server.child.exitCode === null && server.child.signalCode === null) {
-      // Wait for its crash point; an outside kill at a random moment otherwise.
-      const reached = await Promise.race([server.exited.then(() => true), sleep(point ? 6000 : randomInt(500, 1500)).then(() => false)]);
-      if (!reached) server.child.kill("SIGKILL");
+  try {
+    for (const point of ["", ...points]) {
+      const server = current;
+      if (server.child.exitCode === null && server.child.signalCode === null) {
+        // Wait for its crash point; an outside kill at a random moment otherwise.
+        const reached = await Promise.race([server.exited.then(() => true), sleep(point ? 6000 : randomInt(500, 1500)).then(() => false)]);
+        if (!reached) server.child.kill("SIGKILL");
+      }
+      expect(await server.exited).toBe("SIGKILL");
+      await Promise.race([once(server.child.stderr!, "close"), sleep(2000)]); // its last log line
+      kills.push({ server, point: server.log.some((l) => l.includes("crash point reached")) ? point : "outside" });
+      if (uploads.every((u) => u.phase === "done")) break;
+      await start(kills.length < 6 ? points[kills.length - 1] : "");
     }
-    expect(await server.exited).toBe("SIGKILL");
-    await Promise.race([once(server.child.stderr!, "close"), sleep(2000)]); // its last log line
-    kills.push({ server, point: server.log.some((l) => l.includes("crash point reached")) ? point : "outside" });
-    if (uploads.every((u) => u.phase === "done")) break;
-    await start(kills.length < 6 ? points[kills.length - 1] : "");
+    if (current.child.exitCode !== null || current.child.signalCode !== null) await start();
+    await drivers;
+  } finally {
+    // Also when the test fails: the loops would otherwise keep jest from exiting.
+    stop.done = true;
   }
-  if (current.child.exitCode !== null || current.child.signalCode !== null) await start();
-  await drivers;
-  stop.done = true;
   await watcher;
 
   // Every upload resumed from what was committed: offsets seen never went back.

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import net from "node:net";
 import { createSessionLocks, lockKey, type SessionLease, type SessionLocks } from "../../src/store/session-locks.js";
-import { createTestDatabase, type TestDatabase } from "../support/database.js";
+import { createTestDatabase, sessionLockHolder, type TestDatabase } from "../support/database.js";
 
 // Two lock managers on one database stand for two server processes. Advisory locks are per
 // database, not per schema, so every test uses fresh random session ids.
@@ -42,26 +42,9 @@ async function eventually<T>(check: () => Promise<T> | T, what: string, ms = 500
   }
 }
 
-/**
- * The backend holding the advisory lock of `sessionId`: that is how a test finds one manager's lock
- * connection without touching the other's. pg_locks shows a bigint advisory key as classid (high
- * 32 bits) and objid (low 32 bits), with objsubid 1.
- */
-async function backendHolding(sessionId: string): Promise<number | undefined> {
-  const key = BigInt.asUintN(64, BigInt(lockKey(sessionId)));
-  const rows = await db.sql<{ pid: number }[]>`
-    select l.pid from pg_locks l join pg_stat_activity a on a.pid = l.pid
-     where l.locktype = 'advisory' and l.granted and l.objsubid = 1
-       and l.database = (select oid from pg_database where datname = current_database())
-       and l.classid = ${String(key >> 32n)}::oid and l.objid = ${String(key & 0xffffffffn)}::oid
-       and a.application_name = 'files-service session locks' and l.pid <> pg_backend_pid()`;
-  expect(rows.length).toBeLessThanOrEqual(1);
-  return rows[0]?.pid;
-}
-
 /** Kills, from the server side, the lock connection that holds `sessionId`. */
 async function killConnectionHolding(sessionId: string): Promise<number> {
-  const pid = await backendHolding(sessionId);
+  const pid = await sessionLockHolder(db.sql, sessionId);
   if (pid === undefined) throw new Error(`no backend holds the lock of ${sessionId}`);
   const [{ killed }] = await db.sql`select pg_terminate_backend(${pid}) as killed`;
   expect(killed).toBe(true);
@@ -88,9 +71,9 @@ describe("exclusion", () => {
   test("the lock is visible in pg_locks, held by the lock connection", async () => {
     const a = manager();
     const id = randomUUID();
-    expect(await backendHolding(id)).toBeUndefined();
+    expect(await sessionLockHolder(db.sql, id)).toBeUndefined();
     await acquired(a, id);
-    expect(await backendHolding(id)).toEqual(expect.any(Number));
+    expect(await sessionLockHolder(db.sql, id)).toEqual(expect.any(Number));
   });
 
   test("concurrent tryAcquire of one id in one manager: exactly one wins", async () => {
@@ -137,7 +120,7 @@ describe("release", () => {
     const a = manager();
     const id = randomUUID();
     await (await acquired(a, id)).release();
-    expect(await backendHolding(id)).toBeUndefined();
+    expect(await sessionLockHolder(db.sql, id)).toBeUndefined();
   });
 
   test("a second release of an old lease leaves a newer lease of the same session alone", async () => {
@@ -201,12 +184,12 @@ describe("lost lock connection", () => {
     const [x, z] = [randomUUID(), randomUUID()];
     const aLease = await acquired(a, x);
     const bLease = await acquired(b, z);
-    const bPid = await backendHolding(z);
+    const bPid = await sessionLockHolder(db.sql, z);
     const killed = await killConnectionHolding(x);
     expect(killed).not.toBe(bPid);
     await eventually(() => !aLease.valid, "a's lease is invalid");
     expect(bLease.valid).toBe(true);
-    expect(await backendHolding(z)).toBe(bPid);
+    expect(await sessionLockHolder(db.sql, z)).toBe(bPid);
     expect(await a.tryAcquire(z)).toBeUndefined();
   });
 
@@ -219,7 +202,7 @@ describe("lost lock connection", () => {
     const fresh = randomUUID();
     const next = await eventually(() => a.tryAcquire(fresh), "a acquires on a new connection");
     expect(next.valid).toBe(true);
-    const newPid = await backendHolding(fresh);
+    const newPid = await sessionLockHolder(db.sql, fresh);
     expect(newPid).toEqual(expect.any(Number));
     expect(newPid).not.toBe(oldPid);
     expect(await b.tryAcquire(fresh)).toBeUndefined();
