@@ -5,6 +5,9 @@
  */
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { FilesService } from "../../gen/files/v1/files_pb.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 import { chunks, content, uploadFile } from "../support/uploads.js";
@@ -124,13 +127,15 @@ describe("logging", () => {
 describe("without keys", () => {
   test("the service refuses to listen beyond loopback unless told to", async () => {
     const db = await createTestDatabase();
+    const blobDir = await mkdtemp(path.join(tmpdir(), "files-open-"));
     try {
-      const flags = (extra: string[]) => loadConfig(["--port", "0", "--database-url", db.url, "--database-schema", db.schema, "--blob-dir", `/tmp/open-${process.pid}`, ...extra], {});
+      const flags = (extra: string[]) => loadConfig(["--port", "0", "--database-url", db.url, "--database-schema", db.schema, "--blob-dir", blobDir, ...extra], {});
       await expect(startApp(flags(["--host", "0.0.0.0"]), createLogger({ silent: true }))).rejects.toThrow(/no API keys are configured.*--allow-open-access/);
       const open = await startApp(flags(["--host", "0.0.0.0", "--allow-open-access", "true"]), createLogger({ silent: true }));
       await open.close();
     } finally {
       await db.drop();
+      await rm(blobDir, { recursive: true, force: true });
     }
   });
 
