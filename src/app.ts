@@ -62,7 +62,7 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       cleanups.push(() => embedded.stop());
       databaseUrl = embedded.url;
     }
-    const sql = connectDatabase({ url: databaseUrl, schema: config.databaseSchema, max: config.databasePoolMax });
+    const sql = connectDatabase({ url: databaseUrl, schema: config.databaseSchema, max: config.databasePoolMax, statementTimeoutSeconds: config.databaseStatementTimeoutSeconds });
     cleanups.push(() => sql.end({ timeout: 5 }));
     const applied = await migrate(sql, config.databaseSchema);
     if (applied.length > 0) log.info("migrations applied", { applied });

@@ -18,6 +18,8 @@ export interface Config {
   databaseSchema: string;
   /** Connections in the pool. */
   databasePoolMax: number;
+  /** Postgres cancels a metadata query that runs (or waits for a lock) longer; 0 means never. */
+  databaseStatementTimeoutSeconds: number;
   /** Data directory and port of the embedded Postgres. */
   embeddedPostgresDir: string;
   embeddedPostgresPort: number;
@@ -70,6 +72,7 @@ const settings: Record<keyof Config, Setting> = {
   databaseUrl: { env: "DATABASE_URL", kind: "string", default: "" },
   databaseSchema: { env: "DATABASE_SCHEMA", kind: "string", default: "public" },
   databasePoolMax: { env: "DATABASE_POOL_MAX", kind: "int", default: "10" },
+  databaseStatementTimeoutSeconds: { env: "DATABASE_STATEMENT_TIMEOUT_SECONDS", kind: "int", default: "30" },
   embeddedPostgresDir: { env: "EMBEDDED_POSTGRES_DIR", kind: "string", default: "./data/pg" },
   embeddedPostgresPort: { env: "EMBEDDED_POSTGRES_PORT", kind: "int", default: "54329" },
   blobDir: { env: "BLOB_DIR", kind: "string", default: "./data/blobs" },

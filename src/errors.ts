@@ -36,6 +36,12 @@ export function toConnectError(err: unknown, log: Logger): ConnectError {
       log.warn("database unavailable", { code, error: String(err) });
       return new ConnectError("metadata store unavailable; retry shortly", Code.Unavailable, undefined, undefined, err);
     }
+    // statement_timeout (or an operator) cancelled the query: most likely it waited on a lock
+    // that a stuck transaction holds. Nothing of it was committed; a retry may well work.
+    if (code === "57014") {
+      log.warn("database query cancelled", { code, error: String(err) });
+      return new ConnectError("a metadata query took too long and was cancelled; retry shortly", Code.Unavailable, undefined, undefined, err);
+    }
     // Serialisation failure or deadlock: the transaction can simply be retried.
     if (code === "40001" || code === "40P01") {
       return new ConnectError("concurrent update; retry", Code.Aborted, undefined, undefined, err);

@@ -22,6 +22,11 @@ export interface DatabaseOptions {
   onclose?: (connectionId: number) => void;
   /** Keep connections forever (a connection that holds session locks must not be recycled). */
   keepConnections?: boolean;
+  /**
+   * Postgres cancels a statement that runs, or waits for a lock, longer than this (0 or unset:
+   * never), so a stuck transaction elsewhere fails calls instead of hanging them.
+   */
+  statementTimeoutSeconds?: number;
 }
 
 /**
@@ -36,7 +41,11 @@ export function connectDatabase(options: DatabaseOptions): Sql {
     onclose: options.onclose,
     onnotice: () => {}, // "relation already exists, skipping" and the like are not news
     transform: postgres.camel,
-    connection: { search_path: options.schema, application_name: options.applicationName ?? "files-service" },
+    connection: {
+      search_path: options.schema,
+      application_name: options.applicationName ?? "files-service",
+      ...(options.statementTimeoutSeconds ? { statement_timeout: options.statementTimeoutSeconds * 1000 } : {}),
+    },
     types: {
       int8: { to: 20, from: [20], serialize: (n: number) => String(n), parse: (s: string) => Number(s) },
     },
@@ -54,6 +63,8 @@ export async function migrate(sql: Sql, schema: string): Promise<string[]> {
   const files = (await readdir(migrationsDir)).filter((f) => /^\d{5}_[\w-]+\.sql$/.test(f)).sort();
   const applied: string[] = [];
   await sql.begin(async (tx) => {
+    // A migration (or waiting for another starter's) may take longer than a call may.
+    await tx`set local statement_timeout = 0`;
     await tx`select pg_advisory_xact_lock(hashtext(${"files-service migrations " + schema}))`;
     await tx`create schema if not exists ${tx(schema)}`;
     await tx`create table if not exists schema_migrations (

@@ -8,8 +8,8 @@ const migrationFiles = (await readdir(new URL("../../migrations/", import.meta.u
 
 /** Pools on brand-new (not yet existing) schemas, dropped after each test. */
 let fresh: { sql: Sql; schema: string }[] = [];
-function freshPool(schema = "test_" + randomBytes(6).toString("hex")): { sql: Sql; schema: string } {
-  const entry = { sql: connectDatabase({ url: databaseUrl(), schema, max: 2 }), schema };
+function freshPool(schema = "test_" + randomBytes(6).toString("hex"), statementTimeoutSeconds = 0): { sql: Sql; schema: string } {
+  const entry = { sql: connectDatabase({ url: databaseUrl(), schema, max: 2, statementTimeoutSeconds }), schema };
   fresh.push(entry);
   return entry;
 }
@@ -48,6 +48,25 @@ describe("migrate", () => {
       select version, name, applied_at from schema_migrations order by version`;
     expect(rows.map((r) => [r.version, r.name])).toEqual(migrationFiles.map((f) => [Number(f.slice(0, 5)), f]));
     for (const r of rows) expect(r.appliedAt).toBeInstanceOf(Date);
+  });
+
+  test("the pool's statement timeout applies to calls, not to migrations (nor to waiting for another starter's)", async () => {
+    const schema = "test_" + randomBytes(6).toString("hex");
+    const { sql } = freshPool(schema, 1);
+    await expect(sql`select pg_sleep(1.5)`).rejects.toMatchObject({ code: "57014" });
+    // Another starter migrating for 1.5 s: this one waits for it past its statement timeout.
+    const other = freshPool(schema);
+    let migrating!: () => void;
+    const started = new Promise<void>((r) => (migrating = r));
+    const slow = other.sql.begin(async (tx) => {
+      await tx`select pg_advisory_xact_lock(hashtext(${"files-service migrations " + schema}))`;
+      migrating();
+      await tx`select pg_sleep(1.5)`;
+    });
+    await started;
+    expect(await migrate(sql, schema)).toEqual(migrationFiles);
+    await slow;
+    await expect(sql`select pg_sleep(1.5)`).rejects.toMatchObject({ code: "57014" }); // and back for calls
   });
 
   test("two concurrent migrate() calls on a brand-new schema both succeed, applying each file once", async () => {

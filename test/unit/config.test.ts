@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { describeSettings, loadConfig, parseBytes } from "../../src/config.js";
 
 const MiB = 1024 * 1024;
@@ -29,6 +30,16 @@ describe("defaults", () => {
     expect(rows).toContainEqual({ flag: "--blob-dir", env: "BLOB_DIR", default: "./data/blobs" });
     // Every default must itself load (numeric keys give numbers, string keys strings).
     expect(Object.keys(loadConfig([], noEnv)).length).toBe(rows.length);
+  });
+
+  test("the README's configuration table lists every setting with its variable and default", async () => {
+    const readme = await readFile(new URL("../../README.md", import.meta.url), "utf8");
+    const documented = [...readme.matchAll(/^\| `(--[a-z0-9-]+)` \| `([A-Z0-9_]+)` \| ([^|]+) \|/gm)].map((m) => ({
+      flag: m[1],
+      env: m[2],
+      default: m[3].trim() === "(empty)" ? "" : m[3].trim().replace(/^`|`$/g, ""),
+    }));
+    expect(documented.sort((a, b) => a.flag.localeCompare(b.flag))).toEqual(describeSettings().sort((a, b) => a.flag.localeCompare(b.flag)));
   });
 });
 
