@@ -1,7 +1,12 @@
 /**
  * Memory stays flat as files grow: a 1 GiB raw REST upload, streamed by a client that never holds
- * more than 1 MiB, must not grow the server's RSS by 64 MiB or more. The server runs as its own
- * process so that its RSS is its own; the peak is read from /proc (VmHWM, reset before the upload).
+ * more than 1 MiB, must not grow the server's RSS by 64 MiB or more, and no more than a 64 MiB
+ * upload grew it. The server runs as its own process so that its RSS is its own; each peak is read
+ * from /proc (VmHWM, reset before the upload).
+ *
+ * The 64 MiB upload goes first and warms the server: a fresh process grows by about 45 MiB on its
+ * first large upload whatever its size (V8's young generation expands, and written buffers wait
+ * for a GC), which says nothing about how memory scales with the file. Both figures are printed.
  */
 import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -52,15 +57,16 @@ function post(pathname: string, body: Iterable<Buffer> | string): Promise<{ stat
   });
 }
 
-test("a 1 GiB REST upload grows the server's RSS by less than 64 MiB", async () => {
+/** Uploads `bytes` of 0x5a over REST; answers the server's peak RSS growth during the upload. */
+async function upload(key: string, bytes: number): Promise<number> {
   const chunk = Buffer.alloc(MiB, 0x5a);
   const body = function* () {
-    for (let sent = 0; sent < size; sent += MiB) yield chunk;
+    for (let sent = 0; sent < bytes; sent += MiB) yield chunk;
   };
   const expected = createHash("sha256");
   for (const part of body()) expected.update(part);
 
-  const created = await post("/v1/files", JSON.stringify({ bucket: "memory", key: "one-gib.bin", size }));
+  const created = await post("/v1/files", JSON.stringify({ bucket: "memory", key, size: bytes }));
   const { id } = JSON.parse(created.text) as { id: string };
   // Measure from a reset peak, after the session was created over the same HTTP path.
   await writeFile(`/proc/${server.child.pid}/clear_refs`, "5");
@@ -69,7 +75,14 @@ test("a 1 GiB REST upload grows the server's RSS by less than 64 MiB", async () 
   const growth = (await rssMiB("VmHWM")) - before;
 
   expect(res.status).toBe(200);
-  expect(JSON.parse(res.text)).toMatchObject({ bytes: size, sha256: expected.digest("hex") });
-  console.log(`1 GiB REST upload: server RSS ${before.toFixed(0)} MiB before, peak growth ${growth.toFixed(0)} MiB`);
-  expect(growth).toBeLessThan(64);
+  expect(JSON.parse(res.text)).toMatchObject({ bytes, sha256: expected.digest("hex") });
+  console.log(`${bytes / MiB} MiB REST upload: server RSS ${before.toFixed(0)} MiB before, peak growth ${growth.toFixed(0)} MiB`);
+  return growth;
+}
+
+test("a 1 GiB REST upload grows the server's RSS by less than 64 MiB, and no more than a 64 MiB upload does", async () => {
+  const small = await upload("warm-64-mib.bin", 64 * MiB);
+  const large = await upload("one-gib.bin", size);
+  expect(large).toBeLessThan(64);
+  expect(large).toBeLessThanOrEqual(Math.max(small, 16)); // 16 times the data, no more memory
 }, 120_000);
