@@ -3,7 +3,7 @@
  * the Connect protocol (HTTP/1.1). Every behaviour is checked on both transports.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { readdir } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { sessionLockHolder } from "../support/database.js";
 import { startTestApp, transportNames, type TestApp } from "../support/test-app.js";
@@ -78,13 +78,16 @@ describe.each(transportNames)("over %s", (transport) => {
     }
     const call = files().uploadContent(firstHalf(), { signal: abort.signal });
     await eventually(async () => (await files().getUploadSession({ uploadId: id })).session!.offset >= 64n * 1024n);
-    await new Promise((r) => setTimeout(r, 200)); // let the rest of the 100 KiB arrive
+    // Let the rest of the 100 KiB arrive (the server writes each message as it comes).
+    await eventually(async () => (await stat(path.join(t.blobDir, "partial", id))).size === 100 * KiB);
     abort.abort();
     await rejectsWith(Code.Canceled)(call);
     // The server commits what arrived when the stream breaks: all 100 KiB, not only the last checkpoint.
     await eventually(async () => (await files().getUploadSession({ uploadId: id })).session!.offset === 100n * 1024n);
     // The file is not visible while incomplete.
     await rejectsWith(Code.NotFound)(files().getFile({ bucket, key: "resume.bin" }));
+    // The broken request's handler lets go of the session just after it commits.
+    await eventually(async () => (await sessionLockHolder(t.db.sql, id)) === undefined);
 
     const res = await files().uploadContent(chunks(id, data.subarray(100 * KiB), 10 * KiB, 100 * KiB));
     expect(res.file?.sha256).toBe(sha256(data));

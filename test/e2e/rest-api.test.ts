@@ -168,6 +168,8 @@ describe("resumable uploads over REST", () => {
     // What arrived is committed once the server sees the connection end, the last short piece too.
     await eventually(async () => (await call("GET", `/v1/files/session:${id}`)).json().offset === 420 * 1024);
     expect((await call("GET", "/v1/files/resume/three.bin")).status).toBe(404);
+    // The broken request's handler lets go of the session just after it commits.
+    await eventually(async () => (await sessionLockHolder(t.db.sql, id)) === undefined);
 
     const res = await call("POST", `/v1/files/session:${id}`, data.subarray(420 * 1024), { "upload-offset": String(420 * 1024) });
     expect(res.status).toBe(200);

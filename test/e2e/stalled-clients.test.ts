@@ -6,6 +6,7 @@ import { ConnectError, createClient, type Transport } from "@connectrpc/connect"
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import net from "node:net";
 import { FilesService } from "../../gen/files/v1/files_pb.js";
+import { sessionLockHolder } from "../support/database.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 import { chunks, content, download, eventually, sha256 } from "../support/uploads.js";
 
@@ -57,7 +58,9 @@ describe.each(stallers)("%s that stalls mid-body", (name, transport) => {
     // handler that sees its stream break: that may finish just after the client gave up.
     const offset = async () => (await files.getUploadSession({ uploadId: session!.id })).session!.offset;
     await eventually(async () => (await offset()) === 150n * 1024n, 10_000).catch(async () => expect(await offset()).toBe(150n * 1024n));
-    // The stalled request's session lock is gone: the resume is not refused as a second writer.
+    // The stalled request's handler lets go of the session just after it commits; then the resume
+    // is not refused as a second writer.
+    await eventually(async () => (await sessionLockHolder(t.db.sql, session!.id)) === undefined);
     const res = await files.uploadContent(chunks(session!.id, data.subarray(150 * KiB), 64 * KiB, 150 * KiB));
     expect(res.file?.sha256).toBe(sha256(data));
     expect(sha256((await download(files, "stall", res.file!.key)).data)).toBe(sha256(data));
