@@ -54,6 +54,11 @@ export function connectDatabase(options: DatabaseOptions): Sql {
 
 const migrationsDir = fileURLToPath(new URL("../../migrations/", import.meta.url));
 
+/** The advisory lock that serialises starters migrating `schema` (held for the transaction). */
+export function migrationLock(schema: string): string {
+  return "files-service migrations " + schema;
+}
+
 /**
  * Applies the numbered migrations/NNNNN_name.sql files not yet recorded in schema_migrations, each
  * in its own transaction. Concurrent starters serialise on an advisory lock, so running it twice,
@@ -65,7 +70,7 @@ export async function migrate(sql: Sql, schema: string): Promise<string[]> {
   await sql.begin(async (tx) => {
     // A migration (or waiting for another starter's) may take longer than a call may.
     await tx`set local statement_timeout = 0`;
-    await tx`select pg_advisory_xact_lock(hashtext(${"files-service migrations " + schema}))`;
+    await tx`select pg_advisory_xact_lock(hashtext(${migrationLock(schema)}))`;
     await tx`create schema if not exists ${tx(schema)}`;
     await tx`create table if not exists schema_migrations (
       version integer primary key, name text not null, applied_at timestamptz not null default now())`;

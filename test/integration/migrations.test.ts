@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import { checkBucket, checkKey } from "../../src/files/names.js";
-import { connectDatabase, migrate, type Sql } from "../../src/store/database.js";
+import { connectDatabase, migrate, migrationLock, type Sql } from "../../src/store/database.js";
 import { createTestDatabase, databaseUrl, type TestDatabase } from "../support/database.js";
 
 const migrationFiles = (await readdir(new URL("../../migrations/", import.meta.url))).filter((f) => f.endsWith(".sql")).sort();
@@ -59,7 +59,7 @@ describe("migrate", () => {
     let migrating!: () => void;
     const started = new Promise<void>((r) => (migrating = r));
     const slow = other.sql.begin(async (tx) => {
-      await tx`select pg_advisory_xact_lock(hashtext(${"files-service migrations " + schema}))`;
+      await tx`select pg_advisory_xact_lock(hashtext(${migrationLock(schema)}))`;
       migrating();
       await tx`select pg_sleep(1.5)`;
     });
