@@ -29,7 +29,7 @@ export interface SessionLocks {
 /** Creates the lock manager on its own single connection to the database at `url`. */
 export function createSessionLocks(url: string, schema: string): SessionLocks {
   let generation = 0;
-  const held = new Map<string, number>(); // session id -> generation of the connection holding it
+  const held = new Set<string>(); // sessions claimed in this process, until their lease is released
   const sql: Sql = connectDatabase({
     url,
     schema,
@@ -48,27 +48,33 @@ export function createSessionLocks(url: string, schema: string): SessionLocks {
     async tryAcquire(sessionId) {
       if (held.has(sessionId)) return undefined;
       const taken = generation;
-      held.set(sessionId, taken); // claim in-process first: the query below yields
+      held.add(sessionId); // claim in-process first: the query below yields
       const key = lockKey(sessionId);
       try {
         const [{ locked }] = await sql`select pg_try_advisory_lock(${key}::bigint) as locked`;
+        if (locked && generation !== taken) {
+          // postgres.js runs queries still queued at a reconnect on the new connection, so the
+          // lock may be held there: give it back, or no other process could ever take the session.
+          // (Had it come from the old connection, it died with it and this unlock is a no-op.)
+          await sql`select pg_advisory_unlock(${key}::bigint)`.catch(() => undefined);
+        }
         if (!locked || generation !== taken) {
-          if (held.get(sessionId) === taken) held.delete(sessionId);
+          held.delete(sessionId);
           return undefined;
         }
       } catch (err) {
-        if (held.get(sessionId) === taken) held.delete(sessionId);
+        held.delete(sessionId);
         throw err;
       }
       let released = false;
       return {
         get valid() {
-          return !released && held.get(sessionId) === taken && generation === taken;
+          return !released && generation === taken;
         },
         async release() {
           if (released) return;
           released = true;
-          if (held.get(sessionId) === taken) held.delete(sessionId);
+          held.delete(sessionId);
           if (generation !== taken) return; // the lock went with its connection
           await sql`select pg_advisory_unlock(${key}::bigint)`.catch(() => {
             // The connection is gone, and the lock with it.
