@@ -136,8 +136,9 @@ const units: Record<string, number> = { "": 1, b: 1, k: KiB, kb: KiB, kib: KiB, 
 /** Parses "4MiB", "512k", "100GiB" or a plain byte count; units are binary. */
 export function parseBytes(raw: string): number | undefined {
   const m = /^\s*(\d+)\s*([a-zA-Z]*)\s*$/.exec(raw);
-  const unit = m && units[m[2].toLowerCase()];
-  return unit ? Number(m[1]) * unit : undefined;
+  if (!m) return undefined;
+  const unit = m[2].toLowerCase();
+  return Object.hasOwn(units, unit) ? Number(m[1]) * units[unit] : undefined; // not inherited names
 }
 
 function parseValue(raw: string, kind: Kind, name: string): string | number | boolean {
