@@ -90,7 +90,7 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
   let session = initial;
   let written = start;
   // Writes in flight: receiving the next message overlaps with writing the previous ones.
-  const inflight: { done: Promise<void>; bytes: number; end: number }[] = [];
+  const inflight: { done: Promise<void>; bytes: number }[] = [];
   let inflightBytes = 0;
   let writeFailure: unknown;
   // A checkpoint in progress: receiving and writing go on while it fsyncs and stores the offset.
@@ -100,7 +100,7 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
     const done = appender.write(data).catch((err: unknown) => {
       writeFailure ??= err;
     });
-    inflight.push({ done, bytes: data.byteLength, end: written + data.byteLength });
+    inflight.push({ done, bytes: data.byteLength });
     inflightBytes += data.byteLength;
   }
 
@@ -144,7 +144,7 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
     const target = written;
     if (target === session.committedOffset) return;
     checkLease();
-    await Promise.all(inflight.filter((w) => w.end <= target).map((w) => w.done));
+    await Promise.all(inflight.map((w) => w.done)); // every write in flight ends at or before target
     failIfWriteFailed();
     await appender.sync();
     checkLease(); // lost while syncing: the compare-and-set below must not be the stale writer's
