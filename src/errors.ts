@@ -14,13 +14,23 @@ const connectionCodes = new Set(["CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNE
 // Socket errors of a database that is down or unreachable.
 const socketCodes = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EPIPE", "EAI_AGAIN"]);
 
+/** Whether a ConnectError's message says a request message did not parse (Connect calls that INTERNAL). */
+export function isParseError(message: string): boolean {
+  return /^parse (binary|JSON)/.test(message);
+}
+
+/** What a client is told when its request message did not parse. */
+export function parseErrorMessage(message: string): string {
+  return `a request message does not parse: ${message}`;
+}
+
 /** Maps any error to the ConnectError a client should see; logs what the client must not see. */
 export function toConnectError(err: unknown, log: Logger): ConnectError {
   if (err instanceof ConnectError) {
     // A streamed request message that does not parse: Connect calls it INTERNAL, but the
     // client sent it (see rpc-handler.ts for the unary case).
-    if (err.code === Code.Internal && /^parse (binary|JSON)/.test(err.rawMessage)) {
-      return new ConnectError(`a request message does not parse: ${err.rawMessage}`, Code.InvalidArgument, undefined, undefined, err);
+    if (err.code === Code.Internal && isParseError(err.rawMessage)) {
+      return new ConnectError(parseErrorMessage(err.rawMessage), Code.InvalidArgument, undefined, undefined, err);
     }
     return err;
   }

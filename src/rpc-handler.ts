@@ -3,8 +3,9 @@
  * need the router's handlers in our hands.
  *
  * - A request message that does not parse is the client's mistake: Connect (like grpc-go) answers
- *   it INTERNAL (HTTP 500); we answer INVALID_ARGUMENT (400), on the Connect, gRPC and gRPC-Web
- *   protocols. (Streamed request messages are parsed inside the handler, where errors.ts maps them.)
+ *   it INTERNAL (HTTP 500); we answer INVALID_ARGUMENT (400), on the Connect and gRPC protocols.
+ *   (gRPC-Web writes its status into the body, where it stays INTERNAL. Streamed request messages
+ *   are parsed inside the handler, where errors.ts maps them.)
  * - A response that can't be written (the client went away) is logged through our logger, not
  *   printed to the console.
  * The same handlers serve the REST transcoder, in process, so both faces share one router.
@@ -12,6 +13,7 @@
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { isParseError, parseErrorMessage } from "./errors.js";
 import type { Logger } from "./log.js";
 
 /** A Node request handler for HTTP/1.1 and HTTP/2 alike (connect-node's NodeHandlerFn). */
@@ -45,8 +47,6 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandlerFn {
   };
 }
 
-const parseError = /^parse (binary|JSON)/;
-
 /** Wraps a router handler so that unparsable request messages answer INVALID_ARGUMENT. */
 export function parseErrorsAsInvalidArgument(handler: UniversalHandler): UniversalHandler {
   const wrapped = async (req: Parameters<UniversalHandler>[0]): Promise<UniversalServerResponse> => {
@@ -71,7 +71,7 @@ export function parseErrorsAsInvalidArgument(handler: UniversalHandler): Univers
 
 function fixGrpcStatus(headers: Headers | undefined): void {
   if (headers?.get("grpc-status") !== String(Code.Internal)) return;
-  if (parseError.test(decodeURIComponent(headers.get("grpc-message") ?? ""))) headers.set("grpc-status", String(Code.InvalidArgument));
+  if (isParseError(decodeURIComponent(headers.get("grpc-message") ?? ""))) headers.set("grpc-status", String(Code.InvalidArgument));
 }
 
 async function fixConnectUnary(res: UniversalServerResponse): Promise<UniversalServerResponse> {
@@ -87,8 +87,8 @@ async function fixConnectUnary(res: UniversalServerResponse): Promise<UniversalS
   const replay = (data: Uint8Array) => (async function* () {
     yield data;
   })();
-  if (error?.code !== "internal" || !parseError.test(error.message ?? "")) return { ...res, body: replay(bytes) };
-  const fixed = Buffer.from(JSON.stringify({ code: "invalid_argument", message: `the request message does not parse: ${error.message}` }));
+  if (error?.code !== "internal" || !isParseError(error.message ?? "")) return { ...res, body: replay(bytes) };
+  const fixed = Buffer.from(JSON.stringify({ code: "invalid_argument", message: parseErrorMessage(error.message ?? "") }));
   const header = new Headers(res.header);
   header.delete("content-length");
   return { ...res, status: 400, header, body: replay(fixed) };

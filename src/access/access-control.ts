@@ -4,8 +4,10 @@
  * {@link authorize} before they touch a bucket.
  *
  * - No key, or one that is not ours: UNAUTHENTICATED (401).
- * - A key without the access the call needs: PERMISSION_DENIED (403), decided before anything is
- *   looked up, so a caller never learns whether a bucket it may not read exists.
+ * - A key without the access the call needs: PERMISSION_DENIED (403). For calls that name a
+ *   bucket it is decided before anything is looked up, so a caller never learns whether a bucket
+ *   it may not read exists. Calls that name an upload session look the session up first, to learn
+ *   its bucket: a caller may learn whether a session id exists, never what it holds.
  * - With no keys configured every call is allowed (the server then listens on loopback only).
  */
 import { Code, ConnectError, createContextKey, type HandlerContext, type Interceptor } from "@connectrpc/connect";

@@ -1,6 +1,6 @@
 /**
  * `GET /healthz` for plain HTTP probes: 200 {"status":"SERVING"} or 503 {"status":"NOT_SERVING"},
- * the same answer the gRPC health service gives. Called first in the Connect adapter's fallback.
+ * the same answer the gRPC health service gives. Called first in the RPC handler's fallback.
  */
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import type { Health } from "./database-health.js";

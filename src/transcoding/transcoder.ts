@@ -81,7 +81,6 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
     }
     const { route, bindings } = match;
     const contextValues = options.contextValues?.(req);
-    const transport = transports(contextValues);
     const rpcHeader = forwardedHeaders(req);
     const parts = { bindings, query, header: (name: string) => header(req, name) };
     const kind = route.method.methodKind;
@@ -97,6 +96,7 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
     if (kind === "client_streaming" || kind === "bidi_streaming") {
       throw new ConnectError(`${route.method.name} is ${kind.replace("_", "-")}; REST serves it only with a bytes body`, Code.Unimplemented);
     }
+    const transport = transports(contextValues); // raw-body uploads above call the handler directly
     const body = route.body === "" ? undefined : await readBody(req, rawBody);
     const request = bindRequest(route, { ...parts, body: rawBody ? undefined : (body as JsonValue | undefined) });
     if (rawBody && body !== undefined) setBytes(route, request, body as Uint8Array);
@@ -106,7 +106,7 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
       return respond(req, res, route, message as Message);
     }
     if (route.rest?.download) {
-      return serveDownload({ method: route.method, options: route.rest.download, transport: transport, rpcHeader, signal }, req, res, request);
+      return serveDownload({ method: route.method, options: route.rest.download, transport, rpcHeader, signal }, req, res, request);
     }
     const call = await transport.stream(route.method as DescMethodStreaming, signal, undefined, rpcHeader, single(request), undefined);
     return streamJsonLines(req, res, route, call.message as AsyncIterable<Message>);
