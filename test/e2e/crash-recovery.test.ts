@@ -2,12 +2,12 @@
  * Faults for real: the server process is SIGKILLed in the middle of an upload, or SIGTERMed, and
  * what it acknowledged must hold afterwards.
  */
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createTestDatabase, sessionLockHolder, type TestDatabase } from "../support/database.js";
 import { startServerProcess, type ServerProcess } from "../support/server-process.js";
-import { chunks, content, download, eventually, sha256 } from "../support/uploads.js";
+import { chunks, content, download, eventually, partialBytes, sha256 } from "../support/uploads.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -61,7 +61,7 @@ test("SIGKILL mid-upload: after restart the upload resumes from the committed of
   expect(offset).toBeGreaterThanOrEqual(3 * MiB);
   expect(offset % (64 * KiB)).toBe(0); // only whole messages are ever committed
   // Bytes past the committed offset may be on disk; they are cut off, never counted.
-  expect((await stat(path.join(blobDir, "partial", id))).size).toBeGreaterThanOrEqual(offset);
+  expect(await partialBytes(blobDir, id)).toBeGreaterThanOrEqual(offset);
 
   // The running hash died with the process: the server rebuilds it from the committed prefix.
   // (Postgres drops the dead process's session lock once it sees its connection gone.)
@@ -82,7 +82,7 @@ test("SIGTERM: in-flight uploads commit what they received, then the process exi
   const sent = 3 * MiB;
   const call = server.client.uploadContent(trickle(id, data.subarray(0, sent), stop.signal)).catch((err: unknown) => err);
   // Everything sent is on disk, perhaps not all of it committed yet: the shutdown must commit it.
-  await eventually(async () => (await stat(path.join(blobDir, "partial", id)).catch(() => undefined))?.size === sent, 20_000);
+  await eventually(async () => (await partialBytes(blobDir, id)) === sent, 20_000);
   server.child.kill("SIGTERM");
   expect(await server.exited).toBe(0);
   expect(server.log.join("\n")).toContain('"message":"stopped"');

@@ -9,6 +9,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { createDirectoryBlobStore } from "../../src/store/directory-blob-store.js";
+import { failureOf } from "../support/connect-errors.js";
 import { createFaultyBlobStore, type FaultCode, type FaultOp, type FaultyBlobStore } from "../support/faulty-blob-store.js";
 import { startTestApp, transportNames, type TestApp } from "../support/test-app.js";
 import { chunks, content, download, sha256, uploadFile } from "../support/uploads.js";
@@ -34,16 +35,6 @@ const expected: Record<FaultCode, { code: Code; message: RegExp }> = {
   EIO: { code: Code.Unavailable, message: /^content storage unavailable; nothing past the committed offset was kept$/ },
 };
 
-/** Awaits a call that must fail, and answers its error. */
-async function failure(call: Promise<unknown>): Promise<ConnectError> {
-  const err = await call.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ConnectError);
-  return err as ConnectError;
-}
-
 /** The error is the one a disk fault of `code` maps to, and it names no file. */
 function expectDiskError(err: ConnectError, code: FaultCode): void {
   expect(Code[err.code]).toBe(Code[expected[code].code]);
@@ -61,7 +52,7 @@ describe.each(transportNames)("over %s", (transport) => {
   }
 
   async function expectInvisible(key: string): Promise<void> {
-    expect(Code[(await failure(files().getFile({ bucket, key }))).code]).toBe(Code[Code.NotFound]);
+    expect(Code[(await failureOf(files().getFile({ bucket, key }))).code]).toBe(Code[Code.NotFound]);
     expect((await files().listFiles({ bucket, prefix: key })).data).toEqual([]);
   }
 
@@ -85,7 +76,7 @@ describe.each(transportNames)("over %s", (transport) => {
     const id = session!.id;
     disk.inject({ op, code, stage, skip: 4 });
 
-    expectDiskError(await failure(files().uploadContent(chunks(id, data, 32 * KiB))), code);
+    expectDiskError(await failureOf(files().uploadContent(chunks(id, data, 32 * KiB))), code);
     const offset = await offsetOf(id);
     expect(offset).toBeGreaterThan(0); // the checkpoints before the fault held
     expect(offset).toBeLessThan(data.length);
@@ -93,7 +84,7 @@ describe.each(transportNames)("over %s", (transport) => {
     await expectInvisible(key);
 
     // Still failing: a retry fails the same way and keeps the offset.
-    expectDiskError(await failure(files().uploadContent(chunks(id, data.subarray(offset), 32 * KiB, offset))), code);
+    expectDiskError(await failureOf(files().uploadContent(chunks(id, data.subarray(offset), 32 * KiB, offset))), code);
     expect(await offsetOf(id)).toBe(offset);
 
     disk.clear();
@@ -107,11 +98,11 @@ describe.each(transportNames)("over %s", (transport) => {
     const id = session!.id;
     // A failed fsync drops the in-memory hash: the next request must rehash the committed prefix.
     disk.inject({ op: "sync", code: "EIO", skip: 20, times: 1 });
-    expectDiskError(await failure(files().uploadContent(chunks(id, data, 64 * KiB))), "EIO");
+    expectDiskError(await failureOf(files().uploadContent(chunks(id, data, 64 * KiB))), "EIO");
     const offset = await offsetOf(id);
     expect(offset).toBeGreaterThan(MiB); // rehashing reads it in several chunks
     disk.inject({ op: "readPartial", code: "EIO", stage: "partial" });
-    expectDiskError(await failure(files().uploadContent(chunks(id, data.subarray(offset), 64 * KiB, offset))), "EIO");
+    expectDiskError(await failureOf(files().uploadContent(chunks(id, data.subarray(offset), 64 * KiB, offset))), "EIO");
     expect(await offsetOf(id)).toBe(offset);
     disk.clear();
     await resumeAndVerify(id, key, data);
@@ -122,7 +113,7 @@ describe.each(transportNames)("over %s", (transport) => {
     const data = content(100 * KiB);
     const { session } = await files().createUploadSession({ bucket, key, size: BigInt(data.length), sha256: sha256(data) });
     disk.inject({ op: "openAppend", code: "ENOSPC", times: 1 });
-    expectDiskError(await failure(files().uploadContent(chunks(session!.id, data))), "ENOSPC");
+    expectDiskError(await failureOf(files().uploadContent(chunks(session!.id, data))), "ENOSPC");
     expect(await offsetOf(session!.id)).toBe(0);
     await expectInvisible(key);
     await resumeAndVerify(session!.id, key, data);
@@ -137,7 +128,7 @@ describe.each(transportNames)("over %s", (transport) => {
     const { session } = await files().createUploadSession({ bucket, key, size: BigInt(data.length), sha256: sha256(data) });
     const id = session!.id;
     disk.inject({ op: "commit", code, stage, times: 1 });
-    expectDiskError(await failure(files().uploadContent(chunks(id, data))), code);
+    expectDiskError(await failureOf(files().uploadContent(chunks(id, data))), code);
     expect(await offsetOf(id)).toBe(data.length); // all of it is committed; only completion is left
     await expectInvisible(key);
 
@@ -155,7 +146,7 @@ describe.each(transportNames)("over %s", (transport) => {
     const id = session!.id;
     disk.inject({ op: "truncate", code: "EIO" });
     // Checkpoints commit 100 and 200 KiB before the overflow is seen; all of it must be taken back.
-    const err = await failure(files().uploadContent(chunks(id, data, 50 * KiB)));
+    const err = await failureOf(files().uploadContent(chunks(id, data, 50 * KiB)));
     expect(Code[err.code]).toBe(Code[Code.OutOfRange]);
     expect(err.rawMessage).toMatch(/nothing of this request was kept: the committed offset is 0/);
     expect(await offsetOf(id)).toBe(0);
@@ -169,7 +160,7 @@ describe.each(transportNames)("over %s", (transport) => {
     const data = content(3 * MiB);
     await uploadFile(files(), bucket, key, data);
     disk.inject({ op: "read", code: "EIO", stage: "partial", times: 1 });
-    expectDiskError(await failure(download(files(), bucket, key)), "EIO");
+    expectDiskError(await failureOf(download(files(), bucket, key)), "EIO");
     expect(sha256((await download(files(), bucket, key)).data)).toBe(sha256(data));
   });
 });

@@ -2,12 +2,13 @@
  * End to end: the real server on a free port, driven by generated clients over gRPC (HTTP/2) and
  * the Connect protocol (HTTP/1.1). Every behaviour is checked on both transports.
  */
-import { Code, ConnectError } from "@connectrpc/connect";
-import { readdir, stat } from "node:fs/promises";
+import { Code } from "@connectrpc/connect";
+import { readdir } from "node:fs/promises";
 import path from "node:path";
+import { failureOf } from "../support/connect-errors.js";
 import { sessionLockHolder } from "../support/database.js";
 import { startTestApp, transportNames, type TestApp } from "../support/test-app.js";
-import { chunks, content, download, eventually, sha256, uploadFile } from "../support/uploads.js";
+import { chunks, content, download, eventually, partialBytes, sha256, uploadFile } from "../support/uploads.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -32,13 +33,9 @@ async function partialFiles(): Promise<string[]> {
 
 function rejectsWith(code: Code, message?: RegExp) {
   return async (promise: Promise<unknown>) => {
-    const err = await promise.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(ConnectError);
-    expect(Code[(err as ConnectError).code]).toBe(Code[code]);
-    if (message) expect((err as ConnectError).rawMessage).toMatch(message);
+    const err = await failureOf(promise);
+    expect(Code[err.code]).toBe(Code[code]);
+    if (message) expect(err.rawMessage).toMatch(message);
   };
 }
 
@@ -79,7 +76,7 @@ describe.each(transportNames)("over %s", (transport) => {
     const call = files().uploadContent(firstHalf(), { signal: abort.signal });
     await eventually(async () => (await files().getUploadSession({ uploadId: id })).session!.offset >= 64n * 1024n);
     // Let the rest of the 100 KiB arrive (the server writes each message as it comes).
-    await eventually(async () => (await stat(path.join(t.blobDir, "partial", id))).size === 100 * KiB);
+    await eventually(async () => (await partialBytes(t.blobDir, id)) === 100 * KiB);
     abort.abort();
     await rejectsWith(Code.Canceled)(call);
     // The server commits what arrived when the stream breaks: all 100 KiB, not only the last checkpoint.

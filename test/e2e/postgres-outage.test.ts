@@ -15,6 +15,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from "../../src/store/em
 import { startServerProcess, type ServerProcess } from "../support/server-process.js";
 import { chunks, content, download, eventually, sha256, uploadFile } from "../support/uploads.js";
 import { freePort } from "../support/free-port.js";
+import { timedFailureOf } from "../support/connect-errors.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -37,17 +38,6 @@ afterAll(async () => {
   await postgres?.stop();
   await rm(dir, { recursive: true, force: true });
 }, 60_000);
-
-/** The error a call failed with, and how long it took to fail. */
-async function timedFailure(call: () => Promise<unknown>): Promise<{ err: ConnectError; ms: number }> {
-  const started = Date.now();
-  const err = await call().then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ConnectError);
-  return { err: err as ConnectError, ms: Date.now() - started };
-}
 
 /** Sends `data` in 64 KiB messages, one every `pauseMs`, then calls `sent` and waits until `stop` aborts. */
 async function* trickle(uploadId: string, data: Buffer, pauseMs: number, stop: AbortSignal, sent: () => void) {
@@ -105,7 +95,7 @@ test("Postgres stops and comes back: calls fail fast with unavailable, health fo
     ["UploadContent", () => files.uploadContent(chunks(id, data.subarray(0, 64 * KiB), 64 * KiB, 0), deadline)],
   ];
   for (const [name, call] of calls) {
-    const { err, ms } = await timedFailure(call);
+    const { err, ms } = await timedFailureOf(call);
     expect([name, Code[err.code], err.rawMessage]).toEqual([name, Code[Code.Unavailable], "metadata store unavailable; retry shortly"]);
     expect(err.rawMessage).toBe("metadata store unavailable; retry shortly");
     expect(ms).toBeLessThan(8000);

@@ -5,7 +5,7 @@
  */
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import http2 from "node:http2";
 import { tmpdir } from "node:os";
@@ -13,7 +13,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { sessionLockHolder } from "../support/database.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
-import { eventually } from "../support/uploads.js";
+import { eventually, partialBytes } from "../support/uploads.js";
 
 let t: TestApp;
 let base: string;
@@ -160,7 +160,7 @@ describe("resumable uploads over REST", () => {
       // The first 256 KiB piece on disk shows the handler reading the body; the 64 KiB after it are
       // then taken from the socket at once. Bytes still in the socket when it is cut would be lost
       // with it, so cut only after that.
-      await eventually(async () => (await stat(path.join(t.blobDir, "partial", id)).catch(() => undefined))?.size === 356 * 1024);
+      await eventually(async () => (await partialBytes(t.blobDir, id)) === 356 * 1024);
       await new Promise((r) => setTimeout(r, 200));
     } finally {
       req.destroy();

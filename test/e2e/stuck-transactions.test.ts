@@ -3,7 +3,8 @@
  * psql): with --database-statement-timeout-seconds, calls that need that lock fail fast with
  * unavailable (503) and change nothing, instead of hanging; once the lock goes they work again.
  */
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
+import { failureOf, timedFailureOf } from "../support/connect-errors.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 import { chunks, content, sha256, uploadFile } from "../support/uploads.js";
 
@@ -28,24 +29,13 @@ async function holdRowLocks(bucket: string): Promise<{ release: () => Promise<vo
   return { release: async () => (release(), await tx) };
 }
 
-async function failure(p: Promise<unknown>): Promise<{ error: ConnectError; ms: number }> {
-  const started = Date.now();
-  const error = await p.then(
-    () => {
-      throw new Error("expected the call to fail");
-    },
-    (err: unknown) => ConnectError.from(err),
-  );
-  return { error, ms: Date.now() - started };
-}
-
 test("a delete that waits on a stuck transaction's lock fails with unavailable after the timeout, and deletes nothing", async () => {
   const data = content(1000);
   await uploadFile(t.client("grpc (HTTP/2)"), "stuck", "a.bin", data);
   const lock = await holdRowLocks("stuck");
   try {
     for (const transport of ["grpc (HTTP/2)", "connect (HTTP/1.1)"] as const) {
-      const { error, ms } = await failure(t.client(transport).deleteFile({ bucket: "stuck", key: "a.bin" }));
+      const { err: error, ms } = await timedFailureOf(() => t.client(transport).deleteFile({ bucket: "stuck", key: "a.bin" }));
       expect([Code[error.code], error.rawMessage]).toEqual([Code[Code.Unavailable], "a metadata query took too long and was cancelled; retry shortly"]);
       expect(ms).toBeGreaterThanOrEqual(900);
       expect(ms).toBeLessThan(10_000);
@@ -71,7 +61,7 @@ test("an upload that completes onto a locked key fails with unavailable and stay
   await files.uploadContent(chunks(id, data.subarray(0, 2000)));
   const lock = await holdRowLocks("stuck");
   try {
-    const { error } = await failure(files.uploadContent(chunks(id, data.subarray(2000), 1000, 2000)));
+    const error = await failureOf(files.uploadContent(chunks(id, data.subarray(2000), 1000, 2000)));
     expect(Code[error.code]).toBe(Code[Code.Unavailable]);
     expect((await files.getFile({ bucket: "stuck", key: "b.bin" })).file?.sha256).toBe(sha256(old));
   } finally {

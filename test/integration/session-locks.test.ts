@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import net from "node:net";
 import { createSessionLocks, lockKey, type SessionLease, type SessionLocks } from "../../src/store/session-locks.js";
 import { createTestDatabase, sessionLockHolder, type TestDatabase } from "../support/database.js";
+import { eventually } from "../support/uploads.js";
 
 // Two lock managers on one database stand for two server processes. Advisory locks are per
 // database, not per schema, so every test uses fresh random session ids.
@@ -29,17 +30,6 @@ async function acquired(locks: SessionLocks, id: string): Promise<SessionLease> 
   const lease = await locks.tryAcquire(id);
   if (!lease) throw new Error(`expected to acquire ${id}`);
   return lease;
-}
-
-/** Polls `check` until it answers something truthy; fails after `ms`. */
-async function eventually<T>(check: () => Promise<T> | T, what: string, ms = 5000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Kills, from the server side, the lock connection that holds `sessionId`. */
@@ -153,8 +143,8 @@ describe("close", () => {
     await acquired(a, y);
     await a.close();
     // The server frees the locks when the backend exits, a moment after the client closed.
-    await eventually(() => b.tryAcquire(x), "x is free");
-    await eventually(() => b.tryAcquire(y), "y is free");
+    await eventually(() => b.tryAcquire(x), 5000, "x is free");
+    await eventually(() => b.tryAcquire(y), 5000, "y is free");
   });
 
   test("makes the manager's leases invalid", async () => {
@@ -173,10 +163,10 @@ describe("lost lock connection", () => {
     const lease = await acquired(a, x);
     const other = await acquired(a, y);
     await killConnectionHolding(x);
-    await eventually(() => !lease.valid, "the lease is invalid");
+    await eventually(() => !lease.valid, 5000, "the lease is invalid");
     expect(other.valid).toBe(false); // every lease on that connection, not only the one we looked up
-    await eventually(() => b.tryAcquire(x), "another manager acquires x");
-    await eventually(() => b.tryAcquire(y), "another manager acquires y");
+    await eventually(() => b.tryAcquire(x), 5000, "another manager acquires x");
+    await eventually(() => b.tryAcquire(y), 5000, "another manager acquires y");
   });
 
   test("only the killed manager is affected", async () => {
@@ -187,7 +177,7 @@ describe("lost lock connection", () => {
     const bPid = await sessionLockHolder(db.sql, z);
     const killed = await killConnectionHolding(x);
     expect(killed).not.toBe(bPid);
-    await eventually(() => !aLease.valid, "a's lease is invalid");
+    await eventually(() => !aLease.valid, 5000, "a's lease is invalid");
     expect(bLease.valid).toBe(true);
     expect(await sessionLockHolder(db.sql, z)).toBe(bPid);
     expect(await a.tryAcquire(z)).toBeUndefined();
@@ -198,9 +188,9 @@ describe("lost lock connection", () => {
     const x = randomUUID();
     const lease = await acquired(a, x);
     const oldPid = await killConnectionHolding(x);
-    await eventually(() => !lease.valid, "the lease is invalid");
+    await eventually(() => !lease.valid, 5000, "the lease is invalid");
     const fresh = randomUUID();
-    const next = await eventually(() => a.tryAcquire(fresh), "a acquires on a new connection");
+    const next = await eventually(() => a.tryAcquire(fresh), 5000, "a acquires on a new connection");
     expect(next.valid).toBe(true);
     const newPid = await sessionLockHolder(db.sql, fresh);
     expect(newPid).toEqual(expect.any(Number));
@@ -213,8 +203,8 @@ describe("lost lock connection", () => {
     const x = randomUUID();
     const lost = await acquired(a, x);
     await killConnectionHolding(x);
-    await eventually(() => !lost.valid, "the lease is invalid");
-    await eventually(() => b.tryAcquire(x), "b acquires x");
+    await eventually(() => !lost.valid, 5000, "the lease is invalid");
+    await eventually(() => b.tryAcquire(x), 5000, "b acquires x");
     await expect(lost.release()).resolves.toBeUndefined();
     expect(await a.tryAcquire(x)).toBeUndefined();
   });

@@ -1,6 +1,8 @@
 /** Client-side helpers for the end-to-end tests: send content in chunks, download, hash. */
 import type { Client } from "@connectrpc/connect";
 import { createHash, randomBytes } from "node:crypto";
+import { stat } from "node:fs/promises";
+import path from "node:path";
 import type { FilesService, UploadContentRequest } from "../../gen/files/v1/files_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { UploadContentRequestSchema } from "../../gen/files/v1/files_pb.js";
@@ -56,11 +58,18 @@ export async function download(client: Files, bucket: string, key: string, offse
   return { info, data: Buffer.concat(parts) };
 }
 
-/** Polls `check` until it answers true (or fails after `timeoutMs`). */
-export async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+/** Polls `check` until it answers something truthy, and answers that; fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 5000, what = "the condition is met"): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
+  for (;;) {
+    const value = await check();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** Bytes of an upload's partial content in a blob directory, written or not yet committed. */
+export async function partialBytes(blobDir: string, uploadId: string): Promise<number | undefined> {
+  return (await stat(path.join(blobDir, "partial", uploadId)).catch(() => undefined))?.size;
 }
