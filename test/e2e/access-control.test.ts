@@ -120,7 +120,7 @@ describe("logging", () => {
   test("keys never reach the log", () => {
     const all = logLines.join("\n");
     expect(all).toMatch(/listening/);
-    for (const key of [admin, reader, writer]) expect(all).not.toContain(key);
+    for (const key of [admin, reader, writer, "wrong-key-0123456789abcdef"]) expect(all).not.toContain(key);
   });
 });
 

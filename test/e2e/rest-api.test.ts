@@ -217,6 +217,7 @@ describe("resumable uploads over REST", () => {
   test("a promised sha256 that the content does not have: 500 data_loss, the file never appears", async () => {
     const id = await createSession("resume", "sum.bin", 3, { sha256: sha256(Buffer.from("abd")) });
     const res = await call("POST", `/v1/files/session:${id}`, "abc");
+    expect(res.status).toBe(500);
     expect(res.json().code).toBe("data_loss");
     expect((await call("GET", "/v1/files/resume/sum.bin")).status).toBe(404);
   });

@@ -234,6 +234,9 @@ test("30 uploads survive six SIGKILLs at random points; nothing half-written is 
         `client errors ${JSON.stringify(Object.fromEntries(errorCodes))}; ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
     );
     expect(kills.length).toBe(6);
+    expect(resumed).toBeGreaterThan(0);
+    expect(seen.listings).toBeGreaterThan(0);
+    expect(seen.downloads).toBeGreaterThan(0);
     expect(kills.map((k) => k.point).filter((p) => p !== "outside").sort()).toEqual([...crashPoints].sort());
   } finally {
     await locks.close();

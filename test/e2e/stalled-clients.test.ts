@@ -84,6 +84,9 @@ test("a gRPC stream that stalls on a busy HTTP/2 connection is cut after the idl
   try {
     const outcome = await Promise.race([stalledUpload(transport, session!.id, data, 50 * KiB, release.signal), after(5_000, "still connected after 5 s")]);
     expect(outcome).not.toBe("still connected after 5 s");
+    const { err, ms } = outcome as { err: unknown; ms: number };
+    expect(err).toBeInstanceOf(ConnectError); // cut, not completed
+    expect(ms).toBeGreaterThanOrEqual(900);
   } finally {
     busy = false;
     release.abort();
