@@ -256,3 +256,32 @@ test("sessions expire: not_found at once, partial content swept", async () => {
     await short.close();
   }
 });
+
+test("the periodic sweep removes expired sessions by itself, and skips one that is being written", async () => {
+  const swept = await startTestApp({ "sweep-interval-seconds": "1" });
+  try {
+    const files = swept.client("grpc (HTTP/2)");
+    const idle = (await files.createUploadSession({ bucket: "exp", key: "idle.bin", size: 10n })).session!.id;
+    await files.uploadContent(chunks(idle, content(4)));
+    // A writer holds this one while it expires: the sweep must leave it to the writer.
+    const busy = (await files.createUploadSession({ bucket: "exp", key: "busy.bin", size: 10n })).session!.id;
+    let finish!: () => void;
+    const held = new Promise<void>((resolve) => (finish = resolve));
+    const writer = files.uploadContent((async function* () {
+      yield { uploadId: busy, data: content(4) };
+      await held;
+    })());
+    await eventually(async () => (await sessionLockHolder(swept.db.sql, busy)) !== undefined);
+    // Both at once, so the sweep that removes the one has seen the other expired too.
+    await swept.db.sql`update upload_sessions set expires_at = now() - interval '1 second' where id in ${swept.db.sql([idle, busy])}`;
+    await eventually(async () => (await partialBytes(swept.blobDir, idle)) === undefined, 10_000, "the sweep removed the idle session's content");
+    expect(await swept.db.sql`select id from upload_sessions where id = ${idle}`).toHaveLength(0);
+    expect(await partialBytes(swept.blobDir, busy)).toBe(4);
+    // The writer finds its session expired; the next sweeps take it.
+    finish();
+    await rejectsWith(Code.NotFound)(writer);
+    await eventually(async () => (await partialBytes(swept.blobDir, busy)) === undefined, 10_000, "the sweep removed the busy session's content");
+  } finally {
+    await swept.close();
+  }
+});
