@@ -257,6 +257,39 @@ test("sessions expire: not_found at once, partial content swept", async () => {
   }
 });
 
+test("two servers on one database: the second writer of a session is refused, and takes over once the first loses its lock", async () => {
+  // Its own pools and lock connection on the same schema and blob directory: to the database, a
+  // second server process. (It also makes a schema and directory of its own, which it never uses.)
+  const other = await startTestApp({ "database-schema": t.db.schema, "blob-dir": t.blobDir, "checkpoint-bytes": "64KiB" });
+  try {
+    const [a, b] = [t.client("grpc (HTTP/2)"), other.client("grpc (HTTP/2)")];
+    const data = content(64);
+    const id = (await a.createUploadSession({ bucket: "two-servers", key: "x.bin", size: 64n })).session!.id;
+    let finish!: () => void;
+    const held = new Promise<void>((resolve) => (finish = resolve));
+    const first = a.uploadContent((async function* () {
+      yield { uploadId: id, data: data.subarray(0, 32) };
+      await held;
+      yield { data: data.subarray(32) };
+    })());
+    const holder = await eventually(() => sessionLockHolder(t.db.sql, id));
+    await rejectsWith(Code.Aborted, /being written by another request/)(b.uploadContent(chunks(id, data.subarray(32), 32, 32)));
+    expect((await b.getUploadSession({ uploadId: id })).session!.offset).toBe(0n);
+
+    // The first server's lock connection dies (a network cut, an outage): the lock is free.
+    await t.db.sql`select pg_terminate_backend(${holder})`;
+    await eventually(async () => (await sessionLockHolder(t.db.sql, id)) === undefined);
+    const res = await b.uploadContent(chunks(id, data, 16, 0));
+    expect(res.file?.sha256).toBe(sha256(data));
+    // The first writer may not write or commit any more: it has lost its lock.
+    finish();
+    await rejectsWith(Code.Unavailable, /lost the lock/)(first);
+    expect(sha256((await download(a, "two-servers", "x.bin")).data)).toBe(sha256(data));
+  } finally {
+    await other.close();
+  }
+});
+
 test("the periodic sweep removes expired sessions by itself, and skips one that is being written", async () => {
   const swept = await startTestApp({ "sweep-interval-seconds": "1" });
   try {
