@@ -21,7 +21,7 @@ export function sha256(data: Uint8Array): string {
 }
 
 /** The messages of one upload request: the id on the first, `data` cut into `chunkSize` pieces. */
-export async function* chunks(uploadId: string, data: Uint8Array, chunkSize = 256 * 1024, offset?: number): AsyncIterable<UploadMessage> {
+export async function* chunks(uploadId: string, data: Uint8Array, chunkSize = 256 * 1024, offset?: number | bigint): AsyncIterable<UploadMessage> {
   if (data.byteLength === 0) {
     yield { uploadId, offset: offset === undefined ? undefined : BigInt(offset) };
     return;
