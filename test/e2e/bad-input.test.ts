@@ -81,6 +81,11 @@ test("reads with any name answer invalid_argument or not_found, never more", asy
 });
 
 test("sizes, mime types and promised checksums", async () => {
+  // The contract: 64 hex digits, or none. A mime type is type/subtype (RFC 6838), with parameters;
+  // these are the cases that are surely good or surely bad whatever the finer rules.
+  const shaOk = (s: string) => s === "" || /^[0-9a-fA-F]{64}$/.test(s);
+  const mimeSurelyGood = (m: string) => ["", "image/jpeg", "text/plain; charset=utf-8", "a/b"].includes(m);
+  const mimeSurelyBad = (m: string) => m !== "" && (!/^[^/]+\/[^/]+$/.test(m) || /[\x00-\x1f\x7f]/.test(m) || m.length > 255);
   const mime = fc.oneof(fc.constantFrom("", "image/jpeg", "text/plain; charset=utf-8", "a/b", "nope", "/", "text/", "x".repeat(300), "text/plain\r\nX: y"), fc.string({ maxLength: 40 }));
   const sha = fc.oneof(fc.constant(""), fc.hexaString({ minLength: 64, maxLength: 64 }), fc.string({ maxLength: 70 }));
   await fc.assert(
@@ -88,7 +93,12 @@ test("sizes, mime types and promised checksums", async () => {
       tried.sizes = (tried.sizes ?? 0) + 1;
       const before = await state();
       const got = await outcome(files.createUploadSession({ bucket: "b", key: "k", size, mimeType, sha256 }).then((r) => files.cancelUploadSession({ uploadId: r.session!.id })));
-      if (got === "ok") expect(size >= 0n && size <= BigInt(MiB)).toBe(true);
+      const invalid = size < 0n || !shaOk(sha256) || mimeSurelyBad(mimeType);
+      const tooLarge = size > BigInt(MiB);
+      if (invalid && !tooLarge) expect(got).toBe(Code.InvalidArgument); // both: either refusal, below
+      if (!invalid && tooLarge && mimeSurelyGood(mimeType)) expect(got).toBe(Code.ResourceExhausted);
+      if (!invalid && !tooLarge && mimeSurelyGood(mimeType)) expect(got).toBe("ok");
+      if (got === "ok") expect(invalid || tooLarge).toBe(false);
       else expect([Code.InvalidArgument, Code.ResourceExhausted]).toContain(got);
       expect(await state()).toBe(before);
     }),
