@@ -11,7 +11,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import { FilesService } from "../../gen/files/v1/files_pb.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
-import { chunks, content, uploadFile } from "../support/uploads.js";
+import { chunks, content, eventually, uploadFile } from "../support/uploads.js";
 
 const MiB = 1024 * 1024;
 let t: TestApp;
@@ -220,14 +220,16 @@ test("any path and query on the REST face: never a 5xx", async () => {
   );
 });
 
-test("truncated bodies: a create cut off mid-JSON changes nothing", async () => {
+test("truncated bodies: a create cut off before its announced length changes nothing", async () => {
+  // Valid JSON and then padding: a cut in the padding leaves a body that would parse, so only
+  // honouring Content-Length refuses it.
+  const body = JSON.stringify({ bucket: "t", key: "k", size: 5 }) + " ".repeat(20);
   await fc.assert(
-    fc.asyncProperty(fc.integer({ min: 1, max: 60 }), async (cut) => {
+    fc.asyncProperty(fc.integer({ min: 1, max: body.length - 1 }), async (cut) => {
       tried.truncated = (tried.truncated ?? 0) + 1;
-      const json = JSON.stringify({ bucket: "t", key: "k", size: 5 });
       const before = await state();
-      await raw("POST", "/v1/files", { "content-length": json.length }, json.slice(0, Math.min(cut, json.length - 1)), false);
-      await new Promise((r) => setTimeout(r, 20));
+      await raw("POST", "/v1/files", { "content-length": body.length, "content-type": "application/json" }, body.slice(0, cut), false);
+      await eventually(() => t.app.runningHandlers() === 0);
       expect(await state()).toBe(before);
     }),
     { numRuns: 40 },
