@@ -94,6 +94,21 @@ function compileRule(method: DescMethod, rule: HttpRule, restOptions: RestOption
   if (rule.body === "" && (method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming")) {
     fail("a client-streaming method needs a body");
   }
+  // Our own options name fields too: a typo must stop the start, not fail every request later.
+  for (const h of restOptions?.requestHeaders ?? []) check(method.input, h.field, `request header ${h.header}`);
+  for (const h of restOptions?.responseHeaders ?? []) check(method.output, h.field, `response header ${h.header}`);
+  const download = restOptions?.download;
+  if (download) {
+    const metadata = check(method.output, download.metadata, "download metadata").at(-1)!;
+    if (!metadata.message) fail(`download metadata ${download.metadata} must be a message field`);
+    check(method.output, download.content, "download content");
+    for (const [name, path] of [["size", download.size], ["content_type", download.contentType], ["etag", download.etag]] as const) {
+      if (path) check(metadata.message!, path, `download ${name}`);
+    }
+    for (const [name, path] of [["range_offset", download.rangeOffset], ["range_limit", download.rangeLimit]] as const) {
+      if (path) check(method.input, path, `download ${name}`);
+    }
+  }
   return route;
 }
 

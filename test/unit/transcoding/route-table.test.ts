@@ -91,4 +91,13 @@ describe("annotations that can't be served fail at start-up, naming the method",
     expect(() => createRouteTable([broken])).toThrow(RouteError);
     expect(() => createRouteTable([broken])).toThrow(/LibraryService.GetBook: path variable: library.v1.PurgeShelfRequest has no field "name"/);
   });
+
+  test("a header binding or download option naming no field (our own transcoding.v1.rest)", () => {
+    const method = (name: string) => FilesService.methods.find((m) => m.name === name)!;
+    const getFileResponse = method("GetFile").output;
+    expect(() => createRouteTable([{ ...method("UploadContent"), output: getFileResponse }])).toThrow(
+      /FilesService.UploadContent: response header Upload-Offset: files.v1.GetFileResponse has no field "session"/,
+    );
+    expect(() => createRouteTable([{ ...method("DownloadFile"), output: getFileResponse }])).toThrow(/FilesService.DownloadFile: download metadata: files.v1.GetFileResponse has no field "info"/);
+  });
 });
