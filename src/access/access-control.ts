@@ -14,7 +14,7 @@ import { Code, ConnectError, createContextKey, type HandlerContext, type Interce
 import type { ApiKeys, Grant } from "./api-keys.js";
 
 /** The caller of the current request: a key's grant, or "open" when no keys are configured. */
-export const kCaller = createContextKey<Grant | "open" | undefined>(undefined, { description: "authenticated caller" });
+const kCaller = createContextKey<Grant | "open" | undefined>(undefined, { description: "authenticated caller" });
 
 /** What a call does to a bucket. */
 export type Access = "read" | "write";

@@ -10,6 +10,7 @@
  * The range goes into the request's offset/limit fields, so only the bytes sent are read.
  */
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
+import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import { clone, ScalarType, type DescField, type DescMethod, type DescMethodStreaming, type Message } from "@bufbuild/protobuf";
 import { reflect } from "@bufbuild/protobuf/reflect";
 import type { Download } from "../../gen/transcoding/v1/annotations_pb.js";
@@ -31,7 +32,7 @@ export interface DownloadContext {
 type ByteRange = { first: number; last?: number } | { suffix: number };
 
 /** Parses a Range header; undefined when absent, not of bytes, malformed or multiple (then ignored). */
-export function parseRange(value: string | undefined): ByteRange | undefined {
+function parseRange(value: string | undefined): ByteRange | undefined {
   const m = value === undefined ? null : /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(value);
   if (!m || (m[1] === "" && m[2] === "")) return undefined;
   if (m[1] === "") return { suffix: Number(m[2]) };
@@ -42,7 +43,7 @@ export function parseRange(value: string | undefined): ByteRange | undefined {
 }
 
 /** Does an If-None-Match header match this ETag (weak comparison, as RFC 9110 says for it)? */
-export function etagMatches(list: string, etag: string): boolean {
+function etagMatches(list: string, etag: string): boolean {
   return list.split(",").some((tag) => {
     const t = tag.trim();
     return t === "*" || t.replace(/^W\//, "") === etag;
@@ -182,7 +183,7 @@ async function openStream(
   const abort = new AbortController();
   const onRequestAbort = () => abort.abort(ctx.signal.reason);
   ctx.signal.addEventListener("abort", onRequestAbort, { once: true });
-  const res = await ctx.transport.stream(ctx.method as DescMethodStreaming, abort.signal, undefined, ctx.rpcHeader, single(request), undefined);
+  const res = await ctx.transport.stream(ctx.method as DescMethodStreaming, abort.signal, undefined, ctx.rpcHeader, createAsyncIterable([request]), undefined);
   const messages = (res.message as AsyncIterable<Message>)[Symbol.asyncIterator]();
   let cancelled = false;
   return {
@@ -212,8 +213,4 @@ function setNumber(schema: DescMethod["input"], message: Message, path: DescFiel
   const is64 = leaf.fieldKind === "scalar" && [ScalarType.INT64, ScalarType.UINT64, ScalarType.SINT64, ScalarType.FIXED64, ScalarType.SFIXED64].includes(leaf.scalar);
   if (path.length !== 1) throw new ConnectError(`range field ${path.map((f) => f.name).join(".")} must be a top-level field`, Code.Internal);
   reflect(schema, message).set(leaf, is64 ? BigInt(value) : value);
-}
-
-async function* single<T>(message: T): AsyncIterable<T> {
-  yield message;
 }

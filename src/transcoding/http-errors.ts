@@ -4,6 +4,7 @@
  * status for one error (413 for a size, 507 for a full disk) attaches an HttpErrorStatus detail.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { HttpErrorStatusSchema } from "../../gen/transcoding/v1/annotations_pb.js";
 
 const statusByCode: Record<Code, number> = {
@@ -25,16 +26,11 @@ const statusByCode: Record<Code, number> = {
   [Code.Unauthenticated]: 401,
 };
 
-/** The code's name as Connect writes it ("not_found"). */
-export function codeName(code: Code): string {
-  return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
-}
-
 /** The HTTP status and JSON body for an error. */
 export function restError(err: ConnectError): { status: number; body: { code: string; message: string } } {
   const [chosen] = err.findDetails(HttpErrorStatusSchema);
   const status = chosen && chosen.status >= 400 && chosen.status <= 599 ? chosen.status : statusByCode[err.code];
-  return { status, body: { code: codeName(err.code), message: err.rawMessage } };
+  return { status, body: { code: codeToString(err.code), message: err.rawMessage } };
 }
 
 /** Creates a ConnectError carrying the HTTP status REST clients should get. */

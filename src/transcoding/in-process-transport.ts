@@ -6,7 +6,7 @@
  * derived from its Host) to the handlers.
  */
 import { Code, ConnectError, type ContextValues, type Transport } from "@connectrpc/connect";
-import type { UniversalClientFn, UniversalHandler } from "@connectrpc/connect/protocol";
+import { createAsyncIterable, type UniversalClientFn, type UniversalHandler } from "@connectrpc/connect/protocol";
 import { createTransport } from "@connectrpc/connect/protocol-connect";
 
 /** Makes a transport for one HTTP request, carrying its context values. */
@@ -23,10 +23,10 @@ export function createInProcessTransports(handlers: readonly UniversalHandler[])
       const handler = byPath.get(path);
       if (!handler) throw new ConnectError(`no handler for ${path}`, Code.Unimplemented);
       const signal = req.signal ?? new AbortController().signal;
-      const res = await handler({ httpVersion: "2.0", method: req.method, url: req.url, header: req.header, body: req.body ?? empty(), signal, contextValues });
+      const res = await handler({ httpVersion: "2.0", method: req.method, url: req.url, header: req.header, body: req.body ?? createAsyncIterable<Uint8Array>([]), signal, contextValues });
       // The transport's own message iterator can't be returned early, so a call given up on (its
       // signal aborted) ends the handler's response stream here: the handler's generator finishes.
-      const body = (res.body ?? empty())[Symbol.asyncIterator]();
+      const body = (res.body ?? createAsyncIterable<Uint8Array>([]))[Symbol.asyncIterator]();
       const stop = () => void body.return?.().catch(() => undefined);
       if (signal.aborted) stop();
       else signal.addEventListener("abort", stop, { once: true });
@@ -46,5 +46,3 @@ export function createInProcessTransports(handlers: readonly UniversalHandler[])
     });
   };
 }
-
-async function* empty(): AsyncIterable<Uint8Array> {}

@@ -12,7 +12,7 @@
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
 import { fromBinary, toBinary, type DescField, type DescMethod, type Message } from "@bufbuild/protobuf";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
-import { encodeEnvelope, pipe, transformSplitEnvelope } from "@connectrpc/connect/protocol";
+import { createAsyncIterable, encodeEnvelope, pipe, transformSplitEnvelope } from "@connectrpc/connect/protocol";
 import { endStreamFlag, endStreamFromJson, requestHeader } from "@connectrpc/connect/protocol-connect";
 
 /** One client-streaming call whose messages after the first carry a raw body. */
@@ -45,7 +45,7 @@ export async function callWithRawBody(call: RawClientStream): Promise<Message> {
   });
   if (res.status !== 200) throw new ConnectError(`${method.name}: the handler answered HTTP ${res.status}`, Code.Internal);
   let answer: Message | undefined;
-  for await (const env of pipe(res.body ?? empty(), transformSplitEnvelope(Number.MAX_SAFE_INTEGER))) {
+  for await (const env of pipe(res.body ?? createAsyncIterable<Uint8Array>([]), transformSplitEnvelope(Number.MAX_SAFE_INTEGER))) {
     if ((env.flags & endStreamFlag) === endStreamFlag) {
       const end = endStreamFromJson(env.data);
       if (end.error) throw end.error;
@@ -80,7 +80,7 @@ interface Piece {
  * copying. If the source fails (the client went away), what had arrived is still handed on before
  * the error, so the RPC can keep it.
  */
-export async function* groupInto(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Piece> {
+async function* groupInto(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Piece> {
   let piece: Piece = { chunks: [], bytes: 0 };
   try {
     for await (const chunk of source) {
@@ -112,5 +112,3 @@ function varint(value: number): Uint8Array {
     out.push((v % 128) | 128);
   }
 }
-
-async function* empty(): AsyncIterable<Uint8Array> {}

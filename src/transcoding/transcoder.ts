@@ -12,7 +12,7 @@
  */
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
-import type { UniversalHandler } from "@connectrpc/connect/protocol";
+import { createAsyncIterable, type UniversalHandler } from "@connectrpc/connect/protocol";
 import { ScalarType, type DescMethodStreaming, type DescMethodUnary, type JsonValue, type Message } from "@bufbuild/protobuf";
 import { serveDownload } from "./download.js";
 import { readFieldPath, resolveFieldPath } from "./field-paths.js";
@@ -108,7 +108,7 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
     if (route.rest?.download) {
       return serveDownload({ method: route.method, options: route.rest.download, transport, rpcHeader, signal }, req, res, request);
     }
-    const call = await transport.stream(route.method as DescMethodStreaming, signal, undefined, rpcHeader, single(request), undefined);
+    const call = await transport.stream(route.method as DescMethodStreaming, signal, undefined, rpcHeader, createAsyncIterable([request]), undefined);
     return streamJsonLines(req, res, route, call.message as AsyncIterable<Message>);
   }
 
@@ -180,8 +180,4 @@ function forwardedHeaders(req: NodeRequest): Headers {
     out.set(name, Array.isArray(value) ? value.join(", ") : value);
   }
   return out;
-}
-
-async function* single<T>(message: T): AsyncIterable<T> {
-  yield message;
 }
