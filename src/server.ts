@@ -94,24 +94,16 @@ export function createServer(options: ServerOptions): Server {
     options.handler,
   );
   h2.setTimeout(options.idleTimeoutMs);
-  // Open streams per session, so that a session told to go away (GOAWAY) can be closed as soon as
-  // its last stream ends: some clients keep an idle connection open after GOAWAY.
-  const sessions = new Map<http2.Http2Session, number>();
-  const closeIfIdle = (session: http2.Http2Session) => {
-    if (closing && sessions.get(session) === 0) session.destroy();
-  };
+  // Sessions to tell to go away (GOAWAY) at shutdown. Node then destroys each one as soon as its
+  // last stream has closed, even when the client would keep the connection open.
+  const sessions = new Set<http2.Http2Session>();
   h2.on("session", (session) => {
     session.setLocalWindowSize(connectionWindowBytes);
-    sessions.set(session, 0);
+    sessions.add(session);
     session.once("close", () => sessions.delete(session));
+    if (closing) session.close(); // arrived while shutting down
   });
   h2.on("stream", (stream: http2.ServerHttp2Stream) => {
-    const session = stream.session!;
-    sessions.set(session, (sessions.get(session) ?? 0) + 1);
-    stream.once("close", () => {
-      sessions.set(session, (sessions.get(session) ?? 1) - 1);
-      closeIfIdle(session);
-    });
     // The session's timeout sees the whole connection: a stalled stream beside busy ones would
     // hold its upload (and the session's lock) forever.
     stream.setTimeout(options.idleTimeoutMs, () => stream.close(http2.constants.NGHTTP2_CANCEL));
@@ -168,10 +160,7 @@ export function createServer(options: ServerOptions): Server {
     async close(graceMs) {
       closing = true;
       const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
-      for (const session of sessions.keys()) {
-        session.close(); // GOAWAY: no new streams, running ones finish
-        closeIfIdle(session);
-      }
+      for (const session of sessions) session.close(); // GOAWAY: no new streams, running ones finish
       for (const socket of sockets) {
         // Idle HTTP/1.1 keep-alive connections (or ones that never sent a byte) go now.
         if (!h2Sockets.has(socket) && !h1Requests.get(socket)) socket.destroy();
