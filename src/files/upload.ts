@@ -111,9 +111,12 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
    */
   function checkLease(): void {
     if (leaseValid()) return;
-    throw new ConnectError(
-      `lost the lock on upload session ${id} with its database connection; nothing past the committed offset ${session.committedOffset} was kept; retry`,
-      Code.Unavailable,
+    throw withOffset(
+      new ConnectError(
+        `lost the lock on upload session ${id} with its database connection; nothing past the committed offset ${session.committedOffset} was kept; retry`,
+        Code.Unavailable,
+      ),
+      session.committedOffset,
     );
   }
 
