@@ -4,7 +4,7 @@
  * the examples: resumable uploads, Range and cache validators, errors and their statuses.
  */
 import { execFile } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import http2 from "node:http2";
@@ -13,7 +13,8 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { sessionLockHolder } from "../support/database.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
-import { eventually, partialBytes } from "../support/uploads.js";
+import { restCall } from "../support/rest.js";
+import { eventually, partialBytes, sha256 } from "../support/uploads.js";
 
 let t: TestApp;
 let base: string;
@@ -29,8 +30,6 @@ afterAll(async () => {
   await rm(cwd, { recursive: true, force: true });
 });
 
-const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
-
 /** Runs a command of the contract as written, against the test server; answers curl's stdout. */
 async function curl(command: string, vars: Record<string, string> = {}): Promise<string> {
   let text = command.replaceAll("http://localhost:8321", base);
@@ -39,11 +38,7 @@ async function curl(command: string, vars: Record<string, string> = {}): Promise
   return stdout;
 }
 
-async function call(method: string, target: string, body?: string | Buffer, headers: Record<string, string> = {}) {
-  const res = await fetch(base + target, { method, body, headers });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, text, json: () => JSON.parse(text) as Record<string, unknown> };
-}
+const call = (method: string, target: string, body?: string | Buffer, headers?: Record<string, string>) => restCall(base, method, target, body, headers);
 
 async function createSession(bucket: string, key: string, size: number, extra: Record<string, unknown> = {}): Promise<string> {
   const res = await call("POST", "/v1/files", JSON.stringify({ bucket, key, size, mime_type: "application/octet-stream", ...extra }));

@@ -7,6 +7,7 @@ import { createTranscoder } from "../../src/transcoding/index.js";
 import http from "node:http";
 import type net from "node:net";
 import { loadLibrary } from "../support/library-service.js";
+import { restCall } from "../support/rest.js";
 
 let server: http.Server;
 let base: string;
@@ -22,11 +23,7 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise((resolve) => server.close(resolve)));
 
-async function call(method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}) {
-  const res = await fetch(base + path, { method, body, headers });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, text, json: () => JSON.parse(text) as Record<string, unknown> };
-}
+const call = (method: string, path: string, body?: string | Buffer, headers?: Record<string, string>) => restCall(base, method, path, body, headers);
 
 test("GET with a multi-segment variable; int64 beyond 2^53 is an exact JSON number", async () => {
   const res = await call("GET", "/v1/shelves/s1/books/b2");

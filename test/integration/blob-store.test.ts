@@ -1,9 +1,10 @@
-import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { BlobMissingError, type BlobStore } from "../../src/store/blob-store.js";
 import { createDirectoryBlobStore } from "../../src/store/directory-blob-store.js";
+import { sha256 } from "../support/uploads.js";
 
 /** A store under test and how to throw it away. */
 export interface BlobStoreFixture {
@@ -18,9 +19,6 @@ async function readAll(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-function sha256(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
-}
 
 async function listAll(ids: AsyncIterable<string>): Promise<string[]> {
   const out: string[] = [];

@@ -8,6 +8,7 @@ import { createDatabaseHealth } from "../../src/health/database-health.js";
 import { createLogger } from "../../src/log.js";
 import { connectDatabase, type Sql } from "../../src/store/database.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
+import { freePort } from "../support/free-port.js";
 
 const log = createLogger({ silent: true });
 let db: TestDatabase;
@@ -45,8 +46,7 @@ test("serving while the database answers", async () => {
 });
 
 test("not serving, at once, when nothing listens on the database's port", async () => {
-  const port = await listen();
-  await new Promise((r) => servers.pop()!.close(r));
+  const port = await freePort();
   const started = Date.now();
   // A timeout longer than the test's limit: only an immediate refusal passes.
   expect(await createDatabaseHealth(pool(port), log, { timeoutMs: 60_000 }).serving()).toBe(false);
