@@ -39,6 +39,8 @@ export interface LoadReport {
   seconds: number;
   mibPerSecond: number;
   verified: number;
+  /** Files stored before the load, so that readers have files to read from its first moment. */
+  seeded: number;
   deleted: number;
   downloadsVerified: number;
   /** Milliseconds per metadata call kind: count, p50, p99, max. */
@@ -87,14 +89,16 @@ export async function runLoad(port: number, store: { databaseUrl: string; schema
   };
 
   const reader = async () => {
+    // Each reader takes the calls in turn, from a random start: under a heavy load a reader gets
+    // few turns, and every kind of call must still be measured.
+    let turn = randomInt(0, 10);
     while (running) {
       const keys = [...done.keys()];
       const key = keys[randomInt(0, Math.max(1, keys.length))];
-      const op = randomInt(0, 10);
+      const op = turn++ % 10;
       try {
         if (op < 2) await timed("ListBuckets", () => files.listBuckets({}));
-        else if (op < 4) await timed("ListFiles", () => files.listFiles({ bucket: "load", prefix: "load/", pageSize: 50 }));
-        else if (!key) continue;
+        else if (op < 4 || !key) await timed("ListFiles", () => files.listFiles({ bucket: "load", prefix: "load/", pageSize: 50 }));
         else if (op < 7) {
           const { file } = await timed("GetFile", () => files.getFile({ bucket: "load", key }));
           if (file && done.has(key) && file.sha256 !== done.get(key)) failures.push(`${key}: GetFile answered another sha256`);
@@ -117,6 +121,17 @@ export async function runLoad(port: number, store: { databaseUrl: string; schema
       }
     }
   };
+
+  // A few files stored beforehand: without them the readers have nothing to read, get or delete
+  // until the first uploads complete, and under a heavy load that can be most of the run.
+  const seeded = options.readers;
+  for (let i = 0; i < seeded; i++) {
+    const data = randomBytes(1024);
+    const key = `load/seed/${i}.bin`;
+    const { session } = await files.createUploadSession({ bucket: "load", key, size: BigInt(data.length) });
+    await files.uploadContent(messages(session!.id, data));
+    done.set(key, createHash("sha256").update(data).digest("hex"));
+  }
 
   const started = performance.now();
   const readers = Array.from({ length: options.readers }, reader);
@@ -141,7 +156,7 @@ export async function runLoad(port: number, store: { databaseUrl: string; schema
       return [name, { count: sorted.length, p50: at(0.5), p99: at(0.99), max: at(1) }];
     }),
   );
-  return { uploads: options.uploads, bytes, seconds, mibPerSecond: bytes / 1048576 / seconds, verified: options.uploads - failures.filter((f) => f.includes("stored sha256")).length, deleted: deleted.size, downloadsVerified, latencies, consistency, failures };
+  return { uploads: options.uploads, bytes, seconds, mibPerSecond: bytes / 1048576 / seconds, verified: options.uploads - failures.filter((f) => f.includes("stored sha256")).length, seeded, deleted: deleted.size, downloadsVerified, latencies, consistency, failures };
 }
 
 async function checkStore(store: { databaseUrl: string; schema: string; blobDir: string }): Promise<ConsistencyReport> {
@@ -176,7 +191,7 @@ function post(port: number, pathname: string, body: Buffer): Promise<{ status: n
 export function formatLoadReport(r: LoadReport): string {
   const lines = [
     `${r.uploads} concurrent uploads (half gRPC, half REST), ${(r.bytes / 1048576).toFixed(0)} MiB in ${r.seconds.toFixed(1)} s: ${r.mibPerSecond.toFixed(0)} MiB/s`,
-    `verified by sha256: ${r.verified}/${r.uploads}; downloads verified: ${r.downloadsVerified}; deleted meanwhile: ${r.deleted}`,
+    `verified by sha256: ${r.verified}/${r.uploads}; downloads verified: ${r.downloadsVerified}; deleted meanwhile: ${r.deleted} (of them and ${r.seeded} files stored before)`,
     `consistency: ${r.consistency.checked.files} files, ${r.consistency.checked.blobs} blobs checked, ${problemsOf(r.consistency).length} problems`,
     "| call | count | p50 ms | p99 ms | max ms |",
     "|---|---:|---:|---:|---:|",

@@ -31,6 +31,6 @@ test("120 concurrent uploads over gRPC and REST with readers and deleters: all v
   console.log(formatLoadReport(report));
   expect(report.failures).toEqual([]);
   expect(report.verified).toBe(120);
-  expect(report.consistency.checked.files).toBe(120 - report.deleted);
+  expect(report.consistency.checked.files).toBe(120 + report.seeded - report.deleted);
   expect(report.latencies.GetFile?.count ?? 0).toBeGreaterThan(0);
 }, 120_000);
