@@ -4,6 +4,7 @@
  * tests both start the service through here.
  */
 import { createConnectRouter } from "@connectrpc/connect";
+import path from "node:path";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { authentication } from "./access/access-control.js";
 import { loadApiKeys, type ApiKeys } from "./access/api-keys.js";
@@ -22,7 +23,8 @@ import { createRpcHandler, parseErrorsAsInvalidArgument } from "./rpc-handler.js
 import { createServer } from "./server.js";
 import { createTranscoder, loadOpenApiDocument } from "./transcoding/index.js";
 import type { BlobStore } from "./store/blob-store.js";
-import { connectDatabase, migrate, type Sql } from "./store/database.js";
+import { bindContentStore, type OwnershipNames } from "./store/blob-ownership.js";
+import { connectDatabase, databaseLocation, migrate, type Sql } from "./store/database.js";
 import { createDirectoryBlobStore } from "./store/directory-blob-store.js";
 import { startEmbeddedPostgres } from "./store/embedded-postgres.js";
 import { createSessionLocks } from "./store/session-locks.js";
@@ -68,6 +70,8 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     if (applied.length > 0) log.info("migrations applied", { applied });
 
     const blobs = overrides.blobs ?? (await createDirectoryBlobStore(config.blobDir));
+    // Before anything is written or swept: this store must hold this database's content.
+    await bindContentStore(sql, blobs, ownershipNames(config));
     const locks = createSessionLocks(databaseUrl, config.databaseSchema);
     cleanups.push(() => locks.close());
     const hashes = createHashCache();
@@ -133,6 +137,17 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     await closeAll();
     throw err;
   }
+}
+
+/** How the database and the blob directory of `config` are named in ownership messages. */
+export function ownershipNames(config: Config): OwnershipNames {
+  const where = config.databaseUrl ? databaseLocation(config.databaseUrl) : `the embedded Postgres in ${path.resolve(config.embeddedPostgresDir)}`;
+  return {
+    database: `${where}, schema ${config.databaseSchema}`,
+    databaseSettings: "DATABASE_URL / DATABASE_SCHEMA (--database-url / --database-schema)",
+    store: `blob directory ${path.resolve(config.blobDir)}`,
+    storeSettings: "BLOB_DIR (--blob-dir)",
+  };
 }
 
 /**

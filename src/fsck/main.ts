@@ -9,7 +9,9 @@
  */
 import { access } from "node:fs/promises";
 import path from "node:path";
+import { ownershipNames } from "../app.js";
 import { loadConfig } from "../config.js";
+import { OwnershipError, verifyContentStore } from "../store/blob-ownership.js";
 import { connectDatabase } from "../store/database.js";
 import { createDirectoryBlobStore } from "../store/directory-blob-store.js";
 import { embeddedPostgresUrl } from "../store/embedded-postgres.js";
@@ -46,6 +48,12 @@ async function main(argv: string[]): Promise<number> {
   const locks = createSessionLocks(url, config.databaseSchema);
   try {
     const deps = { sql, blobs: await createDirectoryBlobStore(config.blobDir), locks };
+    // Checking (let alone repairing) another database's store would call all of its content orphans.
+    const owner = await verifyContentStore(sql, deps.blobs, ownershipNames(config));
+    if (!owner && repair) {
+      console.error(`fsck: ${config.blobDir} records no owner yet; start the server on it once (it claims the directory) before --repair`);
+      return 2;
+    }
     const report = await checkConsistency(deps);
     if (repair) await repairFindings(deps, report);
     const problems = problemsOf(report);
@@ -61,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function explain(err: unknown, schema: string, external: boolean): string {
+  if (err instanceof OwnershipError) return err.message;
   const code = (err as { code?: string }).code;
   if (code === "42P01") return `schema "${schema}" has no files-service tables (has the server run with this DATABASE_SCHEMA?)`;
   if (code === "ECONNREFUSED" && !external) return "no DATABASE_URL, and the embedded Postgres is not running (it runs while `npm start` does)";

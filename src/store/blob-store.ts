@@ -20,8 +20,32 @@ export interface BlobAppender {
   close(): Promise<void>;
 }
 
+/**
+ * The record, kept in a blob store itself, of the database whose content it holds. The database
+ * keeps the store's id in turn (see blob-ownership.ts), so that neither is ever paired with another.
+ */
+export interface StoreOwner {
+  /** This store's own id. */
+  storeId: string;
+  /** The id of the database that owns it. */
+  databaseId: string;
+  /** That database, for people (where it is; never a password). */
+  database: string;
+  /** When it was claimed (ISO 8601). */
+  claimedAt: string;
+}
+
 /** A store of partial and committed content. */
 export interface BlobStore {
+  /** The owner recorded in the store, or undefined when none is. */
+  readOwner(): Promise<StoreOwner | undefined>;
+  /**
+   * Records `owner` unless an owner is recorded already (exclusively: of two claims at once, one
+   * wins); answers the owner recorded now, which is someone else's when the claim lost.
+   */
+  claimOwner(owner: StoreOwner): Promise<StoreOwner>;
+  /** Whether the store holds no content at all (no blob, no partial content). */
+  isEmpty(): Promise<boolean>;
   /**
    * Opens a session's partial content for appending at `offset`, creating it (durably) if it does
    * not exist. Bytes past `offset` — written but never committed — are cut off. Throws

@@ -52,6 +52,19 @@ export function connectDatabase(options: DatabaseOptions): Sql {
   });
 }
 
+/**
+ * Where a database URL points, for messages: `host:port/database`, never the user or password.
+ * An unparsable URL is named as such rather than echoed (it may hold a password).
+ */
+export function databaseLocation(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname || "localhost"}:${u.port || "5432"}${u.pathname.length > 1 ? u.pathname : "/"}`;
+  } catch {
+    return "(an unparsable URL)";
+  }
+}
+
 const migrationsDir = fileURLToPath(new URL("../../migrations/", import.meta.url));
 
 /** The advisory lock that serialises starters migrating `schema` (held for the transaction). */

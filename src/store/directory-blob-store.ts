@@ -1,6 +1,7 @@
 /**
  * A BlobStore in a local directory:
  *
+ *   <root>/owner.json            the database this directory belongs to (see StoreOwner)
  *   <root>/partial/<uuid>        content of an upload session, appended in place
  *   <root>/blobs/<ab>/<uuid>     committed content (fanned out by the id's first two hex digits)
  *
@@ -8,10 +9,11 @@
  * exists, and retrying after a crash is harmless. Directory entries are fsynced too, so a file that
  * was acknowledged survives power loss, not only its bytes.
  */
+import { randomUUID } from "node:crypto";
 import { constants, createReadStream } from "node:fs";
-import { link, mkdir, open, opendir, readdir, rm, stat, unlink, type FileHandle } from "node:fs/promises";
+import { link, mkdir, open, opendir, readdir, readFile, rm, stat, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import path from "node:path";
-import { BlobMissingError, type BlobAppender, type BlobStore } from "./blob-store.js";
+import { BlobMissingError, type BlobAppender, type BlobStore, type StoreOwner } from "./blob-store.js";
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const readChunkBytes = 1024 * 1024;
@@ -34,8 +36,63 @@ export async function createDirectoryBlobStore(root: string): Promise<BlobStore>
   }
   const partialPath = (id: string) => checkedPath(partialDir, id);
   const blobPath = (id: string) => checkedPath(blobsDir, id);
+  const ownerPath = path.join(base, "owner.json");
+
+  async function readOwner(): Promise<StoreOwner | undefined> {
+    let text: string;
+    try {
+      text = await readFile(ownerPath, "utf8");
+    } catch (err) {
+      if (errorCode(err) === "ENOENT") return undefined;
+      throw err;
+    }
+    const owner = JSON.parse(text) as Partial<StoreOwner>;
+    if (typeof owner.storeId !== "string" || typeof owner.databaseId !== "string") {
+      throw new Error(`${ownerPath} is not an owner record of this service (storeId and databaseId missing)`);
+    }
+    return owner as StoreOwner;
+  }
+
+  async function* listPartials(): AsyncIterable<string> {
+    for (const name of await readdir(partialDir)) if (uuidPattern.test(name)) yield name;
+  }
+
+  async function* listBlobs(): AsyncIterable<string> {
+    for await (const fanout of await opendir(blobsDir)) {
+      if (!fanout.isDirectory()) continue;
+      for (const name of await readdir(path.join(blobsDir, fanout.name))) if (uuidPattern.test(name)) yield name;
+    }
+  }
+
+  async function listsAnything(names: AsyncIterable<string>): Promise<boolean> {
+    for await (const _ of names) return true;
+    return false;
+  }
 
   return {
+    readOwner,
+
+    async claimOwner(owner) {
+      // Written whole and fsynced under a temporary name, then linked into place: link() fails if
+      // the name exists, so of two servers claiming at once exactly one wins, and a crash never
+      // leaves half a record.
+      const temporary = path.join(base, `.owner.json.${randomUUID()}`);
+      await writeFile(temporary, JSON.stringify(owner, null, 2) + "\n", { mode: 0o644, flush: true });
+      try {
+        await link(temporary, ownerPath);
+        await syncDirectory(base);
+      } catch (err) {
+        if (errorCode(err) !== "EEXIST") throw err;
+      } finally {
+        await rm(temporary, { force: true });
+      }
+      return (await readOwner())!;
+    },
+
+    async isEmpty() {
+      return !(await listsAnything(listPartials())) && !(await listsAnything(listBlobs()));
+    },
+
     async openAppend(uploadId, offset) {
       const file = partialPath(uploadId);
       let handle: FileHandle;
@@ -85,16 +142,9 @@ export async function createDirectoryBlobStore(root: string): Promise<BlobStore>
 
     delete: (blobId) => rm(blobPath(blobId), { force: true }),
 
-    async *listPartials() {
-      for (const name of await readdir(partialDir)) if (uuidPattern.test(name)) yield name;
-    },
+    listPartials,
 
-    async *listBlobs() {
-      for await (const fanout of await opendir(blobsDir)) {
-        if (!fanout.isDirectory()) continue;
-        for (const name of await readdir(path.join(blobsDir, fanout.name))) if (uuidPattern.test(name)) yield name;
-      }
-    },
+    listBlobs,
   };
 }
 

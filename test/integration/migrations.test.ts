@@ -38,7 +38,7 @@ describe("migrate", () => {
     await migrate(sql, schema);
     const tables = await sql<{ tableName: string }[]>`
       select table_name from information_schema.tables where table_schema = ${schema} order by table_name`;
-    expect(tables.map((t) => t.tableName)).toEqual(["files", "schema_migrations", "upload_sessions"]);
+    expect(tables.map((t) => t.tableName)).toEqual(["content_faults", "content_removals", "deployment", "files", "schema_migrations", "upload_sessions"]);
   });
 
   test("schema_migrations records each file", async () => {

@@ -128,6 +128,9 @@ export function createFaultyBlobStore(inner: BlobStore, root = "/var/lib/files-s
   }
 
   const store: BlobStore = {
+    readOwner: () => inner.readOwner(),
+    claimOwner: (owner) => inner.claimOwner(owner),
+    isEmpty: () => inner.isEmpty(),
     async openAppend(uploadId, offset) {
       const appender = await guarded("openAppend", "open", uploadId, () => inner.openAppend(uploadId, offset));
       // What was committed before was fsynced by an earlier request (or process).
