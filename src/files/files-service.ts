@@ -5,15 +5,17 @@
  */
 import { Code, ConnectError, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { randomUUID } from "node:crypto";
-import { FilesService, type File, type UploadSession } from "../../gen/files/v1/files_pb.js";
+import { FilesService, type File } from "../../gen/files/v1/files_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { FileSchema, UploadSessionSchema } from "../../gen/files/v1/files_pb.js";
 import { authorize, mayAccess } from "../access/access-control.js";
 import { BlobMissingError } from "../store/blob-store.js";
+import { recordContentFault } from "../store/content-faults.js";
 import * as files from "../store/files.js";
 import type { FileRow } from "../store/files.js";
 import * as sessions from "../store/upload-sessions.js";
 import type { SessionRow } from "../store/upload-sessions.js";
+import { removeContent } from "./content-removal.js";
 import { checkBucket, checkKey, checkMimeType, checkSha256, checkSize, checkUploadId } from "./names.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
 import { contentUrl, kBaseUrl, sessionUrl } from "./public-urls.js";
@@ -63,26 +65,31 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
 
     async uploadContent(requests, ctx) {
       const outcome = await receiveUpload(deps, requests, (session) => authorize(ctx, "write", session.bucket));
-      return { session: toSession(outcome.session, ctx), file: outcome.file && toFile(outcome.file, ctx) };
+      return { session: toSession(outcome.session, ctx, outcome.file), file: outcome.file && toFile(outcome.file, ctx) };
     },
 
     async getUploadSession(req, ctx) {
       const id = checkUploadId(req.uploadId);
       const row = await sessions.findSession(sql, id);
-      if (!row) throw notFound(`upload session ${id} not found (it may have completed, expired or been cancelled)`);
+      if (!row) throw sessionNotFound(id);
       authorize(ctx, "write", row.bucket);
-      return { session: toSession(row, ctx) };
+      const file = row.completedAt ? await files.findFileByBlob(sql, row.id) : undefined;
+      return { session: toSession(row, ctx, file) };
     },
 
     async cancelUploadSession(req, ctx) {
       const id = checkUploadId(req.uploadId);
       const found = await sessions.findSession(sql, id);
-      if (found) authorize(ctx, "write", found.bucket);
-      const row = found && (await sessions.deleteSession(sql, id));
-      if (!row) throw notFound(`upload session ${id} not found (it may have completed, expired or been cancelled)`);
+      if (!found) throw sessionNotFound(id);
+      authorize(ctx, "write", found.bucket);
+      if (found.completedAt) {
+        throw new ConnectError(`upload session ${id} is complete (it became file ${found.bucket}/${found.key}); delete the file instead`, Code.FailedPrecondition);
+      }
+      const row = await sessions.discardSession(sql, id);
+      if (!row) throw sessionNotFound(id);
       hashes.drop(id);
-      // A writer still running on it fails its next commit; the sweep catches anything it leaves.
-      await blobs.discardPartial(id);
+      // A writer still running on it fails its next commit.
+      await removeContent(deps, [id]);
       return { session: toSession(row, ctx) };
     },
 
@@ -122,9 +129,9 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
       authorize(ctx, "write", bucket);
       const row = await files.deleteFile(sql, bucket, key);
       if (!row) throw fileNotFound(bucket, key);
-      // The row is gone, so the file is deleted for every reader; content left by a failure here is
-      // an orphan that the sweep removes.
-      await blobs.delete(row.blobId).catch((err) => log.warn("could not remove deleted content", { blobId: row.blobId, error: String(err) }));
+      // The row is gone, so the file is deleted for every reader; the content goes now, or with the
+      // sweep if removing it fails.
+      await removeContent(deps, [row.blobId]);
       return { file: toFile(row, ctx) };
     },
 
@@ -139,6 +146,9 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
       if (req.limit < 0n) throw new ConnectError(`limit ${req.limit} is invalid: expected 0 (to the end) or more`, Code.InvalidArgument);
       const start = Number(req.offset);
       const end = req.limit === 0n || req.limit >= BigInt(row.bytes - start) ? row.bytes : start + Number(req.limit);
+      // Before the info goes out (over REST: before the status line), so a client never gets a
+      // success followed by a broken or short body.
+      await checkContent(row);
       yield { part: { case: "info", value: toFile(row, ctx) } };
       let sent = start;
       try {
@@ -154,9 +164,24 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
       if (sent !== end) throw new BlobMissingError(`part of the content of ${bucket}/${key} (${end - sent} bytes)`);
     },
   };
+
+  /**
+   * Throws unless the file's content is there at its full size: NOT_FOUND when the file was
+   * replaced or deleted meanwhile (its old content may rightly be gone), else DATA_LOSS, logged and
+   * recorded for `npm run fsck`.
+   */
+  async function checkContent(row: FileRow): Promise<void> {
+    const size = await blobs.size(row.blobId);
+    if (size === row.bytes) return;
+    if ((await files.findFile(sql, row.bucket, row.key))?.blobId !== row.blobId) throw fileNotFound(row.bucket, row.key);
+    const problem = size === undefined ? "content missing" : `content has ${size} of ${row.bytes} bytes`;
+    log.error("stored content is damaged", { bucket: row.bucket, key: row.key, blobId: row.blobId, problem });
+    await recordContentFault(sql, row, problem).catch((err) => log.warn("could not record a content fault", { blobId: row.blobId, error: String(err) }));
+    throw new ConnectError(`the content of file ${row.bucket}/${row.key} is ${size === undefined ? "missing" : "damaged"} on the server (${problem}); the operator has been told`, Code.DataLoss);
+  }
 }
 
-function toSession(row: SessionRow, ctx: HandlerContext): MessageInitShape<typeof UploadSessionSchema> & Partial<UploadSession> {
+function toSession(row: SessionRow, ctx: HandlerContext, file?: FileRow): MessageInitShape<typeof UploadSessionSchema> {
   return {
     id: row.id,
     url: sessionUrl(ctx.values.get(kBaseUrl), row.id),
@@ -166,6 +191,8 @@ function toSession(row: SessionRow, ctx: HandlerContext): MessageInitShape<typeo
     key: row.key,
     mimeType: row.mimeType,
     expiresAt: BigInt(unixSeconds(row.expiresAt)),
+    complete: row.completedAt !== null,
+    file: file && toFile(file, ctx),
   };
 }
 
@@ -191,6 +218,10 @@ function hexToBuffer(hex: string | undefined): Buffer | null {
 
 function notFound(message: string): ConnectError {
   return new ConnectError(message, Code.NotFound);
+}
+
+function sessionNotFound(id: string): ConnectError {
+  return notFound(`upload session ${id} not found (it may have expired or been cancelled)`);
 }
 
 function fileNotFound(bucket: string, key: string): ConnectError {

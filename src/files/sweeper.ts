@@ -1,22 +1,26 @@
 /**
- * The periodic sweep: removes expired upload sessions with their partial content, and content that
- * no row refers to (left behind by a crash between a file operation and its database commit).
- * Every step re-checks the database in one statement, so it is safe beside running uploads and
- * beside the sweeps of other server processes.
+ * The periodic sweep: ends expired upload sessions, then removes the content this database has let
+ * go of and not yet removed (content_removals: a process died between its commit and the removal,
+ * or the removal failed). It never lists the blob store to find "orphans": content that no row
+ * refers to may be another database's, or a bug's evidence, and is for `npm run fsck` to report.
+ * Every step re-checks the database, so it is safe beside running uploads and beside the sweeps of
+ * other server processes.
  */
-import { inBatches, type BlobStore } from "../store/blob-store.js";
+import type { BlobStore } from "../store/blob-store.js";
+import { pendingRemovals } from "../store/content-removals.js";
 import type { Sql } from "../store/database.js";
-import { unreferencedBlobIds } from "../store/files.js";
 import type { SessionLocks } from "../store/session-locks.js";
-import { deleteExpiredSession, expiredSessionIds, idsWithoutSession } from "../store/upload-sessions.js";
+import { deleteExpiredSession, expiredSessionIds } from "../store/upload-sessions.js";
 import type { Logger } from "../log.js";
 import type { HashCache } from "./content-hash.js";
+import { removeContent } from "./content-removal.js";
 
-/** What one sweep removed. */
+/** What one sweep did. */
 export interface SweepReport {
+  /** Expired sessions ended (open or completed). */
   expiredSessions: number;
-  orphanPartials: number;
-  orphanBlobs: number;
+  /** Ids whose content was removed. */
+  removedContent: number;
 }
 
 /** A running sweeper. */
@@ -35,37 +39,29 @@ export function startSweeper(
   intervalSeconds: number,
 ): Sweeper {
   const { sql, blobs, locks, hashes, log } = deps;
-  let running: Promise<SweepReport> = Promise.resolve({ expiredSessions: 0, orphanPartials: 0, orphanBlobs: 0 });
+  let running: Promise<SweepReport> = Promise.resolve({ expiredSessions: 0, removedContent: 0 });
 
   async function sweepOnce(): Promise<SweepReport> {
-    const report: SweepReport = { expiredSessions: 0, orphanPartials: 0, orphanBlobs: 0 };
+    const report: SweepReport = { expiredSessions: 0, removedContent: 0 };
     for (const id of await expiredSessionIds(sql, batch)) {
       const lease = await locks.tryAcquire(id);
       if (!lease) continue; // being written right now: its writer will find it expired
       try {
+        // Records the content of one that never completed for removal, below.
         if (await deleteExpiredSession(sql, id)) {
           hashes.drop(id);
-          await blobs.discardPartial(id);
           report.expiredSessions++;
         }
       } finally {
         await lease.release();
       }
     }
-    // List first, then ask the database: content created after the listing is not considered.
-    for await (const ids of inBatches(blobs.listPartials(), batch)) {
-      for (const id of await idsWithoutSession(sql, ids)) {
-        await blobs.discardPartial(id);
-        report.orphanPartials++;
-      }
+    for (let ids = await pendingRemovals(sql, batch); ids.length > 0; ids = await pendingRemovals(sql, batch)) {
+      const removed = await removeContent({ sql, blobs, log }, ids);
+      report.removedContent += removed;
+      if (removed < ids.length) break; // some could not be removed now: the next sweep retries
     }
-    for await (const ids of inBatches(blobs.listBlobs(), batch)) {
-      for (const id of await unreferencedBlobIds(sql, ids)) {
-        await blobs.delete(id);
-        report.orphanBlobs++;
-      }
-    }
-    if (report.expiredSessions + report.orphanPartials + report.orphanBlobs > 0) log.info("sweep", { ...report });
+    if (report.expiredSessions + report.removedContent > 0) log.info("sweep", { ...report });
     return report;
   }
 

@@ -17,10 +17,11 @@ import type { Hash } from "node:crypto";
 import type { UploadContentRequest } from "../../gen/files/v1/files_pb.js";
 import type { BlobAppender, BlobStore } from "../store/blob-store.js";
 import type { Sql } from "../store/database.js";
-import { completeUpload, type FileRow } from "../store/files.js";
+import { completeUpload, findFileByBlob, type FileRow } from "../store/files.js";
 import type { SessionLocks } from "../store/session-locks.js";
-import { deleteSession, findSession, moveOffset, type SessionRow } from "../store/upload-sessions.js";
+import { discardSession, findSession, moveOffset, type SessionRow } from "../store/upload-sessions.js";
 import type { HashCache } from "./content-hash.js";
+import { removeContent } from "./content-removal.js";
 import type { Logger } from "../log.js";
 import { checkUploadId } from "./names.js";
 import { errorWithHttpStatus } from "../transcoding/index.js";
@@ -57,17 +58,25 @@ export async function receiveUpload(deps: UploadDeps, requests: AsyncIterable<Up
   const found = await findSession(deps.sql, uploadId);
   if (!found) throw sessionNotFound(uploadId);
   mayWrite(found);
+  if (found.completedAt) return answerCompleted(deps, found, first.value, messages);
 
   const lease = await deps.locks.tryAcquire(uploadId);
   if (!lease) {
     throw withOffset(new ConnectError(`upload session ${uploadId} is being written by another request; retry once it ends`, Code.Aborted), found.committedOffset);
   }
   try {
-    // Read again under the lock: the previous writer may have moved the offset meanwhile.
+    // Read again under the lock: the previous writer may have moved the offset, or completed it.
     const session = await findSession(deps.sql, uploadId);
     if (!session) throw sessionNotFound(uploadId);
+    if (session.completedAt) return await answerCompleted(deps, session, first.value, messages);
     const appender = await deps.blobs.openAppend(uploadId, session.committedOffset);
     try {
+      // A cancel does not wait for the lock: it may have ended the session, and removed its content,
+      // just before openAppend made the content anew. Look once more, so nothing is left behind.
+      if (session.committedOffset === 0 && !(await findSession(deps.sql, uploadId))) {
+        await deps.blobs.discardPartial(uploadId);
+        throw sessionNotFound(uploadId);
+      }
       const running = await deps.hashes.take(uploadId, session.committedOffset, deps.blobs);
       const writer = createSessionWriter(deps, session, appender, running.hash, () => lease.valid);
       await writer.consume(first.value, messages);
@@ -276,12 +285,11 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
  * version's content removed.
  */
 async function complete(deps: UploadDeps, session: SessionRow, hash: Hash): Promise<UploadOutcome> {
-  const { sql, blobs, hashes, log } = deps;
+  const { sql, blobs, hashes } = deps;
   hashes.drop(session.id);
   const sha256 = hash.digest();
   if (session.expectedSha256 && !sha256.equals(session.expectedSha256)) {
-    await deleteSession(sql, session.id);
-    await blobs.discardPartial(session.id);
+    if (await discardSession(sql, session.id)) await removeContent(deps, [session.id]);
     throw new ConnectError(
       `content has sha256 ${sha256.toString("hex")}, not the promised ${session.expectedSha256.toString("hex")}; the upload was discarded`,
       Code.DataLoss,
@@ -290,12 +298,41 @@ async function complete(deps: UploadDeps, session: SessionRow, hash: Hash): Prom
   await blobs.commit(session.id);
   const done = await completeUpload(sql, session, sha256);
   if (!done) throw sessionNotFound(session.id);
-  // Leftovers from here on are harmless: the sweep removes what these two miss.
-  await blobs.discardPartial(session.id).catch((err) => log.warn("could not remove partial content", { uploadId: session.id, error: String(err) }));
-  if (done.replacedBlobId) {
-    await blobs.delete(done.replacedBlobId).catch((err) => log.warn("could not remove replaced content", { blobId: done.replacedBlobId, error: String(err) }));
+  // The partial content's name and the replaced version's blob; what fails here, the sweep retries.
+  await removeContent(deps, done.replacedBlobId ? [session.id, done.replacedBlobId] : [session.id]);
+  return { session: { ...session, completedAt: done.file.createdAt }, file: done.file };
+}
+
+/**
+ * A request to a session that completed already: most likely the client's retry after the answer
+ * to the completing request was lost. Without content it is answered as that request was (the
+ * file); content is refused whole, since the file is final, and never becomes a second file.
+ */
+async function answerCompleted(deps: UploadDeps, session: SessionRow, first: UploadContentRequest, rest: AsyncIterator<UploadContentRequest>): Promise<UploadOutcome> {
+  for (let message: UploadContentRequest | undefined = first; message; ) {
+    if (message.data.byteLength > 0) {
+      throw withOffset(
+        new ConnectError(
+          `upload session ${session.id} is complete: all ${session.size} bytes were committed and became file ${session.bucket}/${session.key}; nothing of this request was kept`,
+          Code.FailedPrecondition,
+        ),
+        session.committedOffset,
+      );
+    }
+    const next = await rest.next();
+    message = next.done ? undefined : next.value;
   }
-  return { session, file: done.file };
+  const file = await findFileByBlob(deps.sql, session.id);
+  if (!file) {
+    throw withOffset(
+      new ConnectError(
+        `upload session ${session.id} is complete, but the file it became (${session.bucket}/${session.key}) has since been replaced or deleted`,
+        Code.FailedPrecondition,
+      ),
+      session.committedOffset,
+    );
+  }
+  return { session, file };
 }
 
 /** Tells the committed offset in the error's metadata (REST: the Upload-Offset header). */
@@ -305,5 +342,5 @@ function withOffset(err: ConnectError, committedOffset: number): ConnectError {
 }
 
 function sessionNotFound(uploadId: string): ConnectError {
-  return new ConnectError(`upload session ${uploadId} not found (it may have completed, expired or been cancelled)`, Code.NotFound);
+  return new ConnectError(`upload session ${uploadId} not found (it may have expired or been cancelled)`, Code.NotFound);
 }

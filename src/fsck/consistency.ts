@@ -6,19 +6,27 @@
  * It may run beside live servers. Every suspect is confirmed before it is reported: a file row is
  * read again (it may have been replaced or deleted meanwhile), a session is re-checked under its
  * session lock (one being written is skipped and counted as busy), and content is listed before
- * the database is asked about it, as the sweeper does, so that new content is never an orphan.
+ * the database is asked about it, so that new content is never an orphan. Content the database
+ * has let go of but not yet removed (content_removals) is noted, not reported as an orphan: the
+ * sweep removes it.
  */
 import { createHash } from "node:crypto";
 import { BlobMissingError, inBatches, type BlobStore } from "../store/blob-store.js";
+import { contentFaults } from "../store/content-faults.js";
+import { removalCandidates } from "../store/content-removals.js";
 import type { Sql } from "../store/database.js";
 import { allFiles, findFile, unreferencedBlobIds, type FileRow } from "../store/files.js";
 import type { SessionLocks } from "../store/session-locks.js";
-import { findSession, idsWithoutSession, liveSessions, type SessionRow } from "../store/upload-sessions.js";
+import { findSession, idsWithoutOpenSession, openSessions, type SessionRow } from "../store/upload-sessions.js";
 
 /** Damage or orphaned content: `fsck` exits 1 when it finds any. */
 export type ProblemKind = "missing-blob" | "blob-size" | "blob-sha256" | "short-partial" | "orphan-blob" | "orphan-partial";
-/** Harmless leftovers: bytes past a session's committed offset, cut off by its next request. */
-export type NoteKind = "long-partial";
+/**
+ * Not damage: bytes past a session's committed offset (cut off by its next request); content let go
+ * of and waiting for the sweep; a fault a server recorded while serving a file (the file's own
+ * check above says whether it is still there).
+ */
+export type NoteKind = "long-partial" | "pending-removal" | "reported-fault";
 
 /** One thing the check found. */
 export interface Finding {
@@ -66,6 +74,7 @@ export async function checkConsistency(deps: ConsistencyDeps, options: CheckOpti
   await checkFiles(deps, options.hash ?? true, batch, report);
   await checkSessions(deps, batch, report);
   await findOrphans(deps, batch, report);
+  await listReportedFaults(deps, report);
   return report;
 }
 
@@ -119,7 +128,7 @@ async function inspectBlob(blobs: BlobStore, row: FileRow, hash: boolean, report
 async function checkSessions({ sql, blobs, locks }: ConsistencyDeps, batch: number, report: ConsistencyReport): Promise<void> {
   let afterId = "";
   for (;;) {
-    const rows = await liveSessions(sql, afterId, batch);
+    const rows = await openSessions(sql, afterId, batch);
     for (const row of rows) {
       report.checked.sessions++;
       if (((await blobs.partialSize(row.id)) ?? 0) === row.committedOffset) continue;
@@ -169,18 +178,43 @@ function inspectPartial(session: SessionRow, size: number | undefined, report: C
 async function findOrphans({ sql, blobs }: ConsistencyDeps, batch: number, report: ConsistencyReport): Promise<void> {
   for await (const ids of inBatches(blobs.listPartials(), batch)) {
     report.checked.partials += ids.length;
-    for (const id of await idsWithoutSession(sql, ids)) {
+    const pending = await pendingOf(sql, ids);
+    for (const id of await idsWithoutOpenSession(sql, ids)) {
       const size = await blobs.partialSize(id);
       if (size === undefined) continue; // removed since the listing
-      report.findings.push({ kind: "orphan-partial", severity: "problem", id, detail: `partial content ${id} (${size} bytes): no upload session refers to it`, repairable: true });
+      if (pending.has(id)) report.findings.push(pendingRemoval(id, `partial content ${id} (${size} bytes)`));
+      else report.findings.push({ kind: "orphan-partial", severity: "problem", id, detail: `partial content ${id} (${size} bytes): no upload session refers to it`, repairable: true });
     }
   }
   for await (const ids of inBatches(blobs.listBlobs(), batch)) {
     report.checked.blobs += ids.length;
+    const pending = await pendingOf(sql, ids);
     for (const id of await unreferencedBlobIds(sql, ids)) {
       const size = await blobs.size(id);
       if (size === undefined) continue;
-      report.findings.push({ kind: "orphan-blob", severity: "problem", id, detail: `blob ${id} (${size} bytes): no file or upload session refers to it`, repairable: true });
+      if (pending.has(id)) report.findings.push(pendingRemoval(id, `blob ${id} (${size} bytes)`));
+      else report.findings.push({ kind: "orphan-blob", severity: "problem", id, detail: `blob ${id} (${size} bytes): no file or upload session refers to it`, repairable: true });
     }
+  }
+}
+
+async function pendingOf(sql: Sql, ids: readonly string[]): Promise<Set<string>> {
+  return new Set((await removalCandidates(sql, ids)).map((c) => c.id));
+}
+
+function pendingRemoval(id: string, what: string): Finding {
+  return { kind: "pending-removal", severity: "note", id, detail: `${what}: let go of, waiting for the sweep to remove it`, repairable: true };
+}
+
+async function listReportedFaults({ sql }: ConsistencyDeps, report: ConsistencyReport): Promise<void> {
+  for (const fault of await contentFaults(sql)) {
+    report.findings.push({
+      kind: "reported-fault",
+      severity: "note",
+      id: fault.blobId,
+      file: { bucket: fault.bucket, key: fault.key },
+      detail: `a server found file ${fault.bucket}/${fault.key}'s ${fault.problem} (${fault.times} times, last ${fault.lastSeen.toISOString()})`,
+      repairable: true,
+    });
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Queries of the files table: the visible files. A row appears only in the same transaction that
- * ends its upload session (see completeUpload), so a half-written file is never listed.
+ * completes its upload session (see completeUpload), so a half-written file is never listed. Content
+ * a statement here lets go of is recorded in content_removals in the same transaction.
  */
 import type { Sql } from "./database.js";
 import type { SessionRow } from "./upload-sessions.js";
@@ -73,9 +74,21 @@ export async function listBuckets(sql: Sql): Promise<string[]> {
   return rows.map((r) => r.bucket);
 }
 
-/** Deletes a file's row, answering it (the caller then removes its content). */
+/** Reads the file whose content is the blob of this id (the file an upload session became). */
+export async function findFileByBlob(sql: Sql, blobId: string): Promise<FileRow | undefined> {
+  const [row] = await sql<FileRow[]>`select * from files where blob_id = ${blobId}`;
+  return row;
+}
+
+/** Deletes a file's row and records its blob for removal, answering the row. */
 export async function deleteFile(sql: Sql, bucket: string, key: string): Promise<FileRow | undefined> {
-  const [row] = await sql<FileRow[]>`delete from files where bucket = ${bucket} and key = ${key} returning *`;
+  const [row] = await sql<FileRow[]>`
+    with deleted as (
+      delete from files where bucket = ${bucket} and key = ${key} returning *
+    ), recorded as (
+      insert into content_removals (id) select blob_id from deleted on conflict do nothing
+    )
+    select * from deleted`;
   return row;
 }
 
@@ -87,13 +100,20 @@ export interface Completion {
 }
 
 /**
- * The atomic step of an upload: in one transaction the session ends and the file row appears (or
- * replaces the previous version of bucket/key). Answers undefined when the session is gone.
+ * The atomic step of an upload: in one transaction the session is marked completed and the file row
+ * appears (or replaces the previous version of bucket/key). The session's partial content and the
+ * replaced version's blob are recorded for removal. Answers undefined when the session is gone or
+ * completed already.
  */
 export async function completeUpload(sql: Sql, session: SessionRow, sha256: Buffer): Promise<Completion | undefined> {
   return sql.begin(async (tx) => {
-    const ended = await tx`delete from upload_sessions where id = ${session.id} returning id`;
+    const ended = await tx`
+      update upload_sessions set completed_at = now()
+       where id = ${session.id} and completed_at is null and expires_at > now()
+      returning id`;
     if (ended.length === 0) return undefined;
+    // The partial content: the blob is a link to the same bytes, so only the name goes.
+    await tx`insert into content_removals (id) values (${session.id}) on conflict do nothing`;
     const [previous] = await tx<{ blobId: string }[]>`
       select blob_id from files where bucket = ${session.bucket} and key = ${session.key} for update`;
     const [file] = await tx<FileRow[]>`
@@ -103,16 +123,21 @@ export async function completeUpload(sql: Sql, session: SessionRow, sha256: Buff
         set mime_type = excluded.mime_type, bytes = excluded.bytes, sha256 = excluded.sha256,
             blob_id = excluded.blob_id, created_at = excluded.created_at
       returning *`;
+    if (previous) await tx`insert into content_removals (id) values (${previous.blobId}) on conflict do nothing`;
     return { file, replacedBlobId: previous?.blobId };
   });
 }
 
-/** Of the given blob ids, those that no file and no session refers to (one snapshot). */
+/**
+ * Of the given blob ids, those that no file and no open session refers to (a session whose
+ * completion was interrupted has its blob already), one snapshot.
+ */
 export async function unreferencedBlobIds(sql: Sql, ids: readonly string[]): Promise<string[]> {
   if (ids.length === 0) return [];
   const rows = await sql<{ id: string }[]>`
     select id from unnest(${sql.array(ids as string[])}::uuid[]) as candidates(id)
      where not exists (select 1 from files where blob_id = candidates.id)
-       and not exists (select 1 from upload_sessions where upload_sessions.id = candidates.id)`;
+       and not exists (
+         select 1 from upload_sessions where upload_sessions.id = candidates.id and completed_at is null)`;
   return rows.map((r) => r.id);
 }

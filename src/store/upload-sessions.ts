@@ -1,6 +1,9 @@
 /**
  * Queries of the upload_sessions table. A session that has expired is treated as gone by every
- * query here, before the sweep removes it.
+ * query here, before the sweep removes it. A completed session stays (read-only) until it expires,
+ * so that a client whose final answer was lost can still learn that its upload completed.
+ * Statements that let go of a session's content record its id in content_removals, in the same
+ * statement, so that the content is removed even if the process dies right after.
  */
 import type { Sql } from "./database.js";
 
@@ -15,13 +18,15 @@ export interface SessionRow {
   expectedSha256: Buffer | null;
   createdAt: Date;
   expiresAt: Date;
+  /** When the upload completed (its file became visible); null while it is open. */
+  completedAt: Date | null;
 }
 
 /** What a new session is made of. */
 export type NewSession = Pick<SessionRow, "id" | "bucket" | "key" | "mimeType" | "size" | "expectedSha256">;
 
 /**
- * Inserts a session at offset 0 that expires `ttlSeconds` from now, unless `maxOpen` live sessions
+ * Inserts a session at offset 0 that expires `ttlSeconds` from now, unless `maxOpen` open sessions
  * exist already (then answers undefined). The count and the insert are one statement; concurrent
  * creators may overshoot the limit by a few, never by many.
  */
@@ -30,12 +35,12 @@ export async function insertSession(sql: Sql, session: NewSession, ttlSeconds: n
     insert into upload_sessions (id, bucket, key, mime_type, size, expected_sha256, expires_at)
     select ${session.id}, ${session.bucket}, ${session.key}, ${session.mimeType}, ${session.size},
            ${session.expectedSha256}, now() + make_interval(secs => ${ttlSeconds})
-     where (select count(*) from upload_sessions where expires_at > now()) < ${maxOpen}
+     where (select count(*) from upload_sessions where expires_at > now() and completed_at is null) < ${maxOpen}
     returning *`;
   return row;
 }
 
-/** Reads a live (unexpired) session. */
+/** Reads a live (unexpired) session, open or completed. */
 export async function findSession(sql: Sql, id: string): Promise<SessionRow | undefined> {
   const [row] = await sql<SessionRow[]>`
     select * from upload_sessions where id = ${id} and expires_at > now()`;
@@ -43,52 +48,72 @@ export async function findSession(sql: Sql, id: string): Promise<SessionRow | un
 }
 
 /**
- * Moves the committed offset from `from` to `to` (compare-and-set) and extends the expiry.
- * Answers undefined when the session is gone or its offset is no longer `from`.
+ * Moves the committed offset of an open session from `from` to `to` (compare-and-set) and extends
+ * the expiry. Answers undefined when the session is gone or completed, or its offset is no longer
+ * `from`.
  */
 export async function moveOffset(sql: Sql, id: string, from: number, to: number, ttlSeconds: number): Promise<SessionRow | undefined> {
   const [row] = await sql<SessionRow[]>`
     update upload_sessions
        set committed_offset = ${to}, expires_at = now() + make_interval(secs => ${ttlSeconds})
-     where id = ${id} and committed_offset = ${from} and expires_at > now()
+     where id = ${id} and committed_offset = ${from} and expires_at > now() and completed_at is null
     returning *`;
   return row;
 }
 
-/** Deletes a live session, answering it as it was. */
-export async function deleteSession(sql: Sql, id: string): Promise<SessionRow | undefined> {
+/**
+ * Ends an open session without a file (cancelled, or its content failed its promised checksum),
+ * answering it as it was; its content is recorded for removal. Answers undefined when there is no
+ * such open session.
+ */
+export async function discardSession(sql: Sql, id: string): Promise<SessionRow | undefined> {
   const [row] = await sql<SessionRow[]>`
-    delete from upload_sessions where id = ${id} and expires_at > now() returning *`;
+    with ended as (
+      delete from upload_sessions where id = ${id} and expires_at > now() and completed_at is null returning *
+    ), recorded as (
+      insert into content_removals (id) select id from ended on conflict do nothing
+    )
+    select * from ended`;
   return row;
 }
 
-/** A page of the live sessions in id order, after `afterId` (keyset pagination; "" for the first). */
-export async function liveSessions(sql: Sql, afterId: string, limit: number): Promise<SessionRow[]> {
+/** A page of the open sessions in id order, after `afterId` (keyset pagination; "" for the first). */
+export async function openSessions(sql: Sql, afterId: string, limit: number): Promise<SessionRow[]> {
   return sql<SessionRow[]>`
     select * from upload_sessions
-     where expires_at > now() ${afterId ? sql`and id > ${afterId}` : sql``}
+     where expires_at > now() and completed_at is null ${afterId ? sql`and id > ${afterId}` : sql``}
      order by id
      limit ${limit}`;
 }
 
-/** Ids of sessions that expired, oldest first. */
+/** Ids of sessions that expired, open or completed, oldest first. */
 export async function expiredSessionIds(sql: Sql, limit: number): Promise<string[]> {
   const rows = await sql<{ id: string }[]>`
     select id from upload_sessions where expires_at <= now() order by expires_at limit ${limit}`;
   return rows.map((r) => r.id);
 }
 
-/** Deletes a session if it has expired; true when it did. */
+/**
+ * Deletes a session if it has expired; true when it did. The content of one that never completed
+ * is recorded for removal (a completed one's content is its file's).
+ */
 export async function deleteExpiredSession(sql: Sql, id: string): Promise<boolean> {
-  const rows = await sql`delete from upload_sessions where id = ${id} and expires_at <= now() returning id`;
+  const rows = await sql`
+    with ended as (
+      delete from upload_sessions where id = ${id} and expires_at <= now() returning id, completed_at
+    ), recorded as (
+      insert into content_removals (id) select id from ended where completed_at is null on conflict do nothing
+    )
+    select id from ended`;
   return rows.length > 0;
 }
 
-/** Of the given ids, those that have no session row, expired or not (one snapshot). */
-export async function idsWithoutSession(sql: Sql, ids: readonly string[]): Promise<string[]> {
+/** Of the given ids, those that no open session is being uploaded into (one snapshot). */
+export async function idsWithoutOpenSession(sql: Sql, ids: readonly string[]): Promise<string[]> {
   if (ids.length === 0) return [];
   const rows = await sql<{ id: string }[]>`
     select id from unnest(${sql.array(ids as string[])}::uuid[]) as candidates(id)
-     where not exists (select 1 from upload_sessions where upload_sessions.id = candidates.id)`;
+     where not exists (
+       select 1 from upload_sessions where upload_sessions.id = candidates.id and completed_at is null)`;
   return rows.map((r) => r.id);
 }

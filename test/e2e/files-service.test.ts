@@ -305,7 +305,7 @@ test("the periodic sweep removes expired sessions by itself, and skips one that 
       yield { uploadId: busy, data: content(4) };
       await held;
     })());
-    await eventually(async () => (await sessionLockHolder(swept.db.sql, busy)) !== undefined);
+    await eventually(async () => (await partialBytes(swept.blobDir, busy)) === 4);
     // Both at once, so the sweep that removes the one has seen the other expired too.
     await swept.db.sql`update upload_sessions set expires_at = now() - interval '1 second' where id in ${swept.db.sql([idle, busy])}`;
     await eventually(async () => (await partialBytes(swept.blobDir, idle)) === undefined, 10_000, "the sweep removed the idle session's content");

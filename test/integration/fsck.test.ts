@@ -11,7 +11,11 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { checkConsistency, type ConsistencyDeps } from "../../src/fsck/consistency.js";
 import { repairFindings } from "../../src/fsck/repair.js";
+import { bindContentStore } from "../../src/store/blob-ownership.js";
 import type { BlobStore } from "../../src/store/blob-store.js";
+import { recordContentFault } from "../../src/store/content-faults.js";
+import { countPendingRemovals } from "../../src/store/content-removals.js";
+import { deleteFile, findFile } from "../../src/store/files.js";
 import { createDirectoryBlobStore } from "../../src/store/directory-blob-store.js";
 import { createSessionLocks, type SessionLocks } from "../../src/store/session-locks.js";
 import { insertSession, moveOffset } from "../../src/store/upload-sessions.js";
@@ -231,7 +235,44 @@ test("a file replaced while it is checked is not reported", async () => {
   expect(report.findings).toEqual([]);
 });
 
+test("content let go of but not yet removed is a note that --repair removes, never an orphan", async () => {
+  const id = await addFile("doomed", randomBytes(9));
+  await deleteFile(db.sql, "b", "doomed"); // the server died before removing the content
+  const report = await checkConsistency(deps);
+  expect(report.findings.map((f) => [f.kind, f.id, f.severity])).toEqual([["pending-removal", id, "note"]]);
+  await repairFindings(deps, report);
+  expect(report.findings[0].repair).toBe("removed");
+  expect(await blobs.size(id)).toBeUndefined();
+  expect(await countPendingRemovals(db.sql)).toBe(0);
+});
+
+test("a fault a server recorded is a note, forgotten by --repair once the content is whole again", async () => {
+  const data = randomBytes(9);
+  const id = await addFile("flaky", data);
+  const row = (await findFile(db.sql, "b", "flaky"))!;
+  await recordContentFault(db.sql, row, "content missing");
+  await recordContentFault(db.sql, row, "content missing");
+  await rm(blobPath(id));
+  const damaged = await checkConsistency(deps);
+  expect(damaged.findings.map((f) => [f.kind, f.severity])).toEqual([["missing-blob", "problem"], ["reported-fault", "note"]]);
+  expect(damaged.findings[1].detail).toMatch(/a server found file b\/flaky's content missing \(2 times, last /);
+  await repairFindings(deps, damaged);
+  expect(damaged.findings[1].repair).toBe("left: the content is still damaged");
+  // The operator restores the content from a backup.
+  await writePartial(id, data);
+  await blobs.commit(id);
+  await blobs.discardPartial(id);
+  const restored = await checkConsistency(deps);
+  await repairFindings(deps, restored);
+  expect(restored.findings.map((f) => [f.kind, f.repair])).toEqual([["reported-fault", "forgotten: the content is whole now"]]);
+  expect((await checkConsistency(deps)).findings).toEqual([]);
+});
+
 describe("npm run fsck", () => {
+  // A server's first start claims its blob directory for its database; fsck checks that claim.
+  beforeEach(async () => {
+    await bindContentStore(db.sql, blobs, { database: "the test database", databaseSettings: "DATABASE_URL", store: "test directory", storeSettings: "BLOB_DIR" });
+  });
   const fsck = (...args: string[]) =>
     run(process.execPath, ["--import", "tsx", "src/fsck/main.ts", "--database-url", db.url, "--database-schema", db.schema, "--blob-dir", dir, ...args], {
       cwd: root,
@@ -280,6 +321,16 @@ describe("npm run fsck", () => {
     const noTables = await fsck("--database-schema", "no_such_schema");
     expect(noTables.code).toBe(2);
     expect(noTables.stderr).toMatch(/schema "no_such_schema" has no files-service tables/);
+    // Another schema: the directory belongs to the test's own database, and fsck must not call
+    // all of its content orphans.
+    const other = await createTestDatabase();
+    try {
+      const foreign = await fsck("--database-schema", other.schema);
+      expect(foreign.code).toBe(2);
+      expect(foreign.stderr).toMatch(/belongs to another database \(the test database, claimed .*\), not to 127\.0\.0\.1:5432\/postgres, schema test_/);
+    } finally {
+      await other.drop();
+    }
     const badFlag = await fsck("--frobnicate", "1");
     expect(badFlag.code).toBe(2);
     expect(badFlag.stderr).toMatch(/unknown flag --frobnicate/);

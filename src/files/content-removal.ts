@@ -1,0 +1,52 @@
+/**
+ * Removes content this database has let go of (recorded in content_removals by the statement that
+ * let go of it): a deleted or replaced file's blob, a cancelled, expired or completed session's
+ * partial content. Handlers call it right after their commit; the sweep calls it for whatever is
+ * still recorded (the process died in between, or the removal failed). Only recorded ids are
+ * touched, so content that another database owns, or that this one never knew, is never removed.
+ */
+import type { BlobStore } from "../store/blob-store.js";
+import { forgetRemovals, removalCandidates } from "../store/content-removals.js";
+import type { Sql } from "../store/database.js";
+import type { Logger } from "../log.js";
+
+/** What removing content needs. */
+export interface RemovalDeps {
+  sql: Sql;
+  blobs: BlobStore;
+  log: Logger;
+}
+
+/**
+ * Removes the content of the given recorded ids that nothing uses, then forgets them; answers how
+ * many it removed. A failure leaves the id recorded for the next sweep and is logged, not thrown:
+ * the caller's own work is committed already.
+ */
+export async function removeContent(deps: RemovalDeps, ids: readonly string[]): Promise<number> {
+  const { sql, blobs, log } = deps;
+  let candidates;
+  try {
+    candidates = await removalCandidates(sql, ids);
+  } catch (err) {
+    log.warn("could not look up content to remove; the sweep will", { ids: ids.length, error: String(err) });
+    return 0;
+  }
+  const removed: string[] = [];
+  for (const { id, blobInUse, partialInUse } of candidates) {
+    try {
+      if (partialInUse) {
+        // A session still being uploaded into: recorded by mistake. Keep its content, and say so.
+        log.error("content recorded for removal belongs to an open upload session; left in place", { id });
+      } else {
+        await blobs.discardPartial(id);
+        // A completed session's blob is its file's content.
+        if (!blobInUse) await blobs.delete(id);
+      }
+      removed.push(id);
+    } catch (err) {
+      log.warn("could not remove content; the sweep will retry", { id, error: String(err) });
+    }
+  }
+  await forgetRemovals(sql, removed).catch((err) => log.warn("could not forget removed content; the sweep will", { error: String(err) }));
+  return removed.length;
+}

@@ -1,0 +1,50 @@
+/**
+ * Queries of the content_removals table: ids whose content (a blob, a session's partial content)
+ * this database made and no longer needs. Ids are added by the statements that let go of content
+ * (upload-sessions.ts, files.ts), in the same transaction; the content is then removed, and the id
+ * forgotten, by the caller at once or by the sweep later. Nothing else is ever removed, so content
+ * of another database, or content this one never knew, is never touched.
+ */
+import type { Sql } from "./database.js";
+
+/** What of an id's content may still be needed, read right before removing it. */
+export interface RemovalCandidate {
+  id: string;
+  /** A file refers to the blob of this id: keep the blob. */
+  blobInUse: boolean;
+  /** An upload session is still being uploaded into this id: keep its partial content. */
+  partialInUse: boolean;
+}
+
+/** Up to `limit` ids waiting for their content to be removed, oldest first. */
+export async function pendingRemovals(sql: Sql, limit: number): Promise<string[]> {
+  const rows = await sql<{ id: string }[]>`select id from content_removals order by since, id limit ${limit}`;
+  return rows.map((r) => r.id);
+}
+
+/**
+ * The given ids, with what of their content is still in use. Recorded ids are never referred to
+ * again, so both flags are false unless a bug says otherwise; they are checked all the same,
+ * because removing content is the one thing that cannot be undone.
+ */
+export async function removalCandidates(sql: Sql, ids: readonly string[]): Promise<RemovalCandidate[]> {
+  if (ids.length === 0) return [];
+  return sql<RemovalCandidate[]>`
+    select r.id,
+           exists (select 1 from files f where f.blob_id = r.id) as blob_in_use,
+           exists (select 1 from upload_sessions s where s.id = r.id and s.completed_at is null) as partial_in_use
+      from content_removals r
+     where r.id = any(${sql.array(ids as string[])}::uuid[])`;
+}
+
+/** Forgets ids whose content is gone. */
+export async function forgetRemovals(sql: Sql, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await sql`delete from content_removals where id = any(${sql.array(ids as string[])}::uuid[])`;
+}
+
+/** How many ids wait for their content to be removed (for fsck and tests). */
+export async function countPendingRemovals(sql: Sql): Promise<number> {
+  const [{ count }] = await sql<{ count: number }[]>`select count(*)::int as count from content_removals`;
+  return count;
+}
