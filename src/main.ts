@@ -5,6 +5,7 @@
 import { startApp } from "./app.js";
 import { loadConfig } from "./config.js";
 import { createLogger } from "./log.js";
+import { portInUse } from "./port-in-use.js";
 
 const log = createLogger();
 let config;
@@ -16,6 +17,10 @@ try {
 }
 
 try {
+  // Before the embedded Postgres takes its seconds to start, for a start that would fail anyway.
+  if (config.port !== 0 && (await portInUse(config.port, config.host))) {
+    throw new Error(`port ${config.port} on ${config.host} is already in use by another process: stop it, or choose another port with PORT or --port`);
+  }
   const app = await startApp(config, log);
   let stopping = false;
   const stop = async (signal: string) => {

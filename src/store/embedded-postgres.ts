@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { portInUse } from '../port-in-use.js';
 
 const run = promisify(execFile);
 const HOST = '127.0.0.1';
@@ -139,17 +139,14 @@ async function isPostgres(pid: number, dataDir: string): Promise<boolean> {
 }
 
 /** Fail early and clearly: postgres itself would only say "could not bind" deep in its log. */
-function assertPortFree(port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', (err: NodeJS.ErrnoException) => {
-      reject(new Error(err.code === 'EADDRINUSE'
-        ? `Embedded Postgres: port ${port} on ${HOST} is already in use by another process. ` +
-          `Configure a different port for the embedded database, or set DATABASE_URL to use an external Postgres.`
-        : `Embedded Postgres: cannot use port ${port} on ${HOST}: ${err.message}`));
-    });
-    probe.listen(port, HOST, () => probe.close(() => resolve()));
+async function assertPortFree(port: number): Promise<void> {
+  const inUse = await portInUse(port, HOST).catch((err: Error) => {
+    throw new Error(`Embedded Postgres: cannot use port ${port} on ${HOST}: ${err.message}`);
   });
+  if (inUse) {
+    throw new Error(`Embedded Postgres: port ${port} on ${HOST} is already in use by another process. ` +
+      'Choose another with EMBEDDED_POSTGRES_PORT (--embedded-postgres-port), or set DATABASE_URL to use an external Postgres.');
+  }
 }
 
 /** As root, the cluster runs as "postgres": it must exist, own dataDir and be able to reach it. */
