@@ -1,15 +1,22 @@
+/**
+ * The embedded Postgres of the zero-configuration `npm start`: a cluster in a data directory of the
+ * checkout, initialised on first use, held by one server at a time.
+ */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { portInUse } from '../port-in-use.js';
+import { canClaimDataDirs, claimDataDir, DataDirInUseError } from './data-dir-lock.js';
+import { clearLeftoverPostmaster } from './postmaster.js';
 
 const run = promisify(execFile);
 const HOST = '127.0.0.1';
 const USER = 'postgres';
 const PASSWORD = 'password';
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const orElse = 'or give this server its own EMBEDDED_POSTGRES_DIR and EMBEDDED_POSTGRES_PORT ' +
+  '(--embedded-postgres-dir, --embedded-postgres-port), or set DATABASE_URL to use an external Postgres.';
 
 /** Options for {@link startEmbeddedPostgres}. */
 export interface EmbeddedPostgresOptions {
@@ -29,45 +36,71 @@ export interface EmbeddedPostgres {
   stop(): Promise<void>;
 }
 
-/** Starts (initialising on first use) a Postgres cluster in dataDir and returns its connection URL. */
+/**
+ * Starts (initialising on first use) a Postgres cluster in dataDir and returns its connection URL.
+ * This process holds dataDir until the cluster has stopped: another server that asks for it is
+ * refused, naming this one, and this cluster is left alone.
+ */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const dataDir = path.resolve(options.dataDir);
   const log = options.log ?? (() => {});
   const asRoot = process.getuid?.() === 0;
 
-  await stopStalePostmaster(dataDir, log);
-  await assertPortFree(options.port);
-  if (asRoot) await prepareForPostgresUser(dataDir);
+  // The claim is on the directory's real path, so the directory must exist. Only dataDir gets 0700
+  // (mkdir's mode would apply to every level it creates); Postgres wants no more.
+  await fs.mkdir(path.dirname(dataDir), { recursive: true });
+  await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const claim = canClaimDataDirs ? await claimDataDir(dataDir).catch(explainInUse) : undefined;
+  try {
+    // Holding the claim, a running postmaster in dataDir has lost its server and is stopped.
+    // Without claims (not Linux) nobody can tell, so a running one is left to its owner.
+    const running = await clearLeftoverPostmaster(dataDir, log, claim !== undefined);
+    if (running !== undefined) {
+      throw new Error(`Embedded Postgres: the data directory ${dataDir} is in use by a running Postgres (pid ${running}). Stop it (or the server that started it), ${orElse}`);
+    }
+    await assertPortFree(options.port);
+    if (asRoot) await prepareForPostgresUser(dataDir);
 
-  const EmbeddedPostgresCluster = await importWithoutSignalHandlers();
-  const cluster = new EmbeddedPostgresCluster({
-    databaseDir: dataDir,
-    port: options.port,
-    user: USER,
-    password: PASSWORD,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    // Postgres refuses to run as root; the package then runs initdb/postgres as user "postgres".
-    createPostgresUser: asRoot,
-    // No unix socket: avoids /tmp socket clashes and permission problems; TCP on loopback only.
-    postgresFlags: ['-c', `listen_addresses=${HOST}`, '-c', 'unix_socket_directories='],
-    // The package hands over raw (often multi-line) chunks; split them into lines for the caller.
-    onLog: (chunk: string) => chunk.split(/\r?\n/).filter(Boolean).forEach((l) => log(l.replace(/^\[STDERR\] /, ''))),
-    onError: (err: unknown) => log(String(err instanceof Error ? err.message : err)),
-  });
+    const EmbeddedPostgresCluster = await importWithoutSignalHandlers();
+    const cluster = new EmbeddedPostgresCluster({
+      databaseDir: dataDir,
+      port: options.port,
+      user: USER,
+      password: PASSWORD,
+      authMethod: 'scram-sha-256',
+      persistent: true,
+      // Postgres refuses to run as root; the package then runs initdb/postgres as user "postgres".
+      createPostgresUser: asRoot,
+      // No unix socket: avoids /tmp socket clashes and permission problems; TCP on loopback only.
+      postgresFlags: ['-c', `listen_addresses=${HOST}`, '-c', 'unix_socket_directories='],
+      // The package hands over raw (often multi-line) chunks; split them into lines for the caller.
+      onLog: (chunk: string) => chunk.split(/\r?\n/).filter(Boolean).forEach((l) => log(l.replace(/^\[STDERR\] /, ''))),
+      onError: (err: unknown) => log(String(err instanceof Error ? err.message : err)),
+    });
 
-  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await cluster.initialise();
-  // The package rejects with `undefined` when postgres exits early; give the caller something readable.
-  await cluster.start().catch((err: unknown) => {
-    throw new Error(`Embedded Postgres failed to start in ${dataDir} on port ${options.port}` +
-      (err instanceof Error ? `: ${err.message}` : ' (see its log output)'));
-  });
+    if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await cluster.initialise();
+    // The package rejects with `undefined` when postgres exits early; give the caller something readable.
+    await cluster.start().catch((err: unknown) => {
+      throw new Error(`Embedded Postgres failed to start in ${dataDir} on port ${options.port}` +
+        (err instanceof Error ? `: ${err.message}` : ' (see its log output)'));
+    });
 
-  let stopping: Promise<void> | undefined;
-  return {
-    url: embeddedPostgresUrl(options.port),
-    stop: () => (stopping ??= cluster.stop()),
-  };
+    let stopping: Promise<void> | undefined;
+    return {
+      url: embeddedPostgresUrl(options.port),
+      // Only once the cluster has stopped may another server take the directory over.
+      stop: () => (stopping ??= cluster.stop().finally(() => claim?.release())),
+    };
+  } catch (err) {
+    await claim?.release();
+    throw err;
+  }
+}
+
+/** Says what a refused start can do about a data directory that another server holds. */
+function explainInUse(err: unknown): never {
+  if (!(err instanceof DataDirInUseError)) throw err;
+  throw new Error(`Embedded Postgres: the data directory ${err.message}. Stop that server, ${orElse}`);
 }
 
 /** The URL of the embedded cluster on `port` (for tools that connect to the server's running one). */
@@ -90,54 +123,6 @@ async function importWithoutSignalHandlers() {
   return cluster;
 }
 
-/** A killed parent leaves its postmaster running (holding port and data dir); shut it down first. */
-async function stopStalePostmaster(dataDir: string, log: (line: string) => void): Promise<void> {
-  const pidFile = path.join(dataDir, 'postmaster.pid');
-  const firstLine = await fs.readFile(pidFile, 'utf8').then((s) => s.split('\n')[0], () => undefined);
-  if (firstLine === undefined) return;
-  const pid = Number.parseInt(firstLine, 10);
-  if (pid > 0 && (await isPostgres(pid, dataDir))) {
-    log(`stopping leftover postmaster (pid ${pid}) from an earlier run`);
-    process.kill(pid, 'SIGINT'); // SIGINT = fast shutdown: aborts sessions, but checkpoints cleanly.
-    for (let waited = 0; waited < 10_000 && isAlive(pid); waited += 100) await sleep(100);
-    if (isAlive(pid)) {
-      process.kill(pid, 'SIGKILL');
-      for (let waited = 0; waited < 2_000 && isAlive(pid); waited += 100) await sleep(100);
-    }
-  }
-  // Postgres would refuse to start if the pid in the file were reused by another of its user's processes.
-  await fs.rm(pidFile, { force: true });
-}
-
-/** True while the process runs; an unreaped zombie (orphans under a non-reaping PID 1) counts as gone. */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  const stat = readFileOr(`/proc/${pid}/stat`);
-  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-}
-
-function readFileOr(file: string, fallback = ''): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return fallback;
-  }
-}
-
-/** Only kill our own postmaster: the stale pid may have been reused, even by another cluster. */
-async function isPostgres(pid: number, dataDir: string): Promise<boolean> {
-  if (!isAlive(pid)) return false;
-  const isPg = readFileOr(`/proc/${pid}/comm`).trim() === 'postgres' ||
-    readFileOr(`/proc/${pid}/cmdline`).split('\0')[0]?.endsWith('/postgres') === true;
-  // The postmaster chdirs into its data directory.
-  const cwd = await fs.readlink(`/proc/${pid}/cwd`).catch(() => undefined);
-  return isPg && (cwd === undefined || cwd === (await fs.realpath(dataDir)));
-}
-
 /** Fail early and clearly: postgres itself would only say "could not bind" deep in its log. */
 async function assertPortFree(port: number): Promise<void> {
   const inUse = await portInUse(port, HOST).catch((err: Error) => {
@@ -158,9 +143,6 @@ async function prepareForPostgresUser(dataDir: string): Promise<void> {
     await run('useradd', ['-g', USER, USER]);
   });
   const [uid, gid] = [await id('-u'), await id('-g')];
-  // Parents get the default mode (mkdir's mode would apply to every level); postgres wants 0700 on dataDir only.
-  await fs.mkdir(path.dirname(dataDir), { recursive: true });
-  await fs.mkdir(dataDir, { recursive: true });
   // A dir left by root (or by a user with another uid) would make postgres refuse the data dir.
   if ((await fs.stat(dataDir)).uid !== uid) await run('chown', ['-R', `${uid}:${gid}`, dataDir]);
   await fs.chmod(dataDir, 0o700);
