@@ -1,15 +1,23 @@
+/**
+ * The embedded Postgres of the zero-configuration `npm start`: a cluster in a data directory of the
+ * checkout, initialised on first use, run as its own process group, held by one server at a time.
+ */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { portInUse } from '../port-in-use.js';
+import { canClaimDataDirs, claimDataDir, DataDirInUseError } from './data-dir-lock.js';
+import { clearLeftoverPostmaster, startPostmaster } from './postmaster.js';
 
 const run = promisify(execFile);
 const HOST = '127.0.0.1';
 const USER = 'postgres';
 const PASSWORD = 'password';
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const orElse = 'or give this server its own EMBEDDED_POSTGRES_DIR and EMBEDDED_POSTGRES_PORT ' +
+  '(--embedded-postgres-dir, --embedded-postgres-port), or set DATABASE_URL to use an external Postgres.';
 
 /** Options for {@link startEmbeddedPostgres}. */
 export interface EmbeddedPostgresOptions {
@@ -29,45 +37,56 @@ export interface EmbeddedPostgres {
   stop(): Promise<void>;
 }
 
-/** Starts (initialising on first use) a Postgres cluster in dataDir and returns its connection URL. */
+/**
+ * Starts (initialising on first use) a Postgres cluster in dataDir and returns its connection URL.
+ * This process holds dataDir until the cluster has stopped: another server that asks for it is
+ * refused, naming this one, and this cluster is left alone.
+ */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const dataDir = path.resolve(options.dataDir);
   const log = options.log ?? (() => {});
   const asRoot = process.getuid?.() === 0;
 
-  await stopStalePostmaster(dataDir, log);
-  await assertPortFree(options.port);
-  if (asRoot) await prepareForPostgresUser(dataDir);
+  // The claim is on the directory's real path, so the directory must exist. Only dataDir gets 0700
+  // (mkdir's mode would apply to every level it creates); Postgres wants no more.
+  await fs.mkdir(path.dirname(dataDir), { recursive: true });
+  await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const claim = canClaimDataDirs ? await claimDataDir(dataDir).catch(explainInUse) : undefined;
+  try {
+    const { postgres } = await platformBinaries();
+    // Holding the claim, a running postmaster in dataDir has lost its server and is stopped.
+    // Without claims (not Linux) nobody can tell, so a running one is left to its owner.
+    const running = await clearLeftoverPostmaster(dataDir, log, claim !== undefined);
+    if (running !== undefined) {
+      throw new Error(`Embedded Postgres: the data directory ${dataDir} is in use by a running Postgres (pid ${running}). Stop it (or the server that started it), ${orElse}`);
+    }
+    await assertPortFree(options.port);
+    const owner = asRoot ? await prepareForPostgresUser(dataDir) : undefined;
+    if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await initialise(dataDir, options.port, asRoot, log);
+    const postmaster = await startPostmaster({
+      binary: postgres,
+      dataDir,
+      port: options.port,
+      // No unix socket: avoids /tmp socket clashes and permission problems; TCP on loopback only.
+      flags: ['-c', `listen_addresses=${HOST}`, '-c', 'unix_socket_directories='],
+      owner,
+      log,
+    });
+    let stopping: Promise<void> | undefined;
+    return {
+      url: embeddedPostgresUrl(options.port),
+      stop: () => (stopping ??= postmaster.stop().finally(() => claim?.release())),
+    };
+  } catch (err) {
+    await claim?.release();
+    throw err;
+  }
+}
 
-  const EmbeddedPostgresCluster = await importWithoutSignalHandlers();
-  const cluster = new EmbeddedPostgresCluster({
-    databaseDir: dataDir,
-    port: options.port,
-    user: USER,
-    password: PASSWORD,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    // Postgres refuses to run as root; the package then runs initdb/postgres as user "postgres".
-    createPostgresUser: asRoot,
-    // No unix socket: avoids /tmp socket clashes and permission problems; TCP on loopback only.
-    postgresFlags: ['-c', `listen_addresses=${HOST}`, '-c', 'unix_socket_directories='],
-    // The package hands over raw (often multi-line) chunks; split them into lines for the caller.
-    onLog: (chunk: string) => chunk.split(/\r?\n/).filter(Boolean).forEach((l) => log(l.replace(/^\[STDERR\] /, ''))),
-    onError: (err: unknown) => log(String(err instanceof Error ? err.message : err)),
-  });
-
-  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await cluster.initialise();
-  // The package rejects with `undefined` when postgres exits early; give the caller something readable.
-  await cluster.start().catch((err: unknown) => {
-    throw new Error(`Embedded Postgres failed to start in ${dataDir} on port ${options.port}` +
-      (err instanceof Error ? `: ${err.message}` : ' (see its log output)'));
-  });
-
-  let stopping: Promise<void> | undefined;
-  return {
-    url: embeddedPostgresUrl(options.port),
-    stop: () => (stopping ??= cluster.stop()),
-  };
+/** Says what a refused start can do about a data directory that another server holds. */
+function explainInUse(err: unknown): never {
+  if (!(err instanceof DataDirInUseError)) throw err;
+  throw new Error(`Embedded Postgres: the data directory ${err.message}. Stop that server, ${orElse}`);
 }
 
 /** The URL of the embedded cluster on `port` (for tools that connect to the server's running one). */
@@ -76,9 +95,32 @@ export function embeddedPostgresUrl(port: number): string {
 }
 
 /**
+ * initdb through the embedded-postgres package, which also creates the "postgres" user as root and
+ * hands initdb the password in a file. Only for this: its start() spawns Postgres in our process
+ * group, where a terminal's Ctrl-C would stop it before the server has drained.
+ */
+async function initialise(dataDir: string, port: number, asRoot: boolean, log: (line: string) => void): Promise<void> {
+  const EmbeddedPostgresCluster = await importWithoutSignalHandlers();
+  const cluster = new EmbeddedPostgresCluster({
+    databaseDir: dataDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    // Postgres refuses to run as root; the package then runs initdb as user "postgres".
+    createPostgresUser: asRoot,
+    // The package hands over raw (often multi-line) chunks; split them into lines for the caller.
+    onLog: (chunk: string) => chunk.split(/\r?\n/).filter(Boolean).forEach((l) => log(l.replace(/^\[STDERR\] /, ''))),
+    onError: (err: unknown) => log(String(err instanceof Error ? err.message : err)),
+  });
+  await cluster.initialise();
+}
+
+/**
  * Imported on demand, and with its signal handlers taken away: on import the package hooks SIGINT,
  * SIGTERM and SIGHUP to stop its clusters and call process.exit, which would cut the service's own
- * graceful shutdown short. The service stops the cluster itself, last.
+ * graceful shutdown short.
  */
 async function importWithoutSignalHandlers() {
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -90,70 +132,30 @@ async function importWithoutSignalHandlers() {
   return cluster;
 }
 
-/** A killed parent leaves its postmaster running (holding port and data dir); shut it down first. */
-async function stopStalePostmaster(dataDir: string, log: (line: string) => void): Promise<void> {
-  const pidFile = path.join(dataDir, 'postmaster.pid');
-  const firstLine = await fs.readFile(pidFile, 'utf8').then((s) => s.split('\n')[0], () => undefined);
-  if (firstLine === undefined) return;
-  const pid = Number.parseInt(firstLine, 10);
-  if (pid > 0 && (await isPostgres(pid, dataDir))) {
-    log(`stopping leftover postmaster (pid ${pid}) from an earlier run`);
-    process.kill(pid, 'SIGINT'); // SIGINT = fast shutdown: aborts sessions, but checkpoints cleanly.
-    for (let waited = 0; waited < 10_000 && isAlive(pid); waited += 100) await sleep(100);
-    if (isAlive(pid)) {
-      process.kill(pid, 'SIGKILL');
-      for (let waited = 0; waited < 2_000 && isAlive(pid); waited += 100) await sleep(100);
-    }
+/** The binaries of the platform package that embedded-postgres installs for this machine. */
+async function platformBinaries(): Promise<{ postgres: string }> {
+  const platform = os.platform() === 'win32' ? 'windows' : os.platform();
+  const name = `@embedded-postgres/${platform}-${os.arch()}`;
+  const binaries = (await import(name).catch(() => undefined)) as { postgres?: string } | undefined;
+  if (!binaries?.postgres) {
+    throw new Error(`Embedded Postgres: ${name} is not installed (no binaries for this platform); set DATABASE_URL to use an external Postgres.`);
   }
-  // Postgres would refuse to start if the pid in the file were reused by another of its user's processes.
-  await fs.rm(pidFile, { force: true });
-}
-
-/** True while the process runs; an unreaped zombie (orphans under a non-reaping PID 1) counts as gone. */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  const stat = readFileOr(`/proc/${pid}/stat`);
-  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-}
-
-function readFileOr(file: string, fallback = ''): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return fallback;
-  }
-}
-
-/** Only kill our own postmaster: the stale pid may have been reused, even by another cluster. */
-async function isPostgres(pid: number, dataDir: string): Promise<boolean> {
-  if (!isAlive(pid)) return false;
-  const isPg = readFileOr(`/proc/${pid}/comm`).trim() === 'postgres' ||
-    readFileOr(`/proc/${pid}/cmdline`).split('\0')[0]?.endsWith('/postgres') === true;
-  // The postmaster chdirs into its data directory.
-  const cwd = await fs.readlink(`/proc/${pid}/cwd`).catch(() => undefined);
-  return isPg && (cwd === undefined || cwd === (await fs.realpath(dataDir)));
+  return { postgres: binaries.postgres };
 }
 
 /** Fail early and clearly: postgres itself would only say "could not bind" deep in its log. */
-function assertPortFree(port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', (err: NodeJS.ErrnoException) => {
-      reject(new Error(err.code === 'EADDRINUSE'
-        ? `Embedded Postgres: port ${port} on ${HOST} is already in use by another process. ` +
-          `Configure a different port for the embedded database, or set DATABASE_URL to use an external Postgres.`
-        : `Embedded Postgres: cannot use port ${port} on ${HOST}: ${err.message}`));
-    });
-    probe.listen(port, HOST, () => probe.close(() => resolve()));
+async function assertPortFree(port: number): Promise<void> {
+  const inUse = await portInUse(port, HOST).catch((err: Error) => {
+    throw new Error(`Embedded Postgres: cannot use port ${port} on ${HOST}: ${err.message}`);
   });
+  if (inUse) {
+    throw new Error(`Embedded Postgres: port ${port} on ${HOST} is already in use by another process. ` +
+      'Choose another with EMBEDDED_POSTGRES_PORT (--embedded-postgres-port), or set DATABASE_URL to use an external Postgres.');
+  }
 }
 
 /** As root, the cluster runs as "postgres": it must exist, own dataDir and be able to reach it. */
-async function prepareForPostgresUser(dataDir: string): Promise<void> {
+async function prepareForPostgresUser(dataDir: string): Promise<{ uid: number; gid: number }> {
   const id = async (flag: string) => Number.parseInt((await run('id', [flag, USER])).stdout, 10);
   // An existing cluster is started without initialise(), which is where the package would create the user.
   await id('-u').catch(async () => {
@@ -161,9 +163,6 @@ async function prepareForPostgresUser(dataDir: string): Promise<void> {
     await run('useradd', ['-g', USER, USER]);
   });
   const [uid, gid] = [await id('-u'), await id('-g')];
-  // Parents get the default mode (mkdir's mode would apply to every level); postgres wants 0700 on dataDir only.
-  await fs.mkdir(path.dirname(dataDir), { recursive: true });
-  await fs.mkdir(dataDir, { recursive: true });
   // A dir left by root (or by a user with another uid) would make postgres refuse the data dir.
   if ((await fs.stat(dataDir)).uid !== uid) await run('chown', ['-R', `${uid}:${gid}`, dataDir]);
   await fs.chmod(dataDir, 0o700);
@@ -175,4 +174,5 @@ async function prepareForPostgresUser(dataDir: string): Promise<void> {
     }
     if (dir === path.dirname(dir)) break;
   }
+  return { uid, gid };
 }
