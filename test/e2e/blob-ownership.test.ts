@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { freePort } from "../support/free-port.js";
-import { failedStart, spawnNpmStart, startNpmStart, type ServerProcess } from "../support/server-process.js";
+import { listening, npmStart, stopEverything, within, type NpmServer, type NpmStart } from "../support/npm-start.js";
 import { content, download, sha256, uploadFile } from "../support/uploads.js";
 
 const run = promisify(execFile);
@@ -22,7 +22,7 @@ let dir: string;
 let blobDir: string;
 let embedded: Record<string, string>;
 const dbs: TestDatabase[] = [];
-const servers: ServerProcess[] = [];
+const starts: NpmStart[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "files-ownership-"));
@@ -31,21 +31,28 @@ beforeAll(async () => {
   embedded = { DATABASE_URL: "", EMBEDDED_POSTGRES_DIR: path.join(dir, "pg"), EMBEDDED_POSTGRES_PORT: String(await freePort()), BLOB_DIR: blobDir };
 });
 afterAll(async () => {
-  for (const s of servers) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill("SIGTERM");
-  await Promise.all(servers.map((s) => s.exited));
+  await stopEverything(starts, embedded.EMBEDDED_POSTGRES_DIR);
   for (const db of dbs) await db.drop();
   await rm(dir, { recursive: true, force: true });
 });
 
-async function start(env: Record<string, string>): Promise<ServerProcess> {
-  const server = await startNpmStart(env);
-  servers.push(server);
-  return server;
+async function start(env: Record<string, string>): Promise<NpmServer> {
+  const started = npmStart(env);
+  starts.push(started);
+  return listening(started);
 }
 
-async function stop(server: ServerProcess): Promise<void> {
+/** A start that must fail: its exit code and log. */
+async function refusedStart(env: Record<string, string>): Promise<{ code: number | string; log: string }> {
+  const started = npmStart(env);
+  starts.push(started);
+  const code = await within(started.exited, 30_000, "the refused start's exit");
+  return { code, log: started.log.join("\n") };
+}
+
+async function stop(server: NpmServer): Promise<void> {
   server.child.kill("SIGTERM");
-  expect(await server.exited).toBe(0);
+  expect(await within(server.exited, 15_000, "a stop after SIGTERM")).toBe(0);
 }
 
 async function database(): Promise<TestDatabase> {
@@ -71,7 +78,7 @@ test("the zero-config start owns ./data/blobs: a start on another database with 
 
   // The user sets DATABASE_URL and forgets BLOB_DIR: the sweep (every second here) would run at once.
   const other = await database();
-  const refused = await failedStart(spawnNpmStart({ DATABASE_URL: other.url, DATABASE_SCHEMA: other.schema, BLOB_DIR: blobDir, SWEEP_INTERVAL_SECONDS: "1" }));
+  const refused = await refusedStart({ DATABASE_URL: other.url, DATABASE_SCHEMA: other.schema, BLOB_DIR: blobDir, SWEEP_INTERVAL_SECONDS: "1" });
   expect(refused.code).toBe(1);
   expect(refused.log).toMatch(/blob directory .*blobs belongs to another database \(the embedded Postgres in .*pg, schema public, claimed [^)]*\), not to 127\.0\.0\.1:5432\/postgres, schema test_\w+/);
   expect(refused.log).toMatch(/Choose: give this database a store of its own with BLOB_DIR \(--blob-dir\), or set DATABASE_URL \/ DATABASE_SCHEMA/);
@@ -98,7 +105,7 @@ test("two schemas of one database cannot share a blob directory; the owner's rep
   const replica = await start({ DATABASE_URL: a.url, DATABASE_SCHEMA: a.schema, BLOB_DIR: shared });
   expect(sha256((await download(replica.client, "a", "kept.bin")).data)).toBe(sha256(data));
 
-  const refused = await failedStart(spawnNpmStart({ DATABASE_URL: b.url, DATABASE_SCHEMA: b.schema, BLOB_DIR: shared, SWEEP_INTERVAL_SECONDS: "1" }));
+  const refused = await refusedStart({ DATABASE_URL: b.url, DATABASE_SCHEMA: b.schema, BLOB_DIR: shared, SWEEP_INTERVAL_SECONDS: "1" });
   expect(refused.code).toBe(1);
   expect(refused.log).toContain(`belongs to another database (127.0.0.1:5432/postgres, schema ${a.schema}, claimed `);
   expect(refused.log).toContain(`not to 127.0.0.1:5432/postgres, schema ${b.schema}`);
@@ -112,7 +119,7 @@ test("a database whose files are in one directory is refused another one, instea
   const server = await start({ DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema, BLOB_DIR: path.join(dir, "first") });
   await uploadFile(server.client, "a", "file.bin", content(1000));
   await stop(server);
-  const refused = await failedStart(spawnNpmStart({ DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema, BLOB_DIR: path.join(dir, "second") }));
+  const refused = await refusedStart({ DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema, BLOB_DIR: path.join(dir, "second") });
   expect(refused.code).toBe(1);
   expect(refused.log).toMatch(/schema test_\w+ keeps its content in another blob store, not in the blob directory .*second\. Starting here would leave its files' content behind/);
 }, 60_000);

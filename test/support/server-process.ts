@@ -28,39 +28,11 @@ export interface ServerProcess {
  * script to run, relative to the repository (default the real one, src/main.ts).
  */
 export async function startServerProcess(env: Record<string, string>, entry = "src/main.ts"): Promise<ServerProcess> {
-  return listening(spawn(process.execPath, ["--import", "tsx", path.join(root, entry)], {
-    cwd: root,
-    env: { ...process.env, PORT: "0", SWEEP_INTERVAL_SECONDS: "0", ...env },
-    stdio: ["ignore", "ignore", "pipe"],
-  }));
-}
-
-/**
- * Runs `npm start`, as a user does, with these environment settings, and waits until it listens.
- * Use {@link spawnNpmStart} for a start that is expected to fail.
- */
-export async function startNpmStart(env: Record<string, string>): Promise<ServerProcess> {
-  return listening(spawnNpmStart(env));
-}
-
-/** Spawns `npm start` with these environment settings (the server's log on stderr). */
-export function spawnNpmStart(env: Record<string, string>): ChildProcess {
-  return spawn("npm", ["start", "--silent"], {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, entry)], {
     cwd: root,
     env: { ...process.env, PORT: "0", SWEEP_INTERVAL_SECONDS: "0", ...env },
     stdio: ["ignore", "ignore", "pipe"],
   });
-}
-
-/** What a process that is expected to fail printed, and how it ended. */
-export async function failedStart(child: ChildProcess): Promise<{ code: number | string; log: string }> {
-  const log: string[] = [];
-  createInterface({ input: child.stderr! }).on("line", (line) => log.push(line));
-  const code = await new Promise<number | string>((resolve) => child.once("close", (c, signal) => resolve(c ?? signal ?? -1)));
-  return { code, log: log.join("\n") };
-}
-
-async function listening(child: ChildProcess): Promise<ServerProcess> {
   const log: string[] = [];
   const exited = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? -1)));
   const port = await new Promise<number>((resolve, reject) => {
