@@ -22,7 +22,7 @@ import { createRpcHandler, parseErrorsAsInvalidArgument } from "./rpc-handler.js
 import { createServer } from "./server.js";
 import { createTranscoder, loadOpenApiDocument } from "./transcoding/index.js";
 import type { BlobStore } from "./store/blob-store.js";
-import { connectDatabase, migrate, type Sql } from "./store/database.js";
+import { checkConnection, connectDatabase, migrate, withConnectTimeout, type Sql } from "./store/database.js";
 import { createDirectoryBlobStore } from "./store/directory-blob-store.js";
 import { startEmbeddedPostgres } from "./store/embedded-postgres.js";
 import { createSessionLocks } from "./store/session-locks.js";
@@ -62,8 +62,9 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       cleanups.push(() => embedded.stop());
       databaseUrl = embedded.url;
     }
-    const sql = connectDatabase({ url: databaseUrl, schema: config.databaseSchema, max: config.databasePoolMax, statementTimeoutSeconds: config.databaseStatementTimeoutSeconds });
-    cleanups.push(() => sql.end({ timeout: 5 }));
+    // The session locks open their connection from the URL alone: the timeout travels in it.
+    databaseUrl = withConnectTimeout(databaseUrl, config.databaseConnectTimeoutSeconds);
+    const sql = await openDatabase(databaseUrl, config, cleanups);
     const applied = await migrate(sql, config.databaseSchema);
     if (applied.length > 0) log.info("migrations applied", { applied });
 
@@ -132,6 +133,28 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
   } catch (err) {
     await closeAll();
     throw err;
+  }
+}
+
+/**
+ * Opens the pool and waits for a first connection, so that a wrong DATABASE_URL stops the start at
+ * once with a message naming the setting, where it tried and what failed.
+ */
+async function openDatabase(url: string, config: Config, cleanups: (() => Promise<void>)[]): Promise<Sql> {
+  const setting = config.databaseUrl ? "DATABASE_URL / --database-url" : "the embedded Postgres";
+  try {
+    const sql = connectDatabase({
+      url,
+      schema: config.databaseSchema,
+      max: config.databasePoolMax,
+      statementTimeoutSeconds: config.databaseStatementTimeoutSeconds,
+      connectTimeoutSeconds: config.databaseConnectTimeoutSeconds,
+    });
+    cleanups.push(() => sql.end({ timeout: 5 }));
+    await checkConnection(sql);
+    return sql;
+  } catch (err) {
+    throw new Error(`${setting}: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -20,6 +20,8 @@ export interface Config {
   databasePoolMax: number;
   /** Postgres cancels a metadata query that runs (or waits for a lock) longer; 0 means never. */
   databaseStatementTimeoutSeconds: number;
+  /** A new database connection (pool or session locks) must be ready within this many seconds. */
+  databaseConnectTimeoutSeconds: number;
   /** Data directory and port of the embedded Postgres. */
   embeddedPostgresDir: string;
   embeddedPostgresPort: number;
@@ -73,6 +75,7 @@ const settings: Record<keyof Config, Setting> = {
   databaseSchema: { env: "DATABASE_SCHEMA", kind: "string", default: "public" },
   databasePoolMax: { env: "DATABASE_POOL_MAX", kind: "int", default: "10" },
   databaseStatementTimeoutSeconds: { env: "DATABASE_STATEMENT_TIMEOUT_SECONDS", kind: "int", default: "30" },
+  databaseConnectTimeoutSeconds: { env: "DATABASE_CONNECT_TIMEOUT_SECONDS", kind: "int", default: "10" },
   embeddedPostgresDir: { env: "EMBEDDED_POSTGRES_DIR", kind: "string", default: "./data/pg" },
   embeddedPostgresPort: { env: "EMBEDDED_POSTGRES_PORT", kind: "int", default: "54329" },
   blobDir: { env: "BLOB_DIR", kind: "string", default: "./data/blobs" },
@@ -115,6 +118,8 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
   if (c.maxFileSize > Number.MAX_SAFE_INTEGER) throw new Error("--max-file-size is larger than 8 PiB");
   if (c.checkpointBytes < 64 * KiB) throw new Error("--checkpoint-bytes must be at least 64KiB");
   if (c.headersTimeoutSeconds < 1) throw new Error("--headers-timeout-seconds must be at least 1");
+  // postgres.js reads 0 as "wait forever": a database that never answers would hang the start.
+  if (c.databaseConnectTimeoutSeconds < 1) throw new Error("--database-connect-timeout-seconds must be at least 1");
   c.publicUrl = c.publicUrl.replace(/\/+$/, "");
   return c;
 }

@@ -155,6 +155,12 @@ describe("bad values", () => {
     expect(loadConfig(["--port", "1"], { PORT: "http" }).port).toBe(1);
   });
 
+  test("a database connect timeout below 1 s is refused (postgres.js would wait forever)", () => {
+    expect(loadConfig([], noEnv).databaseConnectTimeoutSeconds).toBe(10);
+    expect(() => loadConfig(["--database-connect-timeout-seconds=0"], noEnv)).toThrow(/--database-connect-timeout-seconds must be at least 1/);
+    expect(loadConfig([], { DATABASE_CONNECT_TIMEOUT_SECONDS: "1" }).databaseConnectTimeoutSeconds).toBe(1);
+  });
+
   test("checkpoint bytes below 64KiB are refused", () => {
     expect(() => loadConfig(["--checkpoint-bytes=63k"], noEnv)).toThrow(/--checkpoint-bytes/);
     expect(loadConfig(["--checkpoint-bytes=64k"], noEnv).checkpointBytes).toBe(64 * 1024);
