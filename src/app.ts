@@ -116,6 +116,7 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       maxJsonBodyBytes: config.maxMessageBytes,
       openApi: await loadOpenApiDocument(),
       onInternalError: (err) => log.error("REST request failed", { error: err.message }),
+      inlineContentTypes: config.inlineContentTypes,
     });
     const handler = createRpcHandler({ handlers, contextValues, log, fallback: (req, res) => healthz(req, res) || rest.handle(req, res) });
     const server = createServer({

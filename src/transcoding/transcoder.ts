@@ -14,6 +14,7 @@ import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
 import { createAsyncIterable, type UniversalHandler } from "@connectrpc/connect/protocol";
 import { ScalarType, type DescMethodStreaming, type DescMethodUnary, type JsonValue, type Message } from "@bufbuild/protobuf";
+import { createDispositionPolicy } from "./content-disposition.js";
 import { serveDownload } from "./download.js";
 import { readFieldPath, resolveFieldPath } from "./field-paths.js";
 import { createInProcessTransports } from "./in-process-transport.js";
@@ -41,6 +42,11 @@ export interface TranscoderOptions {
   openApi?: object;
   /** Called with errors that are bugs (HTTP 500), for logging. */
   onInternalError?: (err: ConnectError) => void;
+  /**
+   * Media types a download is shown inline as (exact, or `type/*`); any other is an attachment.
+   * Default: images, PDF, plain text, video and audio; HTML and SVG are never inline.
+   */
+  inlineContentTypes?: readonly string[];
 }
 
 /** A REST front end. */
@@ -63,6 +69,7 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
   // hints, and whatever a method binds to response headers (an upload's Upload-Offset).
   const errorHeaders = new Set(["www-authenticate", "retry-after", ...table.routes.flatMap((r) => (r.rest?.responseHeaders ?? []).map((h) => h.header.toLowerCase()))]);
   const chunkBytes = options.rawChunkBytes ?? 256 * 1024;
+  const disposition = createDispositionPolicy(options.inlineContentTypes);
 
   async function serve(req: NodeRequest, res: NodeResponse, signal: AbortSignal): Promise<void> {
     const target = req.url ?? "/";
@@ -106,7 +113,7 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
       return respond(req, res, route, message as Message);
     }
     if (route.rest?.download) {
-      return serveDownload({ method: route.method, options: route.rest.download, transport, rpcHeader, signal }, req, res, request);
+      return serveDownload({ method: route.method, options: route.rest.download, transport, rpcHeader, signal, disposition }, req, res, request);
     }
     const call = await transport.stream(route.method as DescMethodStreaming, signal, undefined, rpcHeader, createAsyncIterable([request]), undefined);
     return streamJsonLines(req, res, route, call.message as AsyncIterable<Message>);
