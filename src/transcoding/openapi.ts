@@ -142,6 +142,7 @@ function operation(route: Route, ref: (d: DescMessage | DescEnum) => Schema, fie
     const nullable = route.responseBodyField?.fieldKind === "message" ? { oneOf: [body, { type: "null" }] } : body;
     responses["200"] = { description: "OK", headers: responseHeaders, content: { "application/json": { schema: nullable } } };
   }
+  if (rawBody) responses["415"] = { description: "A multipart/form-data body: send the raw bytes instead.", content: { "application/json": { schema: ref0() } } };
   responses.default = { description: "An error; the status follows the code (400, 404, 409, 413, 503, ...).", content: { "application/json": { schema: ref0() } } };
   op.responses = responses;
   return op;

@@ -4,7 +4,9 @@
  * to a route, turned into the RPC's request message(s), and run through the same router handlers
  * that serve gRPC and Connect — one implementation, every protocol. Per method kind:
  * - unary: JSON in (body/path/query/headers), JSON out (response_body or the whole response);
- * - client-streaming with a bytes body field: the raw body, cut into messages (uploads);
+ * - client-streaming with a bytes body field: the raw body, cut into messages (uploads); a form
+ *   (multipart/form-data) is refused with 415 before the method is called, as its framing is not
+ *   the content;
  * - server-streaming with a download option: raw bytes with Range/ETag (download.ts);
  * - other server-streaming: newline-delimited JSON, one message a line, an error as a last line
  *   `{"error": {...}}`.
@@ -18,7 +20,7 @@ import { createDispositionPolicy } from "./content-disposition.js";
 import { serveDownload } from "./download.js";
 import { readFieldPath, resolveFieldPath } from "./field-paths.js";
 import { createInProcessTransports } from "./in-process-transport.js";
-import { restError } from "./http-errors.js";
+import { errorWithHttpStatus, restError } from "./http-errors.js";
 import { header, readSmallBody, sendError, sendJson, write, type NodeRequest, type NodeResponse } from "./node-http.js";
 import { callWithRawBody } from "./raw-body.js";
 import { bindRequest } from "./request-binding.js";
@@ -93,6 +95,7 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
     const kind = route.method.methodKind;
     const rawBody = route.bodyField?.fieldKind === "scalar" && route.bodyField.scalar === ScalarType.BYTES;
 
+    if (rawBody) refuseForm(req);
     if (kind === "client_streaming" && rawBody) {
       const handler = handlers.get(route.method)!;
       const first = bindRequest(route, parts);
@@ -174,6 +177,21 @@ async function streamJsonLines(req: NodeRequest, res: NodeResponse, route: Route
     await write(res, Buffer.from(stringifyRestJson({ error: restError(ConnectError.from(reason)).body }) + "\n")).catch(() => undefined);
   }
   res.end();
+}
+
+/**
+ * A raw body is the content itself. A form (`curl -F file=@x`, an HTML form) wraps the file in
+ * multipart boundaries and part headers, which would be stored as if they were content — and its
+ * size is the file's plus the framing, so an upload fails with a misleading "too large". Say what
+ * to send instead, before anything of it is read.
+ */
+function refuseForm(req: NodeRequest): void {
+  if (!/^\s*multipart\/form-data\s*(;|$)/i.test(header(req, "content-type") ?? "")) return;
+  throw errorWithHttpStatus(
+    "the body is a multipart/form-data form (curl -F), not the raw content: send the file's bytes as the body, e.g. curl --data-binary @file or curl -T file",
+    Code.InvalidArgument,
+    415,
+  );
 }
 
 function setBytes(route: Route, request: Message, bytes: Uint8Array): void {
