@@ -146,5 +146,7 @@ async function* mapStream<T>(messages: AsyncIterable<T>, mapped: (err: unknown) 
 
 /** The error's message, and its cause's (a socket error says how the connection ended). */
 function describeCause(err: ConnectError): string {
-  return err.cause instanceof Error && err.cause !== err ? `${err.rawMessage} (${err.cause.message})` : err.rawMessage;
+  // Not `instanceof Error`: errors from Node's core may come from another realm (a test's VM).
+  const cause = (err.cause as { message?: unknown } | undefined)?.message;
+  return typeof cause === "string" && err.cause !== err ? `${err.rawMessage} (${cause})` : err.rawMessage;
 }
