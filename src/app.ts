@@ -24,7 +24,7 @@ import { createServer } from "./server.js";
 import { createTranscoder, loadOpenApiDocument } from "./transcoding/index.js";
 import type { BlobStore } from "./store/blob-store.js";
 import { bindContentStore, type OwnershipNames } from "./store/blob-ownership.js";
-import { connectDatabase, databaseLocation, migrate, type Sql } from "./store/database.js";
+import { checkConnection, connectDatabase, databaseLocation, migrate, type Sql } from "./store/database.js";
 import { createDirectoryBlobStore } from "./store/directory-blob-store.js";
 import { startEmbeddedPostgres } from "./store/embedded-postgres.js";
 import { createSessionLocks } from "./store/session-locks.js";
@@ -64,15 +64,14 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       cleanups.push(() => embedded.stop());
       databaseUrl = embedded.url;
     }
-    const sql = connectDatabase({ url: databaseUrl, schema: config.databaseSchema, max: config.databasePoolMax, statementTimeoutSeconds: config.databaseStatementTimeoutSeconds });
-    cleanups.push(() => sql.end({ timeout: 5 }));
+    const sql = await openDatabase(databaseUrl, config, cleanups);
     const applied = await migrate(sql, config.databaseSchema);
     if (applied.length > 0) log.info("migrations applied", { applied });
 
     const blobs = overrides.blobs ?? (await createDirectoryBlobStore(config.blobDir));
     // Before anything is written or swept: this store must hold this database's content.
     await bindContentStore(sql, blobs, ownershipNames(config));
-    const locks = createSessionLocks(databaseUrl, config.databaseSchema);
+    const locks = createSessionLocks(databaseUrl, config.databaseSchema, config.databaseConnectTimeoutSeconds);
     cleanups.push(() => locks.close());
     const hashes = createHashCache();
     const sweeper = startSweeper({ sql, blobs, locks, hashes, log }, config.sweepIntervalSeconds);
@@ -119,6 +118,7 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       maxJsonBodyBytes: config.maxMessageBytes,
       openApi: await loadOpenApiDocument(),
       onInternalError: (err) => log.error("REST request failed", { error: err.message }),
+      inlineContentTypes: config.inlineContentTypes,
     });
     const handler = createRpcHandler({ handlers, contextValues, log, fallback: (req, res) => healthz(req, res) || rest.handle(req, res) });
     const server = createServer({
@@ -148,6 +148,28 @@ export function ownershipNames(config: Config): OwnershipNames {
     store: `blob directory ${path.resolve(config.blobDir)}`,
     storeSettings: "BLOB_DIR (--blob-dir)",
   };
+}
+
+/**
+ * Opens the pool and waits for a first connection, so that a wrong DATABASE_URL stops the start at
+ * once with a message naming the setting, where it tried and what failed.
+ */
+async function openDatabase(url: string, config: Config, cleanups: (() => Promise<void>)[]): Promise<Sql> {
+  const setting = config.databaseUrl ? "DATABASE_URL / --database-url" : "the embedded Postgres";
+  try {
+    const sql = connectDatabase({
+      url,
+      schema: config.databaseSchema,
+      max: config.databasePoolMax,
+      statementTimeoutSeconds: config.databaseStatementTimeoutSeconds,
+      connectTimeoutSeconds: config.databaseConnectTimeoutSeconds,
+    });
+    cleanups.push(() => sql.end({ timeout: 5 }));
+    await checkConnection(sql);
+    return sql;
+  } catch (err) {
+    throw new Error(`${setting}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /**

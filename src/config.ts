@@ -3,6 +3,7 @@
  * (`--max-file-size 10GiB` or `--max-file-size=10GiB`), flags winning. Defaults make
  * `npm start` work on a fresh machine with nothing set.
  */
+import { defaultInlineContentTypes, inlineContentTypeProblem } from "./transcoding/content-disposition.js";
 
 /** The typed configuration object the rest of the service is built from. */
 export interface Config {
@@ -20,6 +21,8 @@ export interface Config {
   databasePoolMax: number;
   /** Postgres cancels a metadata query that runs (or waits for a lock) longer; 0 means never. */
   databaseStatementTimeoutSeconds: number;
+  /** A new database connection (pool or session locks) must be ready within this many seconds. */
+  databaseConnectTimeoutSeconds: number;
   /** Data directory and port of the embedded Postgres. */
   embeddedPostgresDir: string;
   embeddedPostgresPort: number;
@@ -51,9 +54,11 @@ export interface Config {
   apiKeysFile: string;
   /** Serve without API keys on an interface other than loopback. */
   allowOpenAccess: boolean;
+  /** Media types a download is shown inline as (`image/png`, `image/*`); others are attachments. */
+  inlineContentTypes: string[];
 }
 
-type Kind = "string" | "int" | "bytes" | "bool";
+type Kind = "string" | "int" | "bytes" | "bool" | "list";
 interface Setting {
   env: string;
   kind: Kind;
@@ -73,6 +78,7 @@ const settings: Record<keyof Config, Setting> = {
   databaseSchema: { env: "DATABASE_SCHEMA", kind: "string", default: "public" },
   databasePoolMax: { env: "DATABASE_POOL_MAX", kind: "int", default: "10" },
   databaseStatementTimeoutSeconds: { env: "DATABASE_STATEMENT_TIMEOUT_SECONDS", kind: "int", default: "30" },
+  databaseConnectTimeoutSeconds: { env: "DATABASE_CONNECT_TIMEOUT_SECONDS", kind: "int", default: "10" },
   embeddedPostgresDir: { env: "EMBEDDED_POSTGRES_DIR", kind: "string", default: "./data/pg" },
   embeddedPostgresPort: { env: "EMBEDDED_POSTGRES_PORT", kind: "int", default: "54329" },
   blobDir: { env: "BLOB_DIR", kind: "string", default: "./data/blobs" },
@@ -89,6 +95,7 @@ const settings: Record<keyof Config, Setting> = {
   apiKeys: { env: "API_KEYS", kind: "string", default: "" },
   apiKeysFile: { env: "API_KEYS_FILE", kind: "string", default: "" },
   allowOpenAccess: { env: "ALLOW_OPEN_ACCESS", kind: "bool", default: "false" },
+  inlineContentTypes: { env: "INLINE_CONTENT_TYPES", kind: "list", default: defaultInlineContentTypes.join(",") },
 };
 
 /** Every setting as documentation rows: flag, environment variable, default. */
@@ -102,7 +109,7 @@ export function describeSettings(): { flag: string; env: string; default: string
  */
 export function loadConfig(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Config {
   const flags = parseFlags(argv);
-  const config: Record<string, string | number | boolean> = {};
+  const config: Record<string, string | number | boolean | string[]> = {};
   for (const [name, s] of Object.entries(settings)) {
     const flag = kebab(name);
     const raw = flags.get(flag) ?? env[s.env] ?? s.default;
@@ -115,6 +122,12 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
   if (c.maxFileSize > Number.MAX_SAFE_INTEGER) throw new Error("--max-file-size is larger than 8 PiB");
   if (c.checkpointBytes < 64 * KiB) throw new Error("--checkpoint-bytes must be at least 64KiB");
   if (c.headersTimeoutSeconds < 1) throw new Error("--headers-timeout-seconds must be at least 1");
+  for (const type of c.inlineContentTypes) {
+    const problem = inlineContentTypeProblem(type);
+    if (problem) throw new Error(`--inline-content-types / INLINE_CONTENT_TYPES: ${problem}`);
+  }
+  // postgres.js reads 0 as "wait forever": a database that never answers would hang the start.
+  if (c.databaseConnectTimeoutSeconds < 1) throw new Error("--database-connect-timeout-seconds must be at least 1");
   c.publicUrl = c.publicUrl.replace(/\/+$/, "");
   return c;
 }
@@ -141,8 +154,10 @@ export function parseBytes(raw: string): number | undefined {
   return Object.hasOwn(units, unit) ? Number(m[1]) * units[unit] : undefined; // not inherited names
 }
 
-function parseValue(raw: string, kind: Kind, name: string): string | number | boolean {
+function parseValue(raw: string, kind: Kind, name: string): string | number | boolean | string[] {
   if (kind === "string") return raw;
+  // Comma- or space-separated, as people write lists of media types.
+  if (kind === "list") return raw.split(/[\s,]+/).filter((item) => item !== "");
   if (kind === "bool") {
     if (/^(true|1|yes)$/i.test(raw.trim())) return true;
     if (/^(false|0|no|)$/i.test(raw.trim())) return false;

@@ -5,6 +5,7 @@
  * text or a filesystem path, which go to the log instead.
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import postgres from "postgres";
 import { BlobMissingError } from "./store/blob-store.js";
 import type { Logger } from "./log.js";
 import { errorWithHttpStatus } from "./transcoding/index.js";
@@ -13,6 +14,17 @@ import { errorWithHttpStatus } from "./transcoding/index.js";
 const connectionCodes = new Set(["CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT"]);
 // Socket errors of a database that is down or unreachable.
 const socketCodes = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EPIPE", "EAI_AGAIN"]);
+
+/**
+ * Whether an error came from the database: a Postgres error response, or postgres.js failing to
+ * open or keep a connection. A bare socket errno proves nothing (a client's connection breaks
+ * with the same ECONNRESET), so it counts only when postgres.js rejected a query with it, which
+ * always attaches the query.
+ */
+function fromDatabase(err: object, code: string): boolean {
+  if (err instanceof postgres.PostgresError || connectionCodes.has(code)) return true;
+  return socketCodes.has(code) && "query" in err;
+}
 
 /** Whether a ConnectError's message says a request message did not parse (Connect calls that INTERNAL). */
 export function isParseError(message: string): boolean {
@@ -42,7 +54,8 @@ export function toConnectError(err: unknown, log: Logger): ConnectError {
   const code = (err as { code?: unknown } | undefined)?.code;
   if (typeof code === "string") {
     // Postgres unreachable, restarting or out of connections: retrying later will work.
-    if (connectionCodes.has(code) || socketCodes.has(code) || /^(08|57P0[1-3]|53)/.test(code)) {
+    const unreachable = connectionCodes.has(code) || socketCodes.has(code) || /^(08|57P0[1-3]|53)/.test(code);
+    if (unreachable && fromDatabase(err as object, code)) {
       log.warn("database unavailable", { code, error: String(err) });
       return new ConnectError("metadata store unavailable; retry shortly", Code.Unavailable, undefined, undefined, err);
     }
@@ -72,23 +85,68 @@ export function toConnectError(err: unknown, log: Logger): ConnectError {
   return new ConnectError("internal error", Code.Internal, undefined, undefined, err);
 }
 
-/** An interceptor that applies {@link toConnectError} to unary calls and to every streamed message. */
+/**
+ * An interceptor that applies {@link toConnectError} to unary calls and to every streamed message.
+ * A call the client cancelled (it went away, or its stream broke off) is routine: one info line
+ * naming the RPC, never a warning.
+ */
 export function errorMapping(log: Logger): Interceptor {
   return (next) => async (req) => {
+    const mapped = (err: unknown) => {
+      const connectError = toConnectError(err, log);
+      if (connectError.code === Code.Canceled) log.info("client went away", { rpc: req.method.name, error: describeCause(connectError) });
+      return connectError;
+    };
     try {
       const res = await next(req);
       if (!res.stream) return res;
-      return { ...res, message: mapStream(res.message, log) };
+      return { ...res, message: mapStream(res.message, mapped) };
     } catch (err) {
-      throw toConnectError(err, log);
+      throw mapped(err);
     }
   };
 }
 
-async function* mapStream<T>(messages: AsyncIterable<T>, log: Logger): AsyncIterable<T> {
+/**
+ * The response messages, with the handler's errors mapped. What the consumer throws in is passed
+ * on to the handler (as `yield*` would): connect-node throws in the error of a response it could
+ * not write, which means the client went away (an HTTP/2 stream it reset, a closed connection).
+ * That is said as such, CANCELED with the socket error as its cause, before anyone reads it as a
+ * server fault. Connect's own errors (a message too large to send) pass as they are.
+ */
+async function* mapStream<T>(messages: AsyncIterable<T>, mapped: (err: unknown) => ConnectError): AsyncIterable<T> {
+  const it = messages[Symbol.asyncIterator]();
+  let thrownIn: ConnectError | undefined;
+  let finished = false;
   try {
-    yield* messages;
-  } catch (err) {
-    throw toConnectError(err, log);
+    for (;;) {
+      let next: IteratorResult<T>;
+      try {
+        next = thrownIn ? await (it.throw?.(thrownIn) ?? Promise.reject(thrownIn)) : await it.next();
+      } catch (err) {
+        finished = true;
+        throw mapped(err);
+      }
+      if (next.done) {
+        finished = true;
+        return;
+      }
+      thrownIn = undefined;
+      try {
+        yield next.value;
+      } catch (err) {
+        thrownIn = err instanceof ConnectError ? err : new ConnectError("the client went away: the response could not be written", Code.Canceled, undefined, undefined, err);
+      }
+    }
+  } finally {
+    // The consumer stopped early: the handler stops too.
+    if (!finished) await it.return?.();
   }
+}
+
+/** The error's message, and its cause's (a socket error says how the connection ended). */
+function describeCause(err: ConnectError): string {
+  // Not `instanceof Error`: errors from Node's core may come from another realm (a test's VM).
+  const cause = (err.cause as { message?: unknown } | undefined)?.message;
+  return typeof cause === "string" && err.cause !== err ? `${err.rawMessage} (${cause})` : err.rawMessage;
 }

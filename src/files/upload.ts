@@ -268,7 +268,10 @@ function createSessionWriter(deps: UploadDeps, initial: SessionRow, appender: Bl
             () => hashes.put(id, { hash, offset: written }),
             (commitErr) => deps.log.warn("could not commit an interrupted upload", { uploadId: id, error: String(commitErr) }),
           );
-          throw err;
+          // A socket error here is the client's connection, not the database's: say so before
+          // errors.ts sees a bare errno. Connect's own errors (a message that does not parse) stay.
+          if (err instanceof ConnectError) throw err;
+          throw new ConnectError("the client went away during the upload", Code.Canceled, undefined, undefined, err);
         }
         if (next.done) break;
         message = next.value;

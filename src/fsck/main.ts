@@ -44,8 +44,8 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const url = config.databaseUrl || embeddedPostgresUrl(config.embeddedPostgresPort);
-  const sql = connectDatabase({ url, schema: config.databaseSchema, max: 4, applicationName: "files-service fsck" });
-  const locks = createSessionLocks(url, config.databaseSchema);
+  const sql = connectDatabase({ url, schema: config.databaseSchema, max: 4, applicationName: "files-service fsck", connectTimeoutSeconds: config.databaseConnectTimeoutSeconds });
+  const locks = createSessionLocks(url, config.databaseSchema, config.databaseConnectTimeoutSeconds);
   try {
     const deps = { sql, blobs: await createDirectoryBlobStore(config.blobDir), locks };
     // Checking (let alone repairing) another database's store would call all of its content orphans.

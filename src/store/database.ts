@@ -27,16 +27,41 @@ export interface DatabaseOptions {
    * never), so a stuck transaction elsewhere fails calls instead of hanging them.
    */
   statementTimeoutSeconds?: number;
+  /** Seconds a new connection may take until Postgres is ready for queries (default {@link defaultConnectTimeoutSeconds}). */
+  connectTimeoutSeconds?: number;
+}
+
+/** Seconds a connection may take to open when the options do not say. */
+export const defaultConnectTimeoutSeconds = 10;
+
+/** Thrown by {@link connectDatabase} for a URL that is not one; the message never shows the URL. */
+export class DatabaseUrlError extends Error {
+  constructor(problem: string) {
+    super(`${problem} (the value is not shown: it may hold a password)`);
+    this.name = "DatabaseUrlError";
+  }
 }
 
 /**
  * Opens a pool. It connects lazily and reconnects by itself after Postgres comes back, so a
- * database outage fails calls (mapped to UNAVAILABLE) without taking the process down.
+ * database outage fails calls (mapped to UNAVAILABLE) without taking the process down. Throws
+ * {@link DatabaseUrlError} when the URL is not a postgres:// URL.
  */
 export function connectDatabase(options: DatabaseOptions): Sql {
+  // postgres.js reads "localhost:5432/db" as a URL of scheme "localhost:" and quietly connects to
+  // its defaults instead: only the two schemes Postgres knows are URLs here.
+  if (!/^postgres(ql)?:\/\//i.test(options.url)) throw new DatabaseUrlError("not a URL such as postgres://user:password@host:5432/database");
+  try {
+    return openPool(options);
+  } catch (err) {
+    throw new DatabaseUrlError(`does not parse as a URL: ${(err as Error).message}`);
+  }
+}
+
+function openPool(options: DatabaseOptions): Sql {
   return postgres(options.url, {
     max: options.max,
-    connect_timeout: 5,
+    connect_timeout: options.connectTimeoutSeconds ?? defaultConnectTimeoutSeconds,
     ...(options.keepConnections ? { max_lifetime: null, idle_timeout: 0 } : { idle_timeout: 60 }),
     onclose: options.onclose,
     onnotice: () => {}, // "relation already exists, skipping" and the like are not news
@@ -63,6 +88,35 @@ export function databaseLocation(url: string): string {
   } catch {
     return "(an unparsable URL)";
   }
+}
+
+/**
+ * Waits until the pool has a working connection (one `select 1`), so that a wrong URL, a database
+ * that is down or a wrong password stops a start at once, with a message that says where it tried
+ * (host:port, never the password) and what failed.
+ */
+export async function checkConnection(sql: Sql): Promise<void> {
+  try {
+    await sql`select 1`;
+  } catch (err) {
+    const { host, port, path, database, user, connect_timeout: timeoutSeconds } = sql.options;
+    const where = path || host.map((h, i) => `${h.includes(":") ? `[${h}]` : h}:${port[i] ?? port[0]}`).join(",");
+    throw new Error(`cannot connect to Postgres at ${where} (database "${database}", user "${user}"): ${connectFailure(err, timeoutSeconds)}`, { cause: err });
+  }
+}
+
+/** What went wrong opening a connection, in words an operator acts on. */
+function connectFailure(err: unknown, timeoutSeconds: number): string {
+  const code = (err as { code?: unknown }).code;
+  const message = err instanceof Error ? err.message : String(err);
+  if (code === "ECONNREFUSED") return "connection refused (is Postgres running and listening there?)";
+  if (code === "CONNECT_TIMEOUT" || code === "ETIMEDOUT") return `timed out after ${timeoutSeconds} s without an answer`;
+  if (code === "ENOTFOUND") return `unknown host (${message})`;
+  if (code === "EAI_AGAIN") return `the host name could not be looked up now (${message})`;
+  if (code === "EHOSTUNREACH" || code === "ENETUNREACH") return `host unreachable (${message})`;
+  // Postgres's invalid_authorization_specification and invalid_password.
+  if (code === "28000" || code === "28P01") return `authentication failed: ${message}`;
+  return message; // Postgres's own words, e.g. database "x" does not exist
 }
 
 const migrationsDir = fileURLToPath(new URL("../../migrations/", import.meta.url));

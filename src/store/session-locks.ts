@@ -26,8 +26,11 @@ export interface SessionLocks {
   close(): Promise<void>;
 }
 
-/** Creates the lock manager on its own single connection to the database at `url`. */
-export function createSessionLocks(url: string, schema: string): SessionLocks {
+/**
+ * Creates the lock manager on its own single connection to the database at `url`, which may take
+ * `connectTimeoutSeconds` to open (the pool's default when unset).
+ */
+export function createSessionLocks(url: string, schema: string, connectTimeoutSeconds?: number): SessionLocks {
   let generation = 0;
   const held = new Set<string>(); // sessions claimed in this process, until their lease is released
   const sql: Sql = connectDatabase({
@@ -36,6 +39,7 @@ export function createSessionLocks(url: string, schema: string): SessionLocks {
     max: 1,
     applicationName: "files-service session locks",
     keepConnections: true,
+    connectTimeoutSeconds,
     onclose: () => {
       // Every lease of this connection is lost. Their entries stay until their writers release
       // them, so that no second writer in this process starts while the first one's last writes

@@ -11,3 +11,4 @@ export { errorWithHttpStatus, restError } from "./http-errors.js";
 export { messageToRestJson, stringifyRestJson } from "./rest-json.js";
 export { loadOpenApiDocument } from "./openapi-document.js";
 export { createOpenApiDocument, type CommentSource, type OpenApiInfo } from "./openapi.js";
+export { createDispositionPolicy, defaultInlineContentTypes, inlineContentTypeProblem, type DispositionPolicy } from "./content-disposition.js";

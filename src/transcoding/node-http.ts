@@ -18,6 +18,16 @@ export function header(req: NodeRequest, name: string): string | undefined {
   return Array.isArray(value) ? value.join(", ") : value;
 }
 
+/**
+ * The error for a request body that broke off before its end: the client's connection went away
+ * (Node says ECONNRESET "aborted", or an HTTP/2 stream error). It is the client's doing, so it is
+ * CANCELED, with the socket error as its cause, never a bare errno that reads like a server fault.
+ */
+export function requestBodyBrokeOff(cause: unknown): ConnectError {
+  if (cause instanceof ConnectError) return cause;
+  return new ConnectError("the client went away: the request body broke off", Code.Canceled, undefined, undefined, cause);
+}
+
 /** Reads a whole (small) body; refuses one over `limit` bytes with 413. */
 export async function readSmallBody(req: NodeRequest, limit: number): Promise<Buffer> {
   const declared = Number(header(req, "content-length") ?? "0");
@@ -25,10 +35,14 @@ export async function readSmallBody(req: NodeRequest, limit: number): Promise<Bu
   if (declared > limit) throw tooLarge();
   const parts: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw tooLarge();
-    parts.push(chunk);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) throw tooLarge();
+      parts.push(chunk);
+    }
+  } catch (err) {
+    throw requestBodyBrokeOff(err);
   }
   return Buffer.concat(parts);
 }

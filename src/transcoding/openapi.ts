@@ -123,7 +123,13 @@ function operation(route: Route, ref: (d: DescMessage | DescEnum) => Schema, fie
   const responses: Record<string, unknown> = {};
   if (route.rest?.download) {
     const binary = { "*/*": { schema: { type: "string", contentMediaType: "application/octet-stream" } } };
-    const etag = { ETag: { schema: { type: "string" } }, "Content-Length": { schema: { type: "integer" } } };
+    const etag = {
+      ETag: { schema: { type: "string" } },
+      "Content-Length": { schema: { type: "integer" } },
+      "Content-Disposition": { schema: { type: "string" }, description: "attachment, or inline for the media types the server shows (never HTML or SVG); with the file name when the method names one." },
+      "X-Content-Type-Options": { schema: { type: "string", const: "nosniff" } },
+      "Content-Security-Policy": { schema: { type: "string", const: "sandbox" }, description: "Uploaded content never runs scripts in this origin." },
+    };
     parameters.push({ name: "Range", in: "header", required: false, schema: { type: "string" }, description: "One byte range, e.g. bytes=0-1023, bytes=1024- or bytes=-100." });
     parameters.push({ name: "If-None-Match", in: "header", required: false, schema: { type: "string" } });
     responses["200"] = { description: "The content, with the representation's media type.", headers: etag, content: binary };
@@ -136,6 +142,7 @@ function operation(route: Route, ref: (d: DescMessage | DescEnum) => Schema, fie
     const nullable = route.responseBodyField?.fieldKind === "message" ? { oneOf: [body, { type: "null" }] } : body;
     responses["200"] = { description: "OK", headers: responseHeaders, content: { "application/json": { schema: nullable } } };
   }
+  if (rawBody) responses["415"] = { description: "A multipart/form-data body: send the raw bytes instead.", content: { "application/json": { schema: ref0() } } };
   responses.default = { description: "An error; the status follows the code (400, 404, 409, 413, 503, ...).", content: { "application/json": { schema: ref0() } } };
   op.responses = responses;
   return op;

@@ -14,6 +14,7 @@ import { fromBinary, toBinary, type DescField, type DescMethod, type Message } f
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { createAsyncIterable, encodeEnvelope, pipe, transformSplitEnvelope } from "@connectrpc/connect/protocol";
 import { endStreamFlag, endStreamFromJson, requestHeader } from "@connectrpc/connect/protocol-connect";
+import { requestBodyBrokeOff } from "./node-http.js";
 
 /** One client-streaming call whose messages after the first carry a raw body. */
 export interface RawClientStream {
@@ -78,7 +79,7 @@ interface Piece {
 /**
  * Groups a byte stream into pieces of exactly `size` bytes (the last one shorter), without
  * copying. If the source fails (the client went away), what had arrived is still handed on before
- * the error, so the RPC can keep it.
+ * the error, so the RPC can keep it; the error is then a cancellation by the client (CANCELED).
  */
 async function* groupInto(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Piece> {
   let piece: Piece = { chunks: [], bytes: 0 };
@@ -97,7 +98,7 @@ async function* groupInto(source: AsyncIterable<Uint8Array>, size: number): Asyn
     }
   } catch (err) {
     if (piece.bytes > 0) yield piece;
-    throw err;
+    throw requestBodyBrokeOff(err);
   }
   if (piece.bytes > 0) yield piece;
 }

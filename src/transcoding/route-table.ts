@@ -102,7 +102,7 @@ function compileRule(method: DescMethod, rule: HttpRule, restOptions: RestOption
     const metadata = check(method.output, download.metadata, "download metadata").at(-1)!;
     if (!metadata.message) fail(`download metadata ${download.metadata} must be a message field`);
     check(method.output, download.content, "download content");
-    for (const [name, path] of [["size", download.size], ["content_type", download.contentType], ["etag", download.etag]] as const) {
+    for (const [name, path] of [["size", download.size], ["content_type", download.contentType], ["etag", download.etag], ["filename", download.filename]] as const) {
       if (path) check(metadata.message!, path, `download ${name}`);
     }
     for (const [name, path] of [["range_offset", download.rangeOffset], ["range_limit", download.rangeLimit]] as const) {

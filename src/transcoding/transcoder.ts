@@ -4,7 +4,9 @@
  * to a route, turned into the RPC's request message(s), and run through the same router handlers
  * that serve gRPC and Connect — one implementation, every protocol. Per method kind:
  * - unary: JSON in (body/path/query/headers), JSON out (response_body or the whole response);
- * - client-streaming with a bytes body field: the raw body, cut into messages (uploads);
+ * - client-streaming with a bytes body field: the raw body, cut into messages (uploads); a form
+ *   (multipart/form-data) is refused with 415 before the method is called, as its framing is not
+ *   the content;
  * - server-streaming with a download option: raw bytes with Range/ETag (download.ts);
  * - other server-streaming: newline-delimited JSON, one message a line, an error as a last line
  *   `{"error": {...}}`.
@@ -14,10 +16,11 @@ import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
 import { createAsyncIterable, type UniversalHandler } from "@connectrpc/connect/protocol";
 import { ScalarType, type DescMethodStreaming, type DescMethodUnary, type JsonValue, type Message } from "@bufbuild/protobuf";
+import { createDispositionPolicy } from "./content-disposition.js";
 import { serveDownload } from "./download.js";
 import { readFieldPath, resolveFieldPath } from "./field-paths.js";
 import { createInProcessTransports } from "./in-process-transport.js";
-import { restError } from "./http-errors.js";
+import { errorWithHttpStatus, restError } from "./http-errors.js";
 import { header, readSmallBody, sendError, sendJson, write, type NodeRequest, type NodeResponse } from "./node-http.js";
 import { callWithRawBody } from "./raw-body.js";
 import { bindRequest } from "./request-binding.js";
@@ -41,6 +44,11 @@ export interface TranscoderOptions {
   openApi?: object;
   /** Called with errors that are bugs (HTTP 500), for logging. */
   onInternalError?: (err: ConnectError) => void;
+  /**
+   * Media types a download is shown inline as (exact, or `type/*`); any other is an attachment.
+   * Default: images, PDF, plain text, video and audio; HTML and SVG are never inline.
+   */
+  inlineContentTypes?: readonly string[];
 }
 
 /** A REST front end. */
@@ -63,6 +71,7 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
   // hints, and whatever a method binds to response headers (an upload's Upload-Offset).
   const errorHeaders = new Set(["www-authenticate", "retry-after", ...table.routes.flatMap((r) => (r.rest?.responseHeaders ?? []).map((h) => h.header.toLowerCase()))]);
   const chunkBytes = options.rawChunkBytes ?? 256 * 1024;
+  const disposition = createDispositionPolicy(options.inlineContentTypes);
 
   async function serve(req: NodeRequest, res: NodeResponse, signal: AbortSignal): Promise<void> {
     const target = req.url ?? "/";
@@ -86,6 +95,7 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
     const kind = route.method.methodKind;
     const rawBody = route.bodyField?.fieldKind === "scalar" && route.bodyField.scalar === ScalarType.BYTES;
 
+    if (rawBody) refuseForm(req);
     if (kind === "client_streaming" && rawBody) {
       const handler = handlers.get(route.method)!;
       const first = bindRequest(route, parts);
@@ -106,7 +116,7 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
       return respond(req, res, route, message as Message);
     }
     if (route.rest?.download) {
-      return serveDownload({ method: route.method, options: route.rest.download, transport, rpcHeader, signal }, req, res, request);
+      return serveDownload({ method: route.method, options: route.rest.download, transport, rpcHeader, signal, disposition }, req, res, request);
     }
     const call = await transport.stream(route.method as DescMethodStreaming, signal, undefined, rpcHeader, createAsyncIterable([request]), undefined);
     return streamJsonLines(req, res, route, call.message as AsyncIterable<Message>);
@@ -167,6 +177,21 @@ async function streamJsonLines(req: NodeRequest, res: NodeResponse, route: Route
     await write(res, Buffer.from(stringifyRestJson({ error: restError(ConnectError.from(reason)).body }) + "\n")).catch(() => undefined);
   }
   res.end();
+}
+
+/**
+ * A raw body is the content itself. A form (`curl -F file=@x`, an HTML form) wraps the file in
+ * multipart boundaries and part headers, which would be stored as if they were content — and its
+ * size is the file's plus the framing, so an upload fails with a misleading "too large". Say what
+ * to send instead, before anything of it is read.
+ */
+function refuseForm(req: NodeRequest): void {
+  if (!/^\s*multipart\/form-data\s*(;|$)/i.test(header(req, "content-type") ?? "")) return;
+  throw errorWithHttpStatus(
+    "the body is a multipart/form-data form (curl -F), not the raw content: send the file's bytes as the body, e.g. curl --data-binary @file or curl -T file",
+    Code.InvalidArgument,
+    415,
+  );
 }
 
 function setBytes(route: Route, request: Message, bytes: Uint8Array): void {

@@ -2,7 +2,7 @@
  * Bad input, generated (fast-check) rather than imagined: names, sizes, offsets, page tokens, mime
  * types, malformed protobuf and JSON, truncated and oversized bodies. Whatever comes in, the answer
  * is the right code with a message (a 4xx on HTTP), never an internal error, and a refused request
- * changes nothing. The expected outcome comes from the contract's rules (shared/api-examples.md),
+ * changes nothing. The expected outcome comes from the contract's rules (docs/rest-api.md),
  * written here independently of src/files/names.ts.
  */
 import fc from "fast-check";
@@ -28,7 +28,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-// The contract's rules, from the text of shared/api-examples.md.
+// The contract's rules, from the text of docs/rest-api.md.
 const bucketOk = (b: string) => /^[a-zA-Z0-9_-]{1,63}$/.test(b);
 const keyOk = (k: string) => /^[a-zA-Z0-9_\-/.]{1,1024}$/.test(k) && k.split("/").every((s) => s !== "" && s !== "." && s !== "..");
 

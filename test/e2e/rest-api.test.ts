@@ -1,6 +1,6 @@
 /**
  * The REST/JSON face of FilesService end to end, with a plain HTTP client: every command of the
- * contract (shared/api-examples.md) run verbatim with curl, then what a REST user relies on beyond
+ * contract (docs/rest-api.md) run verbatim with curl, then what a REST user relies on beyond
  * the examples: resumable uploads, Range and cache validators, errors and their statuses.
  */
 import { execFile } from "node:child_process";

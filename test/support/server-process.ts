@@ -46,3 +46,30 @@ export async function startServerProcess(env: Record<string, string>, entry = "s
   const client = createClient(FilesService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
   return { child, port, client, log, exited };
 }
+
+/** How a server process that was expected to fail ended. */
+export interface FailedStart {
+  /** Exit code (or signal name). */
+  exit: number | string;
+  /** Everything it logged, one JSON object a line. */
+  log: string[];
+}
+
+/**
+ * Starts the server with these environment settings when it is expected not to come up: answers
+ * how it exited and what it logged. Fails if it is still running after `timeoutMs`.
+ */
+export async function failedStart(env: Record<string, string>, timeoutMs = 20_000): Promise<FailedStart> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "src/main.ts")], {
+    cwd: root,
+    env: { ...process.env, PORT: "0", SWEEP_INTERVAL_SECONDS: "0", ...env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  const log: string[] = [];
+  createInterface({ input: child.stderr! }).on("line", (line) => log.push(line));
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  // "close", not "exit": by then every line it wrote has been read.
+  const exit = await new Promise<number | string>((resolve) => child.once("close", (code, signal) => resolve(code ?? signal ?? -1)));
+  clearTimeout(timer);
+  return { exit, log };
+}

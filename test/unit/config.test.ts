@@ -155,6 +155,21 @@ describe("bad values", () => {
     expect(loadConfig(["--port", "1"], { PORT: "http" }).port).toBe(1);
   });
 
+  test("a database connect timeout below 1 s is refused (postgres.js would wait forever)", () => {
+    expect(loadConfig([], noEnv).databaseConnectTimeoutSeconds).toBe(10);
+    expect(() => loadConfig(["--database-connect-timeout-seconds=0"], noEnv)).toThrow(/--database-connect-timeout-seconds must be at least 1/);
+    expect(loadConfig([], { DATABASE_CONNECT_TIMEOUT_SECONDS: "1" }).databaseConnectTimeoutSeconds).toBe(1);
+  });
+
+  test("inline content types: a comma- or space-separated list of media types; HTML and SVG are refused", () => {
+    expect(loadConfig([], noEnv).inlineContentTypes).toEqual(["image/*", "application/pdf", "text/plain", "video/*", "audio/*"]);
+    expect(loadConfig(["--inline-content-types=image/png, text/plain"], noEnv).inlineContentTypes).toEqual(["image/png", "text/plain"]);
+    expect(loadConfig([], { INLINE_CONTENT_TYPES: "" }).inlineContentTypes).toEqual([]);
+    expect(() => loadConfig(["--inline-content-types=image/*,text/html"], noEnv)).toThrow(/--inline-content-types \/ INLINE_CONTENT_TYPES: text\/html is never shown inline/);
+    expect(() => loadConfig([], { INLINE_CONTENT_TYPES: "image/svg+xml" })).toThrow(/image\/svg\+xml is never shown inline/);
+    expect(() => loadConfig([], { INLINE_CONTENT_TYPES: "pictures" })).toThrow(/INLINE_CONTENT_TYPES: "pictures" is not a media type/);
+  });
+
   test("checkpoint bytes below 64KiB are refused", () => {
     expect(() => loadConfig(["--checkpoint-bytes=63k"], noEnv)).toThrow(/--checkpoint-bytes/);
     expect(loadConfig(["--checkpoint-bytes=64k"], noEnv).checkpointBytes).toBe(64 * 1024);

@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file transcoding/v1/annotations.proto.
  */
 export const file_transcoding_v1_annotations: GenFile = /*@__PURE__*/
-  fileDesc("CiB0cmFuc2NvZGluZy92MS9hbm5vdGF0aW9ucy5wcm90bxIOdHJhbnNjb2RpbmcudjEiqgEKC1Jlc3RPcHRpb25zEjYKD3JlcXVlc3RfaGVhZGVycxgBIAMoCzIdLnRyYW5zY29kaW5nLnYxLkhlYWRlckJpbmRpbmcSNwoQcmVzcG9uc2VfaGVhZGVycxgCIAMoCzIdLnRyYW5zY29kaW5nLnYxLkhlYWRlckJpbmRpbmcSKgoIZG93bmxvYWQYAyABKAsyGC50cmFuc2NvZGluZy52MS5Eb3dubG9hZCIuCg1IZWFkZXJCaW5kaW5nEg4KBmhlYWRlchgBIAEoCRINCgVmaWVsZBgCIAEoCSKKAQoIRG93bmxvYWQSEAoIbWV0YWRhdGEYASABKAkSDwoHY29udGVudBgCIAEoCRIUCgxjb250ZW50X3R5cGUYAyABKAkSDAoEc2l6ZRgEIAEoCRIMCgRldGFnGAUgASgJEhQKDHJhbmdlX29mZnNldBgGIAEoCRITCgtyYW5nZV9saW1pdBgHIAEoCSIhCg9IdHRwRXJyb3JTdGF0dXMSDgoGc3RhdHVzGAEgASgNOlEKBHJlc3QSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxiNjAMgASgLMhsudHJhbnNjb2RpbmcudjEuUmVzdE9wdGlvbnNSBHJlc3RiBnByb3RvMw", [file_google_protobuf_descriptor]);
+  fileDesc("CiB0cmFuc2NvZGluZy92MS9hbm5vdGF0aW9ucy5wcm90bxIOdHJhbnNjb2RpbmcudjEiqgEKC1Jlc3RPcHRpb25zEjYKD3JlcXVlc3RfaGVhZGVycxgBIAMoCzIdLnRyYW5zY29kaW5nLnYxLkhlYWRlckJpbmRpbmcSNwoQcmVzcG9uc2VfaGVhZGVycxgCIAMoCzIdLnRyYW5zY29kaW5nLnYxLkhlYWRlckJpbmRpbmcSKgoIZG93bmxvYWQYAyABKAsyGC50cmFuc2NvZGluZy52MS5Eb3dubG9hZCIuCg1IZWFkZXJCaW5kaW5nEg4KBmhlYWRlchgBIAEoCRINCgVmaWVsZBgCIAEoCSKcAQoIRG93bmxvYWQSEAoIbWV0YWRhdGEYASABKAkSDwoHY29udGVudBgCIAEoCRIUCgxjb250ZW50X3R5cGUYAyABKAkSDAoEc2l6ZRgEIAEoCRIMCgRldGFnGAUgASgJEhQKDHJhbmdlX29mZnNldBgGIAEoCRITCgtyYW5nZV9saW1pdBgHIAEoCRIQCghmaWxlbmFtZRgIIAEoCSIhCg9IdHRwRXJyb3JTdGF0dXMSDgoGc3RhdHVzGAEgASgNOlEKBHJlc3QSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxiNjAMgASgLMhsudHJhbnNjb2RpbmcudjEuUmVzdE9wdGlvbnNSBHJlc3RiBnByb3RvMw", [file_google_protobuf_descriptor]);
 
 /**
  * REST options of one method.
@@ -91,6 +91,11 @@ export const HeaderBindingSchema: GenMessage<HeaderBinding> = /*@__PURE__*/
  * the bytes as the HTTP body with Content-Type, Content-Length and ETag taken from the metadata,
  * and serves Range (206/416), If-Range, If-None-Match (304) and HEAD.
  *
+ * Stored content is whatever a client uploaded, so a download never runs in the service's origin:
+ * it is sent with X-Content-Type-Options: nosniff, Content-Security-Policy: sandbox, and a
+ * Content-Disposition that is "attachment" unless the media type is one the transcoder is set to
+ * show inline (never HTML or SVG).
+ *
  * @generated from message transcoding.v1.Download
  */
 export type Download = Message<"transcoding.v1.Download"> & {
@@ -142,6 +147,14 @@ export type Download = Message<"transcoding.v1.Download"> & {
    * @generated from field: string range_limit = 7;
    */
   rangeLimit: string;
+
+  /**
+   * Metadata field whose value names the file: its last "/"-separated segment is the filename in
+   * Content-Disposition (a key "photos/cat.jpg" is saved as "cat.jpg"). Unset: no filename.
+   *
+   * @generated from field: string filename = 8;
+   */
+  filename: string;
 };
 
 /**

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { loadApiKeys } from "../../../src/access/api-keys.js";
@@ -92,4 +92,26 @@ describe("bad configuration is refused without ever showing a key", () => {
   test("a missing key file", () => {
     expect(() => loadApiKeys("", path.join(dir, "none.json"))).toThrow(/cannot read/);
   });
+});
+
+test("the README states the key rule the code applies: its lengths and characters, exactly", async () => {
+  const readme = await readFile(new URL("../../../README.md", import.meta.url), "utf8");
+  const rule = /A key is (\d+)–(\d+) characters of\s+`([^`]+)`/.exec(readme);
+  expect(rule).not.toBeNull();
+  const [min, max] = [Number(rule![1]), Number(rule![2])];
+  // "A-Z a-z 0-9 . _ ~ + / = -": ranges and single characters.
+  const stated = rule![3].split(" ").flatMap((part) =>
+    /^.-.$/.test(part) ? Array.from({ length: part.charCodeAt(2) - part.charCodeAt(0) + 1 }, (_, i) => String.fromCharCode(part.charCodeAt(0) + i)) : [part],
+  );
+  const accepts = (key: string) => loadApiKeys(`${key}:r:*`, "").find(key) !== undefined;
+  const rejects = (key: string) => expect(() => loadApiKeys(`${key}:r:*`, "")).toThrow();
+  expect(accepts("a".repeat(min))).toBe(true);
+  expect(accepts("a".repeat(max))).toBe(true);
+  rejects("a".repeat(min - 1));
+  rejects("a".repeat(max + 1));
+  for (const c of stated) expect([c, accepts(c.repeat(min))]).toEqual([c, true]);
+  for (let code = 0x21; code < 0x7f; code++) {
+    const c = String.fromCharCode(code);
+    if (!stated.includes(c) && c !== ":") rejects(c.repeat(min)); // ":" would split the entry itself
+  }
 });
