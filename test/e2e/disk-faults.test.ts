@@ -8,6 +8,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
+import { countPendingRemovals } from "../../src/store/content-removals.js";
 import { createDirectoryBlobStore } from "../../src/store/directory-blob-store.js";
 import { failureOf } from "../support/connect-errors.js";
 import { createFaultyBlobStore, type FaultCode, type FaultOp, type FaultyBlobStore } from "../support/faulty-blob-store.js";
@@ -171,9 +172,11 @@ test("after every fault above, a sweep finds only content rows refer to", async 
   const blobs: string[] = [];
   for await (const id of t.app.blobs.listBlobs()) blobs.push(id);
   expect(blobs.sort()).toEqual(rows.map((r) => r.blobId).sort());
-  const sessions = await t.db.sql<{ id: string }[]>`select id from upload_sessions`;
+  // Completed sessions stay (for clients whose answer was lost), without partial content.
+  const sessions = await t.db.sql<{ id: string }[]>`select id from upload_sessions where completed_at is null`;
   const partials: string[] = [];
   for await (const id of t.app.blobs.listPartials()) partials.push(id);
   expect(partials.sort()).toEqual(sessions.map((s) => s.id).sort());
+  expect(await countPendingRemovals(t.db.sql)).toBe(0);
   expect(disk.hits).toBeGreaterThanOrEqual(20);
 });
