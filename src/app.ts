@@ -96,6 +96,8 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       sessionTtlSeconds: config.sessionTtlSeconds,
       maxFileSize: config.maxFileSize,
       maxOpenSessions: config.maxOpenSessions,
+      maxOpenSessionsPerKey: config.maxOpenSessionsPerKey,
+      maxPendingBytesPerKey: config.maxPendingBytesPerKey,
     }));
     // One router for every face: gRPC, gRPC-Web and Connect at their paths, REST through the
     // transcoder; all of them pass the same interceptors and limits.

@@ -32,6 +32,10 @@ export interface Config {
   maxFileSize: number;
   /** Live upload sessions allowed at once (a create beyond answers RESOURCE_EXHAUSTED). */
   maxOpenSessions: number;
+  /** Open upload sessions one API key may have at once. */
+  maxOpenSessionsPerKey: number;
+  /** Bytes one API key's open sessions may declare and not yet have sent. */
+  maxPendingBytesPerKey: number;
   /** Largest protobuf/JSON message Connect reads or writes (an upload chunk must fit). */
   maxMessageBytes: number;
   /** Bytes an upload writes between two fsync+commit checkpoints. */
@@ -84,6 +88,8 @@ const settings: Record<keyof Config, Setting> = {
   blobDir: { env: "BLOB_DIR", kind: "string", default: "./data/blobs" },
   maxFileSize: { env: "MAX_FILE_SIZE", kind: "bytes", default: "100GiB" },
   maxOpenSessions: { env: "MAX_OPEN_SESSIONS", kind: "int", default: "10000" },
+  maxOpenSessionsPerKey: { env: "MAX_OPEN_SESSIONS_PER_KEY", kind: "int", default: "1000" },
+  maxPendingBytesPerKey: { env: "MAX_PENDING_BYTES_PER_KEY", kind: "bytes", default: "1TiB" },
   maxMessageBytes: { env: "MAX_MESSAGE_BYTES", kind: "bytes", default: "4MiB" },
   checkpointBytes: { env: "CHECKPOINT_BYTES", kind: "bytes", default: "16MiB" },
   sessionTtlSeconds: { env: "SESSION_TTL_SECONDS", kind: "int", default: "86400" },

@@ -7,7 +7,8 @@
  * - A key without the access the call needs: PERMISSION_DENIED (403). For calls that name a
  *   bucket it is decided before anything is looked up, so a caller never learns whether a bucket
  *   it may not read exists. Calls that name an upload session look the session up first, to learn
- *   its bucket: a caller may learn whether a session id exists, never what it holds.
+ *   its bucket: a caller may learn whether a session id exists, never what it holds (the refusal
+ *   names the session, not its bucket or key).
  * - With no keys configured every call is allowed (the server then listens on loopback only).
  */
 import { Code, ConnectError, createContextKey, type HandlerContext, type Interceptor } from "@connectrpc/connect";
@@ -46,6 +47,25 @@ export function authorize(ctx: HandlerContext, access: Access, bucket: string): 
   if (!mayAccess(ctx, access, bucket)) {
     throw new ConnectError(`this API key may not ${access} bucket ${JSON.stringify(bucket)}`, Code.PermissionDenied);
   }
+}
+
+/**
+ * Throws PERMISSION_DENIED unless the caller may write the session's bucket; the message names
+ * only the session, which the caller named itself.
+ */
+export function authorizeSession(ctx: HandlerContext, session: { id: string; bucket: string }): void {
+  if (!mayAccess(ctx, "write", session.bucket)) {
+    throw new ConnectError(`this API key may not write upload session ${session.id}`, Code.PermissionDenied);
+  }
+}
+
+/**
+ * The name of the API key that made the call, for per-key limits; undefined when the service runs
+ * without keys (then only the service-wide limits apply).
+ */
+export function callerKeyName(ctx: HandlerContext): string | undefined {
+  const caller = ctx.values.get(kCaller);
+  return caller === "open" || caller === undefined ? undefined : caller.name;
 }
 
 /** Whether the caller may `access` the bucket (for filtering lists). */

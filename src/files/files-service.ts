@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { FilesService, type File } from "../../gen/files/v1/files_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { FileSchema, UploadSessionSchema } from "../../gen/files/v1/files_pb.js";
-import { authorize, mayAccess } from "../access/access-control.js";
+import { authorize, authorizeSession, callerKeyName, mayAccess } from "../access/access-control.js";
 import { BlobMissingError } from "../store/blob-store.js";
 import { recordContentFault } from "../store/content-faults.js";
 import * as files from "../store/files.js";
@@ -24,8 +24,12 @@ import { receiveUpload, type UploadDeps } from "./upload.js";
 /** What the service needs beyond the upload dependencies. */
 export interface FilesServiceDeps extends UploadDeps {
   maxFileSize: number;
-  /** Live upload sessions allowed at once, across every server process. */
+  /** Open upload sessions allowed at once, across every server process. */
   maxOpenSessions: number;
+  /** Open upload sessions one API key may have at once (so one tenant cannot starve the others). */
+  maxOpenSessionsPerKey: number;
+  /** Bytes one API key's open sessions may declare and not yet have sent. */
+  maxPendingBytesPerKey: number;
 }
 
 const defaultPageSize = 100;
@@ -44,27 +48,27 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
     async createUploadSession(req, ctx) {
       const bucket = checkBucket(req.bucket);
       authorize(ctx, "write", bucket);
-      const row = await sessions.insertSession(
+      const size = checkSize(req.size, deps.maxFileSize);
+      const inserted = await sessions.insertSession(
         sql,
         {
           id: randomUUID(),
           bucket,
           key: checkKey(req.key),
           mimeType: checkMimeType(req.mimeType),
-          size: checkSize(req.size, deps.maxFileSize),
+          size,
           expectedSha256: hexToBuffer(checkSha256(req.sha256)),
+          owner: callerKeyName(ctx),
         },
         deps.sessionTtlSeconds,
-        deps.maxOpenSessions,
+        { maxOpen: deps.maxOpenSessions, maxOpenPerOwner: deps.maxOpenSessionsPerKey, maxPendingBytesPerOwner: deps.maxPendingBytesPerKey },
       );
-      if (!row) {
-        throw new ConnectError(`too many open upload sessions (at most ${deps.maxOpenSessions}); finish or cancel some, or retry later`, Code.ResourceExhausted);
-      }
-      return { session: toSession(row, ctx) };
+      if ("refused" in inserted) throw sessionLimitReached(inserted.refused, size);
+      return { session: toSession(inserted.row, ctx) };
     },
 
     async uploadContent(requests, ctx) {
-      const outcome = await receiveUpload(deps, requests, (session) => authorize(ctx, "write", session.bucket));
+      const outcome = await receiveUpload(deps, requests, (session) => authorizeSession(ctx, session));
       return { session: toSession(outcome.session, ctx, outcome.file), file: outcome.file && toFile(outcome.file, ctx) };
     },
 
@@ -72,7 +76,7 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
       const id = checkUploadId(req.uploadId);
       const row = await sessions.findSession(sql, id);
       if (!row) throw sessionNotFound(id);
-      authorize(ctx, "write", row.bucket);
+      authorizeSession(ctx, row);
       const file = row.completedAt ? await files.findFileByBlob(sql, row.id) : undefined;
       return { session: toSession(row, ctx, file) };
     },
@@ -81,7 +85,7 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
       const id = checkUploadId(req.uploadId);
       const found = await sessions.findSession(sql, id);
       if (!found) throw sessionNotFound(id);
-      authorize(ctx, "write", found.bucket);
+      authorizeSession(ctx, found);
       if (found.completedAt) {
         throw new ConnectError(`upload session ${id} is complete (it became file ${found.bucket}/${found.key}); delete the file instead`, Code.FailedPrecondition);
       }
@@ -164,6 +168,17 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
       if (sent !== end) throw new BlobMissingError(`part of the content of ${bucket}/${key} (${end - sent} bytes)`);
     },
   };
+
+  /** Which limit a refused create reached, in words the caller can act on. */
+  function sessionLimitReached(usage: sessions.OpenUsage, size: number): ConnectError {
+    const message =
+      usage.open >= deps.maxOpenSessions
+        ? `too many open upload sessions (at most ${deps.maxOpenSessions}); finish or cancel some, or retry later`
+        : usage.ownerOpen >= deps.maxOpenSessionsPerKey
+          ? `this API key has ${usage.ownerOpen} open upload sessions (at most ${deps.maxOpenSessionsPerKey} per key); finish or cancel some, or retry later`
+          : `this API key's open upload sessions await ${usage.ownerPending} bytes; ${size} more would pass its limit of ${deps.maxPendingBytesPerKey} bytes not yet uploaded; finish or cancel some, or retry later`;
+    return new ConnectError(message, Code.ResourceExhausted);
+  }
 
   /**
    * Throws unless the file's content is there at its full size: NOT_FOUND when the file was

@@ -20,24 +20,59 @@ export interface SessionRow {
   expiresAt: Date;
   /** When the upload completed (its file became visible); null while it is open. */
   completedAt: Date | null;
+  /** Who opened it (an API key's name), or null when the service runs without keys. */
+  owner: string | null;
 }
 
 /** What a new session is made of. */
-export type NewSession = Pick<SessionRow, "id" | "bucket" | "key" | "mimeType" | "size" | "expectedSha256">;
+export type NewSession = Pick<SessionRow, "id" | "bucket" | "key" | "mimeType" | "size" | "expectedSha256"> & { owner?: string | null };
+
+/** How many open sessions there may be, in all and per owner, and how many bytes an owner may declare and not yet send. */
+export interface SessionLimits {
+  maxOpen: number;
+  maxOpenPerOwner: number;
+  maxPendingBytesPerOwner: number;
+}
+
+/** What was open when a session was refused, to tell the caller which limit it reached. */
+export interface OpenUsage {
+  /** Open sessions in all. */
+  open: number;
+  /** Open sessions of the owner. */
+  ownerOpen: number;
+  /** Bytes the owner's open sessions declared and have not committed yet. */
+  ownerPending: number;
+}
 
 /**
- * Inserts a session at offset 0 that expires `ttlSeconds` from now, unless `maxOpen` open sessions
- * exist already (then answers undefined). The count and the insert are one statement; concurrent
- * creators may overshoot the limit by a few, never by many.
+ * Inserts a session at offset 0 that expires `ttlSeconds` from now, unless that would pass one of
+ * the limits (then answers what stood in the way). An owner's limits apply only to sessions that
+ * have an owner. The counts and the insert are one statement; concurrent creators may overshoot a
+ * limit by a few (as many as create at once), never by many.
  */
-export async function insertSession(sql: Sql, session: NewSession, ttlSeconds: number, maxOpen: number): Promise<SessionRow | undefined> {
+export async function insertSession(sql: Sql, session: NewSession, ttlSeconds: number, limits: SessionLimits): Promise<{ row: SessionRow } | { refused: OpenUsage }> {
+  const owner = session.owner ?? null;
   const [row] = await sql<SessionRow[]>`
-    insert into upload_sessions (id, bucket, key, mime_type, size, expected_sha256, expires_at)
+    insert into upload_sessions (id, bucket, key, mime_type, size, expected_sha256, owner, expires_at)
     select ${session.id}, ${session.bucket}, ${session.key}, ${session.mimeType}, ${session.size},
-           ${session.expectedSha256}, now() + make_interval(secs => ${ttlSeconds})
-     where (select count(*) from upload_sessions where expires_at > now() and completed_at is null) < ${maxOpen}
+           ${session.expectedSha256}, ${owner}::text, now() + make_interval(secs => ${ttlSeconds})
+     where (select count(*) from upload_sessions where expires_at > now() and completed_at is null) < ${limits.maxOpen}
+       and (${owner}::text is null or (
+             select count(*) < ${limits.maxOpenPerOwner} and coalesce(sum(size - committed_offset), 0) + ${session.size} <= ${limits.maxPendingBytesPerOwner}
+               from upload_sessions where owner = ${owner}::text and expires_at > now() and completed_at is null))
     returning *`;
-  return row;
+  return row ? { row } : { refused: await openUsage(sql, owner) };
+}
+
+/** Open sessions in all, and the owner's open sessions and bytes declared but not yet committed. */
+export async function openUsage(sql: Sql, owner: string | null): Promise<OpenUsage> {
+  const [usage] = await sql<OpenUsage[]>`
+    select (select count(*) from upload_sessions where expires_at > now() and completed_at is null)::int as open,
+           count(*)::int as owner_open,
+           coalesce(sum(size - committed_offset), 0)::bigint as owner_pending
+      from upload_sessions
+     where owner = ${owner}::text and expires_at > now() and completed_at is null`;
+  return usage;
 }
 
 /** Reads a live (unexpired) session, open or completed. */

@@ -71,7 +71,7 @@ async function addFile(key: string, data: Buffer): Promise<string> {
 /** A live session of `size` bytes with `data` committed. Answers its id. */
 async function addSession(key: string, size: number, data: Buffer): Promise<string> {
   const id = randomUUID();
-  await insertSession(db.sql, { id, bucket: "b", key, mimeType: "application/octet-stream", size, expectedSha256: null }, 3600, 1_000_000);
+  await insertSession(db.sql, { id, bucket: "b", key, mimeType: "application/octet-stream", size, expectedSha256: null }, 3600, { maxOpen: 1_000_000, maxOpenPerOwner: 1_000_000, maxPendingBytesPerOwner: 2 ** 50 });
   if (data.length > 0) {
     await writePartial(id, data);
     await moveOffset(db.sql, id, 0, data.length, 3600);
@@ -185,7 +185,7 @@ test("repair asks the database again first: content referred to since the check 
   const d = await damage();
   const report = await checkConsistency(deps);
   // A server gives both orphans a row between the check and the repair.
-  await insertSession(db.sql, { id: d.orphanPartial, bucket: "b", key: "late", mimeType: "x/y", size: 5, expectedSha256: null }, 3600, 1_000_000);
+  await insertSession(db.sql, { id: d.orphanPartial, bucket: "b", key: "late", mimeType: "x/y", size: 5, expectedSha256: null }, 3600, { maxOpen: 1_000_000, maxOpenPerOwner: 1_000_000, maxPendingBytesPerOwner: 2 ** 50 });
   await db.sql`insert into files (bucket, key, mime_type, bytes, sha256, blob_id)
                values ('b', 'late-file', 'x/y', 7, ${Buffer.alloc(32)}, ${d.orphanBlob})`;
   await repairFindings(deps, report);
