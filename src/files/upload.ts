@@ -15,7 +15,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Hash } from "node:crypto";
 import type { UploadContentRequest } from "../../gen/files/v1/files_pb.js";
-import type { BlobAppender, BlobStore } from "../store/blob-store.js";
+import { BlobMissingError, type BlobAppender, type BlobStore } from "../store/blob-store.js";
 import type { Sql } from "../store/database.js";
 import { completeUpload, findFileByBlob, type FileRow } from "../store/files.js";
 import type { SessionLocks } from "../store/session-locks.js";
@@ -298,7 +298,15 @@ async function complete(deps: UploadDeps, session: SessionRow, hash: Hash): Prom
       Code.DataLoss,
     );
   }
-  await blobs.commit(session.id);
+  await blobs.commit(session.id).catch(async (err: unknown) => {
+    if (!(err instanceof BlobMissingError)) throw err;
+    // Cancelled, or completed by a writer that took over, while this one was completing: the
+    // partial content went with it. Not data loss: the session is simply no longer this one's.
+    const now = await findSession(sql, session.id);
+    if (!now) throw sessionNotFound(session.id);
+    if (now.completedAt) throw new ConnectError(`upload session ${session.id} was completed by another request meanwhile; nothing of this request was kept`, Code.Aborted);
+    throw err;
+  });
   const done = await completeUpload(sql, session, sha256);
   if (!done) throw sessionNotFound(session.id);
   // The partial content's name and the replaced version's blob; what fails here, the sweep retries.

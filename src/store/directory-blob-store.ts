@@ -126,6 +126,7 @@ export async function createDirectoryBlobStore(root: string): Promise<BlobStore>
       try {
         await link(partialPath(uploadId), target);
       } catch (err) {
+        if (errorCode(err) === "ENOENT") throw new BlobMissingError(`partial content of upload ${uploadId}`);
         if (errorCode(err) !== "EEXIST") throw err;
         // Left by an interrupted earlier attempt; link afresh so the blob is exactly the partial.
         await unlink(target);

@@ -5,6 +5,8 @@
 import { Code } from "@connectrpc/connect";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
+import { countPendingRemovals } from "../../src/store/content-removals.js";
+import { createDirectoryBlobStore } from "../../src/store/directory-blob-store.js";
 import { failureOf } from "../support/connect-errors.js";
 import { sessionLockHolder } from "../support/database.js";
 import { startTestApp, transportNames, type TestApp } from "../support/test-app.js";
@@ -317,5 +319,24 @@ test("the periodic sweep removes expired sessions by itself, and skips one that 
     await eventually(async () => (await partialBytes(swept.blobDir, busy)) === undefined, 10_000, "the sweep removed the busy session's content");
   } finally {
     await swept.close();
+  }
+});
+
+test("a cancel that lands while the upload completes: the writer answers not_found, and nothing is left behind", async () => {
+  let beforeCommit: ((id: string) => Promise<void>) | undefined;
+  const racing = await startTestApp({}, async (config) => {
+    const inner = await createDirectoryBlobStore(config.blobDir);
+    return { blobs: { ...inner, commit: async (id: string) => (await beforeCommit?.(id), inner.commit(id)) } };
+  });
+  try {
+    const files = racing.client("grpc (HTTP/2)");
+    const { session } = await files.createUploadSession({ bucket: "race", key: "cancelled.bin", size: 100n });
+    beforeCommit = async (id) => void (await files.cancelUploadSession({ uploadId: id }));
+    await rejectsWith(Code.NotFound, /not found/)(files.uploadContent(chunks(session!.id, content(100))));
+    expect(await racing.db.sql`select blob_id from files`).toHaveLength(0);
+    expect([await racing.app.blobs.partialSize(session!.id), await racing.app.blobs.size(session!.id)]).toEqual([undefined, undefined]);
+    expect(await countPendingRemovals(racing.db.sql)).toBe(0);
+  } finally {
+    await racing.close();
   }
 });
