@@ -19,7 +19,7 @@ import { removeContent } from "./content-removal.js";
 import { checkBucket, checkKey, checkMimeType, checkSha256, checkSize, checkUploadId } from "./names.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
 import { contentUrl, kBaseUrl, sessionUrl } from "./public-urls.js";
-import { receiveUpload, type UploadDeps } from "./upload.js";
+import { receiveUpload, type UploadDeps } from "./upload/receive-upload.js";
 
 /** What the service needs beyond the upload dependencies. */
 export interface FilesServiceDeps extends UploadDeps {

@@ -1,0 +1,105 @@
+/**
+ * The end of an upload: its last byte is committed, so it becomes a file — or the request came to
+ * a session that completed already, and is answered as the completing request was.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Hash } from "node:crypto";
+import type { UploadContentRequest } from "../../../gen/files/v1/files_pb.js";
+import { BlobMissingError, type BlobStore } from "../../store/blob-store.js";
+import type { Sql } from "../../store/database.js";
+import { completeUpload, findFileByBlob, type FileRow } from "../../store/files.js";
+import { discardSession, findSession, type SessionRow } from "../../store/upload-sessions.js";
+import type { Logger } from "../../log.js";
+import { removeContent } from "../content-removal.js";
+import type { HashCache } from "../content-hash.js";
+import { lockLost, sessionNotFound, withOffset } from "./upload-errors.js";
+import type { WriterLease } from "./session-writer.js";
+
+/** What completing needs. */
+export interface CompletionDeps {
+  sql: Sql;
+  blobs: BlobStore;
+  hashes: HashCache;
+  log: Logger;
+}
+
+/** The session after a request, and the file once the upload is complete. */
+export interface UploadOutcome {
+  session: SessionRow;
+  file?: FileRow;
+}
+
+/**
+ * Completes a full upload: check the promised checksum, make the content a blob, then in one
+ * transaction mark the session completed and make the file visible; only after that commit is the
+ * replaced version's content removed. The lock is checked before each step that a writer which
+ * lost it must not take (another may be completing the same session).
+ */
+export async function completeFullUpload(deps: CompletionDeps, session: SessionRow, hash: Hash, lease: WriterLease): Promise<UploadOutcome> {
+  const { sql, blobs, hashes } = deps;
+  hashes.drop(session.id);
+  const sha256 = hash.digest();
+  const checkLease = () => {
+    if (!lease.valid) throw lockLost(session.id, session.committedOffset);
+  };
+  checkLease();
+  if (session.expectedSha256 && !sha256.equals(session.expectedSha256)) {
+    if (await discardSession(sql, session.id)) await removeContent(deps, [session.id]);
+    throw new ConnectError(
+      `content has sha256 ${sha256.toString("hex")}, not the promised ${session.expectedSha256.toString("hex")}; the upload was discarded`,
+      Code.DataLoss,
+    );
+  }
+  await blobs.commit(session.id).catch(async (err: unknown) => {
+    if (!(err instanceof BlobMissingError)) throw err;
+    // Cancelled, or completed by a writer that took over, while this one was completing: the
+    // partial content went with it. Not data loss: the session is simply no longer this one's.
+    const now = await findSession(sql, session.id);
+    if (!now) throw sessionNotFound(session.id);
+    if (now.completedAt) throw new ConnectError(`upload session ${session.id} was completed by another request meanwhile; nothing of this request was kept`, Code.Aborted);
+    throw err;
+  });
+  checkLease();
+  const done = await completeUpload(sql, session, sha256);
+  if (!done) throw sessionNotFound(session.id);
+  // The partial content's name and the replaced version's blob; what fails here, the sweep retries.
+  await removeContent(deps, done.replacedBlobId ? [session.id, done.replacedBlobId] : [session.id]);
+  return { session: { ...session, completedAt: done.file.createdAt }, file: done.file };
+}
+
+/**
+ * A request to a session that completed already: most likely the client's retry after the answer
+ * to the completing request was lost. Without content it is answered as that request was (the
+ * file); content is refused whole, since the file is final, and never becomes a second file.
+ */
+export async function answerCompleted(
+  sql: Sql,
+  session: SessionRow,
+  first: UploadContentRequest,
+  rest: AsyncIterator<UploadContentRequest>,
+): Promise<UploadOutcome> {
+  for (let message: UploadContentRequest | undefined = first; message; ) {
+    if (message.data.byteLength > 0) {
+      throw withOffset(
+        new ConnectError(
+          `upload session ${session.id} is complete: all ${session.size} bytes were committed and became file ${session.bucket}/${session.key}; nothing of this request was kept`,
+          Code.FailedPrecondition,
+        ),
+        session.committedOffset,
+      );
+    }
+    const next = await rest.next();
+    message = next.done ? undefined : next.value;
+  }
+  const file = await findFileByBlob(sql, session.id);
+  if (!file) {
+    throw withOffset(
+      new ConnectError(
+        `upload session ${session.id} is complete, but the file it became (${session.bucket}/${session.key}) has since been replaced or deleted`,
+        Code.FailedPrecondition,
+      ),
+      session.committedOffset,
+    );
+  }
+  return { session, file };
+}

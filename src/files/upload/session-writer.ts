@@ -1,0 +1,247 @@
+/**
+ * One request's content appended to one locked upload session: the upload's state machine.
+ *
+ *   receiving ──append──▶ receiving      write behind; fsync + commit the offset every checkpoint
+ *       │ ──finish───────▶ finished      everything written is fsynced and committed
+ *       │ ──refuse───────▶ refused       the client's content was wrong: the request is undone whole
+ *       │ ──interrupt────▶ interrupted   the client went away: what arrived is committed
+ *       │ ──(lease lost)─▶ lost-lock     another writer may own the session: nothing more is done
+ *       └ ──(failure)────▶ failed        a disk or database failure: nothing more is committed
+ *
+ * Whose fault decides what is kept: the client's content (offset mismatch, past the declared
+ * size, another upload_id) keeps nothing of the request; the connection keeps what arrived, so the
+ * upload resumes; the server keeps nothing more, and the next request cuts off whatever was
+ * written past the committed offset. Bytes are always fsynced before the offset that counts them
+ * is stored, and the offset only moves by compare-and-set while this writer holds the lock.
+ */
+import type { Hash } from "node:crypto";
+import type { UploadContentRequest } from "../../../gen/files/v1/files_pb.js";
+import type { Logger } from "../../log.js";
+import type { BlobAppender } from "../../store/blob-store.js";
+import type { Sql } from "../../store/database.js";
+import { moveOffset, type SessionRow } from "../../store/upload-sessions.js";
+import type { HashCache } from "../content-hash.js";
+import { lockLost, offsetMismatch, pastDeclaredSize, sessionEndedDuringUpload, uploadIdChanged } from "./upload-errors.js";
+import { WriteBehind } from "./write-behind.js";
+
+/** Where a writer is; see the module comment. */
+export type WriterState = "receiving" | "finished" | "refused" | "interrupted" | "lost-lock" | "failed";
+
+/** What a writer needs besides its session. */
+export interface WriterDeps {
+  sql: Sql;
+  hashes: HashCache;
+  log: Logger;
+  /** Bytes between two fsync+commit checkpoints. */
+  checkpointBytes: number;
+  /** Each commit extends the session's life by this much. */
+  sessionTtlSeconds: number;
+  /** How far writing may lag behind receiving (memory stays bounded by it). */
+  writeBehindBytes: number;
+}
+
+/** The session lock, as far as a writer needs it. */
+export interface WriterLease {
+  /** False once the lock may have been lost (its connection closed). */
+  readonly valid: boolean;
+}
+
+/** Appends one request's messages to one locked session. */
+export class SessionWriter {
+  readonly #deps: WriterDeps;
+  readonly #appender: BlobAppender;
+  readonly #lease: WriterLease;
+  readonly #writes: WriteBehind;
+  readonly #hash: Hash;
+  /** The hash as it was at the start, to go back to when the request is refused. */
+  readonly #startHash: Hash;
+  /** The committed offset when the request began: a refused request goes back here. */
+  readonly start: number;
+  #session: SessionRow;
+  #written: number;
+  #state: WriterState = "receiving";
+  // A checkpoint in progress: receiving and writing go on while it fsyncs and stores the offset.
+  // A failed one stays, to fail everything after it: a failed fsync may have lost the bytes since
+  // the last good one, so nothing past that may ever be counted.
+  #checkpointing: Promise<void> | undefined;
+
+  /** A writer of `session` at its committed offset, whose content so far hashes to `hash`. */
+  constructor(deps: WriterDeps, session: SessionRow, appender: BlobAppender, hash: Hash, lease: WriterLease) {
+    this.#deps = deps;
+    this.#appender = appender;
+    this.#lease = lease;
+    this.#writes = new WriteBehind(appender, deps.writeBehindBytes);
+    this.#hash = hash;
+    this.#startHash = hash.copy();
+    this.start = session.committedOffset;
+    this.#session = session;
+    this.#written = session.committedOffset;
+  }
+
+  /** Where the writer is. */
+  get state(): WriterState {
+    return this.#state;
+  }
+
+  /** The session as last committed. */
+  get session(): SessionRow {
+    return this.#session;
+  }
+
+  /** Bytes received so far (committed or not). */
+  get written(): number {
+    return this.#written;
+  }
+
+  /** The running hash of everything received (for completion, once all is committed). */
+  get hash(): Hash {
+    return this.#hash;
+  }
+
+  /**
+   * Takes one message: refuses the whole request if the message is wrong (throwing the client's
+   * error), else writes its data behind and starts a checkpoint when one is due.
+   */
+  async append(message: UploadContentRequest): Promise<void> {
+    this.#expect("receiving");
+    const refusal = this.#check(message);
+    if (refusal) {
+      await this.#refuse();
+      throw refusal;
+    }
+    if (message.data.byteLength === 0) return;
+    await this.#guard(async () => {
+      this.#checkLease();
+      const pending = this.#writes.write(message.data);
+      this.#hash.update(message.data);
+      this.#written += message.data.byteLength;
+      await pending;
+      await this.#checkpoint();
+    });
+  }
+
+  /** The request ended: commits everything written. */
+  async finish(): Promise<SessionRow> {
+    this.#expect("receiving");
+    await this.#guard(() => this.#commit());
+    this.#state = "finished";
+    if (this.#written < this.#session.size) this.#deps.hashes.put(this.#session.id, { hash: this.#hash, offset: this.#written });
+    return this.#session;
+  }
+
+  /** The client went away: commits what arrived, so the upload resumes from there (best effort). */
+  async interrupt(): Promise<void> {
+    if (this.#state !== "receiving") return;
+    this.#state = "interrupted";
+    try {
+      await this.#commit();
+      this.#deps.hashes.put(this.#session.id, { hash: this.#hash, offset: this.#written });
+    } catch (err) {
+      this.#deps.hashes.drop(this.#session.id);
+      this.#deps.log.warn("could not commit an interrupted upload", { uploadId: this.#session.id, error: String(err) });
+    }
+  }
+
+  /** Waits until no write or fsync runs on the appender any more (before it closes). */
+  async settled(): Promise<void> {
+    await this.#checkpointing?.catch(() => undefined);
+    await this.#writes.settled();
+  }
+
+  /** Runs a step of receiving; a failure ends the writer (lost-lock or failed) and is thrown. */
+  async #guard<T>(step: () => Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (err) {
+      if (this.#state === "receiving") this.#state = this.#lease.valid ? "failed" : "lost-lock";
+      // The hash has seen bytes that will be cut off.
+      this.#deps.hashes.drop(this.#session.id);
+      throw err;
+    }
+  }
+
+  #expect(state: WriterState): void {
+    if (this.#state !== state) throw new Error(`upload writer is ${this.#state}, not ${state}`);
+  }
+
+  /** The refusal a message earns, if any. */
+  #check(message: UploadContentRequest): Error | undefined {
+    const id = this.#session.id;
+    if (message.uploadId !== "" && message.uploadId !== id) return uploadIdChanged(id, message.uploadId);
+    if (message.offset !== undefined && message.offset !== BigInt(this.#written)) return offsetMismatch(message.offset, this.#written, this.start);
+    if (this.#written + message.data.byteLength > this.#session.size) return pastDeclaredSize(this.#session.size, this.start);
+    return undefined;
+  }
+
+  #checkLease(): void {
+    if (!this.#lease.valid) throw lockLost(this.#session.id, this.#session.committedOffset);
+  }
+
+  /**
+   * fsync, then compare-and-set the offset to what was written when it began: the only way an
+   * offset ever moves forward. Writes started meanwhile are not counted (fdatasync may well make
+   * them durable too; the next commit counts them).
+   */
+  async #commit(): Promise<void> {
+    await this.#checkpointing;
+    const target = this.#written;
+    if (target === this.#session.committedOffset) return;
+    this.#checkLease();
+    await this.#writes.drain(); // every write in flight ends at or before target
+    await this.#appender.sync();
+    this.#checkLease(); // lost while syncing: the compare-and-set below must not be a stale writer's
+    const { sql, sessionTtlSeconds } = this.#deps;
+    const moved = await moveOffset(sql, this.#session.id, this.#session.committedOffset, target, sessionTtlSeconds);
+    if (!moved) throw sessionEndedDuringUpload(this.#session.id);
+    this.#session = moved;
+  }
+
+  /** Starts a commit in the background once a checkpoint's worth is written (one at a time). */
+  async #checkpoint(): Promise<void> {
+    const due = () => this.#written - this.#session.committedOffset >= this.#deps.checkpointBytes;
+    if (!due()) return;
+    if (this.#checkpointing) {
+      // The previous one is still running: wait for it (its failure surfaces here) before the next.
+      await this.#checkpointing;
+      if (!due()) return;
+    }
+    const running = this.#commit();
+    this.#checkpointing = running;
+    running.then(
+      () => {
+        if (this.#checkpointing === running) this.#checkpointing = undefined;
+      },
+      () => undefined,
+    );
+  }
+
+  /**
+   * Refuses the request whole: the offset goes back to where the request began, then its bytes are
+   * cut off. The offset goes first because it alone says what counts: bytes past it are cut off by
+   * the next request anyway, so a disk that cannot truncate still keeps nothing of the request,
+   * and the content is never shorter than the committed offset, not even for a moment. A writer
+   * that lost its lock touches neither: the session may be another writer's by now.
+   */
+  async #refuse(): Promise<void> {
+    this.#state = "refused";
+    await this.settled();
+    this.#written = this.start;
+    const { sql, hashes, log, sessionTtlSeconds } = this.#deps;
+    const id = this.#session.id;
+    if (!this.#lease.valid) {
+      hashes.drop(id);
+      return;
+    }
+    if (this.#session.committedOffset !== this.start) {
+      const moved = await moveOffset(sql, id, this.#session.committedOffset, this.start, sessionTtlSeconds);
+      // Someone else moved the offset: the content is theirs now, leave it be.
+      if (!moved) return;
+      this.#session = moved;
+    }
+    if (!this.#lease.valid) return;
+    hashes.put(id, { hash: this.#startHash, offset: this.start });
+    await this.#appender.truncate(this.start).catch((err: unknown) => {
+      log.warn("could not cut off a refused request's bytes; the next request will", { uploadId: id, error: String(err) });
+    });
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * The upload state machine, one transition at a time: a SessionWriter against an in-memory
+ * appender (so each disk step can be watched or made to fail) and a real Postgres (so every offset
+ * move is the real compare-and-set).
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createHash, randomUUID } from "node:crypto";
+import type { UploadContentRequest } from "../../gen/files/v1/files_pb.js";
+import { createHashCache, type HashCache } from "../../src/files/content-hash.js";
+import { completeFullUpload } from "../../src/files/upload/completion.js";
+import { SessionWriter, type WriterLease } from "../../src/files/upload/session-writer.js";
+import { createLogger } from "../../src/log.js";
+import type { BlobAppender, BlobStore } from "../../src/store/blob-store.js";
+import { findSession, insertSession, type SessionRow } from "../../src/store/upload-sessions.js";
+import { createTestDatabase, type TestDatabase } from "../support/database.js";
+import { content } from "../support/uploads.js";
+
+const KiB = 1024;
+let db: TestDatabase;
+let hashes: HashCache;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(() => db.drop());
+beforeEach(() => {
+  hashes = createHashCache();
+});
+
+/** An appender over a buffer that records each step, and fails a step on demand. */
+function memoryAppender(start = 0) {
+  const events: string[] = [];
+  let data = Buffer.alloc(start);
+  const fail: { write?: Error; sync?: Error } = {};
+  let position = start;
+  const appender: BlobAppender = {
+    async write(chunk) {
+      const at = position;
+      position += chunk.byteLength;
+      await new Promise((r) => setImmediate(r)); // in flight for a moment, as a real write is
+      if (fail.write) throw fail.write;
+      if (data.length < at + chunk.byteLength) data = Buffer.concat([data, Buffer.alloc(at + chunk.byteLength - data.length)]);
+      data.set(chunk, at);
+      events.push(`write ${at}+${chunk.byteLength}`);
+    },
+    async sync() {
+      if (fail.sync) throw fail.sync;
+      events.push(`sync ${data.length}`);
+    },
+    async truncate(length) {
+      data = data.subarray(0, length);
+      position = length;
+      events.push(`truncate ${length}`);
+    },
+    async close() {},
+  };
+  return { appender, events, fail, data: () => data };
+}
+
+const lease = (): WriterLease & { valid: boolean } => ({ valid: true });
+const message = (data: Uint8Array, fields: Partial<UploadContentRequest> = {}) => ({ uploadId: "", data, ...fields }) as UploadContentRequest;
+
+async function newSession(size: number): Promise<SessionRow> {
+  const inserted = await insertSession(db.sql, { id: randomUUID(), bucket: "b", key: "k", mimeType: "x/y", size, expectedSha256: null }, 3600, {
+    maxOpen: 1e6,
+    maxOpenPerOwner: 1e6,
+    maxPendingBytesPerOwner: 2 ** 50,
+  });
+  if (!("row" in inserted)) throw new Error("not inserted");
+  return inserted.row;
+}
+
+function writerOf(session: SessionRow, disk = memoryAppender(session.committedOffset), held = lease(), checkpointBytes = 64 * KiB) {
+  const deps = { sql: db.sql, hashes, log: createLogger({ silent: true }), checkpointBytes, sessionTtlSeconds: 3600, writeBehindBytes: 256 * KiB };
+  return { writer: new SessionWriter(deps, session, disk.appender, createHash("sha256"), held), disk, held };
+}
+
+const offsetOf = async (id: string) => (await findSession(db.sql, id))!.committedOffset;
+const failure = async (promise: Promise<unknown>) => promise.then(() => undefined, (err: unknown) => ConnectError.from(err));
+
+test("append, then finish: every byte is fsynced before the offset that counts it is stored", async () => {
+  const session = await newSession(100);
+  const { writer, disk } = writerOf(session);
+  await writer.append(message(content(60)));
+  await writer.append(message(content(40)));
+  expect(await offsetOf(session.id)).toBe(0); // nothing committed before the request ends (no checkpoint due)
+  const committed = await writer.finish();
+  expect([writer.state, committed.committedOffset, await offsetOf(session.id)]).toEqual(["finished", 100, 100]);
+  expect(disk.events).toEqual(["write 0+60", "write 60+40", "sync 100"]);
+});
+
+test("checkpoint: a commit runs while receiving goes on, one at a time, counting only what was written when it began", async () => {
+  const session = await newSession(512 * KiB);
+  const { writer } = writerOf(session);
+  for (let i = 0; i < 4; i++) await writer.append(message(content(64 * KiB)));
+  await writer.settled();
+  const mid = await offsetOf(session.id);
+  expect(mid % (64 * KiB)).toBe(0);
+  expect(mid).toBeGreaterThanOrEqual(64 * KiB);
+  expect(mid).toBeLessThanOrEqual(256 * KiB);
+  await writer.finish();
+  expect(await offsetOf(session.id)).toBe(256 * KiB);
+});
+
+describe.each([
+  ["offset mismatch", message(content(10), { offset: 5n }), Code.Aborted],
+  ["past the declared size", message(content(200 * KiB)), Code.OutOfRange],
+  ["another upload_id", message(content(10), { uploadId: randomUUID() }), Code.InvalidArgument],
+])("refuse (%s)", (_name, wrong, code) => {
+  test("the request is undone whole: the offset goes back to where it began, its bytes are cut off", async () => {
+    const session = await newSession(200 * KiB);
+    // A first request committed 10 bytes; this one starts there.
+    const first = writerOf(session);
+    await first.writer.append(message(content(10)));
+    await first.writer.finish();
+    const start = await findSession(db.sql, session.id);
+    const { writer, disk } = writerOf(start!, memoryAppender(10), lease(), 16 * KiB);
+    for (let i = 0; i < 4; i++) await writer.append(message(content(16 * KiB))); // checkpoints commit some of it
+    await writer.settled();
+    const err = await failure(writer.append(wrong));
+    expect([err && Code[err.code], writer.state]).toEqual([Code[code], "refused"]);
+    if (code !== Code.InvalidArgument) expect(err!.metadata.get("upload-offset")).toBe("10");
+    expect(await offsetOf(session.id)).toBe(10);
+    expect(disk.events.at(-1)).toBe("truncate 10");
+    expect(disk.data().length).toBe(10);
+  });
+});
+
+test("interrupt: what arrived is committed, and the running hash kept for the next request", async () => {
+  const session = await newSession(100);
+  const { writer } = writerOf(session);
+  const data = content(30);
+  await writer.append(message(data));
+  await writer.interrupt();
+  expect([writer.state, await offsetOf(session.id)]).toEqual(["interrupted", 30]);
+  const cached = await hashes.take(session.id, 30, {} as BlobStore);
+  expect(cached.hash.digest("hex")).toBe(createHash("sha256").update(data).digest("hex"));
+});
+
+test.each(["write", "sync"] as const)("a %s failure: failed, nothing more is committed, the hash is forgotten", async (step) => {
+  const session = await newSession(100);
+  const { writer, disk } = writerOf(session);
+  hashes.put(session.id, { hash: createHash("sha256"), offset: 0 });
+  disk.fail[step] = Object.assign(new Error("EIO"), { code: "EIO" });
+  // A write failure surfaces when the write behind is waited for: at the latest, the commit.
+  const err = await failure(writer.append(message(content(10))).then(() => writer.finish()));
+  expect(err?.cause ?? err).toMatchObject({ code: "EIO" });
+  expect([writer.state, await offsetOf(session.id)]).toEqual(["failed", 0]);
+  await expect(writer.append(message(content(1)))).rejects.toThrow(/failed, not receiving/);
+  let reread = false;
+  await hashes.take(session.id, 0, { async *readPartial() { reread = true; } } as unknown as BlobStore);
+  expect(reread).toBe(true); // the cached hash was dropped: the next request hashes the content again
+});
+
+test("lost lock: nothing more is written or committed, and the client is told the committed offset", async () => {
+  const session = await newSession(100);
+  const { writer, disk, held } = writerOf(session);
+  await writer.append(message(content(10)));
+  await writer.settled();
+  held.valid = false;
+  const err = await failure(writer.append(message(content(10))));
+  expect([err && Code[err.code], err?.metadata.get("upload-offset"), writer.state]).toEqual(["Unavailable", "0", "lost-lock"]);
+  expect(disk.events).toEqual(["write 0+10"]);
+  expect(await offsetOf(session.id)).toBe(0);
+});
+
+test("a writer that lost its lock and then refuses its request does not rewind the offset under the new writer", async () => {
+  const session = await newSession(100 * KiB);
+  const old = writerOf(session, memoryAppender(0), lease(), 16 * KiB);
+  for (let i = 0; i < 3; i++) await old.writer.append(message(content(16 * KiB)));
+  await old.writer.settled();
+  const committed = await offsetOf(session.id);
+  expect(committed).toBeGreaterThan(0);
+  // The old writer's lock connection dies; a new writer takes the session at `committed`.
+  old.held.valid = false;
+  const err = await failure(old.writer.append(message(content(10), { offset: 1n })));
+  expect(err?.code).toBe(Code.Aborted);
+  expect(await offsetOf(session.id)).toBe(committed); // was rewound to 0 before
+  expect(old.disk.events.filter((e) => e.startsWith("truncate"))).toEqual([]);
+  const taker = writerOf((await findSession(db.sql, session.id))!, memoryAppender(committed));
+  await taker.writer.append(message(content(10)));
+  expect((await taker.writer.finish()).committedOffset).toBe(committed + 10);
+});
+
+test("a writer that lost its lock does not complete the session: another may be completing it", async () => {
+  const session = await newSession(10);
+  const { writer, held } = writerOf(session);
+  await writer.append(message(content(10)));
+  const committed = await writer.finish();
+  held.valid = false;
+  const commits: string[] = [];
+  const blobs = { commit: async (id: string) => void commits.push(id) } as unknown as BlobStore;
+  const err = await failure(completeFullUpload({ sql: db.sql, blobs, hashes, log: createLogger({ silent: true }) }, committed, writer.hash, held));
+  expect([err && Code[err.code], err?.metadata.get("upload-offset")]).toEqual(["Unavailable", "10"]);
+  expect(commits).toEqual([]);
+  expect((await findSession(db.sql, session.id))!.completedAt).toBeNull();
+});
