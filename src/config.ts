@@ -3,6 +3,7 @@
  * (`--max-file-size 10GiB` or `--max-file-size=10GiB`), flags winning. Defaults make
  * `npm start` work on a fresh machine with nothing set.
  */
+import { logLevels, type LogLevel } from "./log.js";
 import { defaultInlineContentTypes, inlineContentTypeProblem } from "./transcoding/content-disposition.js";
 
 /** The typed configuration object the rest of the service is built from. */
@@ -58,6 +59,8 @@ export interface Config {
   apiKeysFile: string;
   /** Serve without API keys on an interface other than loopback. */
   allowOpenAccess: boolean;
+  /** Lines below this level are not logged. */
+  logLevel: LogLevel;
   /** Media types a download is shown inline as (`image/png`, `image/*`); others are attachments. */
   inlineContentTypes: string[];
 }
@@ -101,6 +104,7 @@ const settings: Record<keyof Config, Setting> = {
   apiKeys: { env: "API_KEYS", kind: "string", default: "" },
   apiKeysFile: { env: "API_KEYS_FILE", kind: "string", default: "" },
   allowOpenAccess: { env: "ALLOW_OPEN_ACCESS", kind: "bool", default: "false" },
+  logLevel: { env: "LOG_LEVEL", kind: "string", default: "info" },
   inlineContentTypes: { env: "INLINE_CONTENT_TYPES", kind: "list", default: defaultInlineContentTypes.join(",") },
 };
 
@@ -134,6 +138,7 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
   }
   // postgres.js reads 0 as "wait forever": a database that never answers would hang the start.
   if (c.databaseConnectTimeoutSeconds < 1) throw new Error("--database-connect-timeout-seconds must be at least 1");
+  if (!logLevels.includes(c.logLevel)) throw new Error(`--log-level / LOG_LEVEL: "${c.logLevel}" is not one of ${logLevels.join(", ")}`);
   c.publicUrl = c.publicUrl.replace(/\/+$/, "");
   return c;
 }

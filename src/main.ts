@@ -9,15 +9,15 @@ import { loadConfig } from "./config.js";
 import { createLogger } from "./log.js";
 import { portInUse } from "./port-in-use.js";
 
-const log = createLogger();
 const config = (() => {
   try {
     return loadConfig();
   } catch (err) {
-    log.error(`configuration: ${(err as Error).message}`);
+    createLogger().error(`configuration: ${(err as Error).message}`);
     process.exit(2);
   }
 })();
+const log = createLogger({ level: config.logLevel });
 
 // Under `npm start` one Ctrl-C can reach the server twice within milliseconds: the terminal
 // signals the whole foreground process group, and npm forwards SIGINT and SIGTERM to its child

@@ -38,7 +38,7 @@ export async function startServerProcess(env: Record<string, string>, entry = "s
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child.stderr! }).on("line", (line) => {
       log.push(line);
-      const m = /"message":"listening","url":"http:\/\/[^"]*:(\d+)"/.exec(line);
+      const m = /"message":"listening"/.test(line) ? /"url":"http:\/\/[^"]*:(\d+)"/.exec(line) : null;
       if (m) resolve(Number(m[1]));
     });
     void exited.then((code) => reject(new Error(`server exited (${code}) before listening:\n${log.join("\n")}`)));
