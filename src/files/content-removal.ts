@@ -28,7 +28,7 @@ export async function removeContent(deps: RemovalDeps, ids: readonly string[]): 
   try {
     candidates = await removalCandidates(sql, ids);
   } catch (err) {
-    log.warn("could not look up content to remove; the sweep will", { ids: ids.length, error: String(err) });
+    log.warn("could not look up content to remove; the sweep will", { ids: ids.length, err: err });
     return 0;
   }
   const removed: string[] = [];
@@ -44,9 +44,9 @@ export async function removeContent(deps: RemovalDeps, ids: readonly string[]): 
       }
       removed.push(id);
     } catch (err) {
-      log.warn("could not remove content; the sweep will retry", { id, error: String(err) });
+      log.warn("could not remove content; the sweep will retry", { id, err: err });
     }
   }
-  await forgetRemovals(sql, removed).catch((err) => log.warn("could not forget removed content; the sweep will", { error: String(err) }));
+  await forgetRemovals(sql, removed).catch((err) => log.warn("could not forget removed content; the sweep will", { err: err }));
   return removed.length;
 }

@@ -191,7 +191,7 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
     if ((await files.findFile(sql, row.bucket, row.key))?.blobId !== row.blobId) throw fileNotFound(row.bucket, row.key);
     const problem = size === undefined ? "content missing" : `content has ${size} of ${row.bytes} bytes`;
     log.error("stored content is damaged", { bucket: row.bucket, key: row.key, blobId: row.blobId, problem });
-    await recordContentFault(sql, row, problem).catch((err) => log.warn("could not record a content fault", { blobId: row.blobId, error: String(err) }));
+    await recordContentFault(sql, row, problem).catch((err) => log.warn("could not record a content fault", { blobId: row.blobId, err: err }));
     throw new ConnectError(`the content of file ${row.bucket}/${row.key} is ${size === undefined ? "missing" : "damaged"} on the server (${problem}); the operator has been told`, Code.DataLoss);
   }
 }

@@ -72,7 +72,7 @@ export function startSweeper(
 
   const timer =
     intervalSeconds > 0
-      ? setInterval(() => sweep().catch((err) => log.warn("sweep failed", { error: String(err) })), intervalSeconds * 1000)
+      ? setInterval(() => sweep().catch((err) => log.warn("sweep failed", { err: err })), intervalSeconds * 1000)
       : undefined;
   timer?.unref();
 

@@ -39,7 +39,7 @@ export function createDatabaseHealth(sql: Sql, log: Logger, options: DatabaseHea
     } catch (err) {
       query.cancel(); // a query still waiting for a connection must not pile up behind the outage
       query.catch(() => undefined);
-      if (last?.serving !== false) log.warn("health: the database does not answer", { code: (err as { code?: unknown }).code, error: String(err) });
+      if (last?.serving !== false) log.warn("health: the database does not answer", { code: (err as { code?: unknown }).code, err: err });
       return false;
     } finally {
       clearTimeout(timer);

@@ -138,7 +138,7 @@ export class SessionWriter {
       this.#deps.hashes.put(this.#session.id, { hash: this.#hash, offset: this.#written });
     } catch (err) {
       this.#deps.hashes.drop(this.#session.id);
-      this.#deps.log.warn("could not commit an interrupted upload", { uploadId: this.#session.id, error: String(err) });
+      this.#deps.log.warn("could not commit an interrupted upload", { uploadId: this.#session.id, err: err });
     }
   }
 
@@ -241,7 +241,7 @@ export class SessionWriter {
     if (!this.#lease.valid) return;
     hashes.put(id, { hash: this.#startHash, offset: this.start });
     await this.#appender.truncate(this.start).catch((err: unknown) => {
-      log.warn("could not cut off a refused request's bytes; the next request will", { uploadId: id, error: String(err) });
+      log.warn("could not cut off a refused request's bytes; the next request will", { uploadId: id, err: err });
     });
   }
 }
