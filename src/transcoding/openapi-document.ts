@@ -1,6 +1,6 @@
 /**
  * The OpenAPI document served at /openapi.json: generated into gen/openapi.json by `npm run
- * generate` (see protoc-gen-openapi.ts), from the same annotations the transcoder routes by.
+ * generate` (see tools/protoc-gen-openapi.ts), from the same annotations the transcoder routes by.
  */
 import { readFile } from "node:fs/promises";
 
