@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { FilesService, type File } from "../../gen/files/v1/files_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { FileSchema, UploadSessionSchema } from "../../gen/files/v1/files_pb.js";
-import { authorize, authorizeSession, callerKeyName, mayAccess } from "../access/access-control.js";
+import { authorize, authorizeSession, callerKeyName, mayAccess, type Access } from "../access/access-control.js";
 import { BlobMissingError } from "../store/blob-store.js";
 import { recordContentFault } from "../store/content-faults.js";
 import * as files from "../store/files.js";
@@ -20,6 +20,7 @@ import { checkBucket, checkKey, checkMimeType, checkSha256, checkSize, checkUplo
 import { decodePageToken, encodePageToken } from "./page-token.js";
 import { contentUrl, kBaseUrl, sessionUrl } from "./public-urls.js";
 import { receiveUpload, type UploadDeps } from "./upload/receive-upload.js";
+import { sessionNotFound } from "./upload/upload-errors.js";
 
 /** What the service needs beyond the upload dependencies. */
 export interface FilesServiceDeps extends UploadDeps {
@@ -73,19 +74,14 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
     },
 
     async getUploadSession(req, ctx) {
-      const id = checkUploadId(req.uploadId);
-      const row = await sessions.findSession(sql, id);
-      if (!row) throw sessionNotFound(id);
-      authorizeSession(ctx, row);
+      const row = await addressedSession(req.uploadId, ctx);
       const file = row.completedAt ? await files.findFileByBlob(sql, row.id) : undefined;
       return { session: toSession(row, ctx, file) };
     },
 
     async cancelUploadSession(req, ctx) {
-      const id = checkUploadId(req.uploadId);
-      const found = await sessions.findSession(sql, id);
-      if (!found) throw sessionNotFound(id);
-      authorizeSession(ctx, found);
+      const found = await addressedSession(req.uploadId, ctx);
+      const id = found.id;
       if (found.completedAt) {
         throw new ConnectError(`upload session ${id} is complete (it became file ${found.bucket}/${found.key}); delete the file instead`, Code.FailedPrecondition);
       }
@@ -121,16 +117,11 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
     },
 
     async getFile(req, ctx) {
-      const [bucket, key] = [checkBucket(req.bucket), checkKey(req.key)];
-      authorize(ctx, "read", bucket);
-      const row = await files.findFile(sql, bucket, key);
-      if (!row) throw fileNotFound(bucket, key);
-      return { file: toFile(row, ctx) };
+      return { file: toFile(await storedFile(req, ctx), ctx) };
     },
 
     async deleteFile(req, ctx) {
-      const [bucket, key] = [checkBucket(req.bucket), checkKey(req.key)];
-      authorize(ctx, "write", bucket);
+      const { bucket, key } = addressedFile(req, ctx, "write");
       const row = await files.deleteFile(sql, bucket, key);
       if (!row) throw fileNotFound(bucket, key);
       // The row is gone, so the file is deleted for every reader; the content goes now, or with the
@@ -140,10 +131,8 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
     },
 
     async *downloadFile(req, ctx) {
-      const [bucket, key] = [checkBucket(req.bucket), checkKey(req.key)];
-      authorize(ctx, "read", bucket);
-      const row = await files.findFile(sql, bucket, key);
-      if (!row) throw fileNotFound(bucket, key);
+      const row = await storedFile(req, ctx);
+      const { bucket, key } = row;
       if (req.offset < 0n || req.offset > BigInt(row.bytes)) {
         throw new ConnectError(`offset ${req.offset} is outside the file (0 to ${row.bytes})`, Code.OutOfRange);
       }
@@ -168,6 +157,23 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
       if (sent !== end) throw new BlobMissingError(`part of the content of ${bucket}/${key} (${end - sent} bytes)`);
     },
   };
+
+  /** The live session a call names, once the caller may write it. */
+  async function addressedSession(uploadId: string, ctx: HandlerContext): Promise<SessionRow> {
+    const id = checkUploadId(uploadId);
+    const row = await sessions.findSession(sql, id);
+    if (!row) throw sessionNotFound(id);
+    authorizeSession(ctx, row);
+    return row;
+  }
+
+  /** The stored file a read names, once the caller may read its bucket. */
+  async function storedFile(req: { bucket: string; key: string }, ctx: HandlerContext): Promise<FileRow> {
+    const { bucket, key } = addressedFile(req, ctx, "read");
+    const row = await files.findFile(sql, bucket, key);
+    if (!row) throw fileNotFound(bucket, key);
+    return row;
+  }
 
   /** Which limit a refused create reached, in words the caller can act on. */
   function sessionLimitReached(usage: sessions.OpenUsage, size: number): ConnectError {
@@ -235,8 +241,11 @@ function notFound(message: string): ConnectError {
   return new ConnectError(message, Code.NotFound);
 }
 
-function sessionNotFound(id: string): ConnectError {
-  return notFound(`upload session ${id} not found (it may have expired or been cancelled)`);
+/** The valid bucket and key a call names, once the caller may `access` the bucket (decided before any lookup). */
+function addressedFile(req: { bucket: string; key: string }, ctx: HandlerContext, access: Access): { bucket: string; key: string } {
+  const [bucket, key] = [checkBucket(req.bucket), checkKey(req.key)];
+  authorize(ctx, access, bucket);
+  return { bucket, key };
 }
 
 function fileNotFound(bucket: string, key: string): ConnectError {
