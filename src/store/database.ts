@@ -4,8 +4,9 @@
  * back as a JS number: sizes and offsets stay below 2^53, which the config enforces.
  */
 import { readdir, readFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
+import path from "node:path";
 import postgres from "postgres";
+import { projectFile } from "../project-files.js";
 
 /** A pool or a transaction: the query functions accept either. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -119,7 +120,7 @@ function connectFailure(err: unknown, timeoutSeconds: number): string {
   return message; // Postgres's own words, e.g. database "x" does not exist
 }
 
-const migrationsDir = fileURLToPath(new URL("../../migrations/", import.meta.url));
+const migrationsDir = projectFile("migrations") + path.sep;
 
 /** The advisory lock that serialises starters migrating `schema` (held for the transaction). */
 export function migrationLock(schema: string): string {

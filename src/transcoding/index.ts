@@ -9,6 +9,5 @@ export { parsePathTemplate, matchPathTemplate, PathTemplateError, type PathTempl
 export { bindRequest } from "./request-binding.js";
 export { errorWithHttpStatus, restError } from "./http-errors.js";
 export { messageToRestJson, stringifyRestJson } from "./rest-json.js";
-export { loadOpenApiDocument } from "./openapi-document.js";
 export { createOpenApiDocument, type CommentSource, type OpenApiInfo } from "./openapi.js";
 export { createDispositionPolicy, defaultInlineContentTypes, inlineContentTypeProblem, type DispositionPolicy } from "./content-disposition.js";
