@@ -25,7 +25,7 @@ import { loadOpenApiDocument } from "./project-files.js";
 import { createTranscoder } from "./transcoding/index.js";
 import type { BlobStore } from "./store/blob-store.js";
 import { bindContentStore, type OwnershipNames } from "./store/blob-ownership.js";
-import { checkConnection, connectDatabase, databaseLocation, migrate, type Sql } from "./store/database.js";
+import { checkConnection, classifyDatabaseError, connectDatabase, databaseLocation, migrate, type Sql } from "./store/database.js";
 import { createDirectoryBlobStore } from "./store/directory-blob-store.js";
 import { startEmbeddedPostgres } from "./store/embedded-postgres.js";
 import { createSessionLocks } from "./store/session-locks.js";
@@ -110,7 +110,7 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       maxTimeoutMs: config.maxRequestTimeoutSeconds > 0 ? config.maxRequestTimeoutSeconds * 1000 : undefined,
       acceptCompression: [compressionGzip, compressionBrotli],
       // Health probes carry no key; every other service (FilesService) needs one when keys are set.
-      interceptors: [drain.interceptor, errorMapping(log), authentication(keys, ["grpc.health.v1.Health"])],
+      interceptors: [drain.interceptor, errorMapping(log, [classifyDatabaseError, blobs.classifyError]), authentication(keys, ["grpc.health.v1.Health"])],
     });
     routes(router);
     const handlers = router.handlers.map(parseErrorsAsInvalidArgument);

@@ -1,30 +1,15 @@
 /**
- * The one place that turns storage, Postgres and filesystem errors into ConnectErrors. Handlers
- * throw ConnectErrors for what the client did wrong and let everything else through to here (as an
- * interceptor), so clients get the right code and a message that says what happened — never SQL
- * text or a filesystem path, which go to the log instead.
+ * The one place that turns errors into the ConnectErrors clients see. Handlers throw ConnectErrors
+ * for what the client did wrong and let everything else through to here (as an interceptor): the
+ * stores' own classifications of their failures (store-failures.ts) and their typed errors become
+ * the right code and a message that says what happened — never SQL text or a filesystem path,
+ * which go to the log instead.
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import postgres from "postgres";
 import { BlobMissingError } from "./store/blob-store.js";
+import type { StoreFailure, StoreFailureClassifier } from "./store/store-failures.js";
 import type { Logger } from "./log.js";
 import { errorWithHttpStatus } from "./transcoding/index.js";
-
-// postgres.js's own codes for a connection it could not open or lost.
-const connectionCodes = new Set(["CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT"]);
-// Socket errors of a database that is down or unreachable.
-const socketCodes = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EPIPE", "EAI_AGAIN"]);
-
-/**
- * Whether an error came from the database: a Postgres error response, or postgres.js failing to
- * open or keep a connection. A bare socket errno proves nothing (a client's connection breaks
- * with the same ECONNRESET), so it counts only when postgres.js rejected a query with it, which
- * always attaches the query.
- */
-function fromDatabase(err: object, code: string): boolean {
-  if (err instanceof postgres.PostgresError || connectionCodes.has(code)) return true;
-  return socketCodes.has(code) && "query" in err;
-}
 
 /** Whether a ConnectError's message says a request message did not parse (Connect calls that INTERNAL). */
 export function isParseError(message: string): boolean {
@@ -36,8 +21,11 @@ export function parseErrorMessage(message: string): string {
   return `a request message does not parse: ${message}`;
 }
 
-/** Maps any error to the ConnectError a client should see; logs what the client must not see. */
-export function toConnectError(err: unknown, log: Logger): ConnectError {
+/**
+ * Maps any error to the ConnectError a client should see; logs what the client must not see. The
+ * stores' `classifiers` say which errors are their failures, and of what kind.
+ */
+export function toConnectError(err: unknown, log: Logger, classifiers: readonly StoreFailureClassifier[]): ConnectError {
   if (err instanceof ConnectError) {
     // A streamed request message that does not parse: Connect calls it INTERNAL, but the
     // client sent it (see rpc-handler.ts for the unary case).
@@ -51,38 +39,37 @@ export function toConnectError(err: unknown, log: Logger): ConnectError {
     log.error("content missing", { error: err.message });
     return new ConnectError(err.message, Code.DataLoss, undefined, undefined, err);
   }
-  const code = (err as { code?: unknown } | undefined)?.code;
-  if (typeof code === "string") {
-    // Postgres unreachable, restarting or out of connections: retrying later will work.
-    const unreachable = connectionCodes.has(code) || socketCodes.has(code) || /^(08|57P0[1-3]|53)/.test(code);
-    if (unreachable && fromDatabase(err as object, code)) {
-      log.warn("database unavailable", { code, error: String(err) });
-      return new ConnectError("metadata store unavailable; retry shortly", Code.Unavailable, undefined, undefined, err);
-    }
-    // statement_timeout (or an operator) cancelled the query: most likely it waited on a lock
-    // that a stuck transaction holds. Nothing of it was committed; a retry may well work.
-    if (code === "57014") {
-      log.warn("database query cancelled", { code, error: String(err) });
-      return new ConnectError("a metadata query took too long and was cancelled; retry shortly", Code.Unavailable, undefined, undefined, err);
-    }
-    // Serialisation failure or deadlock: the transaction can simply be retried.
-    if (code === "40001" || code === "40P01") {
-      return new ConnectError("concurrent update; retry", Code.Aborted, undefined, undefined, err);
-    }
-    // The disk is full or over quota: nothing was committed, retry after space is freed.
-    if (code === "ENOSPC" || code === "EDQUOT") {
-      log.error("blob storage full", { code, error: String(err) });
-      return errorWithHttpStatus("storage is full; nothing past the committed offset was kept", Code.ResourceExhausted, 507, err);
-    }
-    // The disk failed or went read-only, or the process ran out of file handles.
-    if (code === "EIO" || code === "EROFS" || code === "EMFILE" || code === "ENFILE" || code === "ESTALE") {
-      log.error("blob storage unavailable", { code, error: String(err) });
-      return new ConnectError("content storage unavailable; nothing past the committed offset was kept", Code.Unavailable, undefined, undefined, err);
-    }
+  for (const classify of classifiers) {
+    const failure = classify(err);
+    if (failure) return storeFailure(failure, err, log);
   }
   // Anything else is a bug: the details stay in the log.
-  log.error("internal error", { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  log.error("internal error", { err });
   return new ConnectError("internal error", Code.Internal, undefined, undefined, err);
+}
+
+/** What a client is told of a store's failure; what it does not see goes to the log. */
+function storeFailure(failure: StoreFailure, err: unknown, log: Logger): ConnectError {
+  const fields = { code: failure.code, err };
+  const connectError = (message: string, code: Code) => new ConnectError(message, code, undefined, undefined, err);
+  switch (failure.kind) {
+    case "unavailable":
+      if (failure.store === "metadata") {
+        log.warn("database unavailable", fields);
+        return connectError("metadata store unavailable; retry shortly", Code.Unavailable);
+      }
+      log.error("blob storage unavailable", fields);
+      return connectError("content storage unavailable; nothing past the committed offset was kept", Code.Unavailable);
+    case "timed-out":
+      // Most likely it waited on a lock that a stuck transaction holds; nothing of it was committed.
+      log.warn("database query cancelled", fields);
+      return connectError(`a ${failure.store} query took too long and was cancelled; retry shortly`, Code.Unavailable);
+    case "conflict":
+      return connectError("concurrent update; retry", Code.Aborted);
+    case "full":
+      log.error(`${failure.store === "content" ? "blob" : "metadata"} storage full`, fields);
+      return errorWithHttpStatus("storage is full; nothing past the committed offset was kept", Code.ResourceExhausted, 507, err);
+  }
 }
 
 /**
@@ -90,10 +77,10 @@ export function toConnectError(err: unknown, log: Logger): ConnectError {
  * A call the client cancelled (it went away, or its stream broke off) is routine: one info line
  * naming the RPC, never a warning.
  */
-export function errorMapping(log: Logger): Interceptor {
+export function errorMapping(log: Logger, classifiers: readonly StoreFailureClassifier[]): Interceptor {
   return (next) => async (req) => {
     const mapped = (err: unknown) => {
-      const connectError = toConnectError(err, log);
+      const connectError = toConnectError(err, log, classifiers);
       if (connectError.code === Code.Canceled) log.info("client went away", { rpc: req.method.name, error: describeCause(connectError) });
       return connectError;
     };

@@ -4,6 +4,7 @@
  * upload session, appended to at its committed offset, and the committed *blob* a file row points
  * at. Both are named by server-generated UUIDs only; client-chosen names never reach a store.
  */
+import type { StoreFailure } from "./store-failures.js";
 
 /** Appends to one session's partial content. */
 export interface BlobAppender {
@@ -70,6 +71,8 @@ export interface BlobStore {
   listPartials(): AsyncIterable<string>;
   /** Ids of all blobs. */
   listBlobs(): AsyncIterable<string>;
+  /** Classifies a failure of this store (undefined for anything else). */
+  classifyError(err: unknown): StoreFailure | undefined;
 }
 
 /** Content that should be there is not (deleted concurrently, or lost). */

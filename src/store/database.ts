@@ -7,6 +7,7 @@ import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import postgres from "postgres";
 import { projectFile } from "../project-files.js";
+import { errorCode, type StoreFailure } from "./store-failures.js";
 
 /** A pool or a transaction: the query functions accept either. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -155,4 +156,29 @@ export async function migrate(sql: Sql, schema: string): Promise<string[]> {
     }
   });
   return applied;
+}
+
+// postgres.js's own codes for a connection it could not open or lost.
+const connectionCodes = new Set(["CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT"]);
+// Socket errors of a database that is down or unreachable.
+const socketCodes = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EPIPE", "EAI_AGAIN"]);
+
+/**
+ * Classifies a failure of the database: undefined for anything that did not come from it. A bare
+ * socket errno proves nothing (a client's connection breaks with the same ECONNRESET), so it counts
+ * only when postgres.js rejected a query with it, which always attaches the query.
+ */
+export function classifyDatabaseError(err: unknown): StoreFailure | undefined {
+  const code = errorCode(err);
+  if (code === undefined) return undefined;
+  const fromDatabase = err instanceof postgres.PostgresError || connectionCodes.has(code) || (socketCodes.has(code) && "query" in (err as object));
+  if (!fromDatabase) return undefined;
+  const failure = (kind: StoreFailure["kind"]): StoreFailure => ({ kind, store: "metadata", code });
+  // Unreachable, restarting (admin/crash shutdown), out of connections or other resources.
+  if (connectionCodes.has(code) || socketCodes.has(code) || /^(08|57P0[1-3]|53)/.test(code)) return failure("unavailable");
+  // statement_timeout (or an operator) cancelled the query: most likely it waited on a lock.
+  if (code === "57014") return failure("timed-out");
+  // Serialisation failure or deadlock.
+  if (code === "40001" || code === "40P01") return failure("conflict");
+  return undefined;
 }

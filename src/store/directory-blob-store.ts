@@ -14,6 +14,7 @@ import { constants, createReadStream } from "node:fs";
 import { link, mkdir, open, opendir, readdir, readFile, rm, stat, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { BlobMissingError, type BlobAppender, type BlobStore, type StoreOwner } from "./blob-store.js";
+import { errorCode, type StoreFailure } from "./store-failures.js";
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const readChunkBytes = 1024 * 1024;
@@ -146,6 +147,8 @@ export async function createDirectoryBlobStore(root: string): Promise<BlobStore>
     listPartials,
 
     listBlobs,
+
+    classifyError: classifyFileSystemError,
   };
 }
 
@@ -215,6 +218,12 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
-function errorCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
+
+/** The errno values of a directory store's failures: a full or failing disk, no file handles left. */
+function classifyFileSystemError(err: unknown): StoreFailure | undefined {
+  const code = errorCode(err);
+  if (code === "ENOSPC" || code === "EDQUOT") return { kind: "full", store: "content", code };
+  // The disk failed or went read-only, or the process ran out of file handles.
+  if (code === "EIO" || code === "EROFS" || code === "EMFILE" || code === "ENFILE" || code === "ESTALE") return { kind: "unavailable", store: "content", code };
+  return undefined;
 }

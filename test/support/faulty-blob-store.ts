@@ -146,6 +146,7 @@ export function createFaultyBlobStore(inner: BlobStore, root = "/var/lib/files-s
     delete: (blobId) => guarded("delete", "unlink", blobId, () => inner.delete(blobId)),
     listPartials: () => inner.listPartials(),
     listBlobs: () => inner.listBlobs(),
+    classifyError: (err) => inner.classifyError(err),
   };
 
   return {
