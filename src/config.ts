@@ -1,159 +1,18 @@
 /**
  * Configuration: every setting has an environment variable and a command-line flag
- * (`--max-file-size 10GiB` or `--max-file-size=10GiB`), flags winning. Defaults make
- * `npm start` work on a fresh machine with nothing set.
+ * (`--max-file-size 10GiB` or `--max-file-size=10GiB`), flags winning. Defaults make `npm start`
+ * work on a fresh machine with nothing set. Each setting is declared once, in `settings` below: its
+ * variable, its default and a zod schema that parses the text into its typed value — the Config
+ * type is derived from those schemas. Flags are read with Node's util.parseArgs.
  */
-import { logLevels, type LogLevel } from "./log.js";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { z } from "zod";
+import { logLevels } from "./log.js";
 import { defaultInlineContentTypes, inlineContentTypeProblem } from "./transcoding/content-disposition.js";
-
-/** The typed configuration object the rest of the service is built from. */
-export interface Config {
-  /** TCP port for every protocol. */
-  port: number;
-  /** Interface to bind. */
-  host: string;
-  /** Base URL put into `url` fields; empty means "from the request's Host header". */
-  publicUrl: string;
-  /** Postgres URL; empty means "run the embedded Postgres". */
-  databaseUrl: string;
-  /** Schema that holds the tables (tests give each file its own). */
-  databaseSchema: string;
-  /** Connections in the pool. */
-  databasePoolMax: number;
-  /** Postgres cancels a metadata query that runs (or waits for a lock) longer; 0 means never. */
-  databaseStatementTimeoutSeconds: number;
-  /** A new database connection (pool or session locks) must be ready within this many seconds. */
-  databaseConnectTimeoutSeconds: number;
-  /** Data directory and port of the embedded Postgres. */
-  embeddedPostgresDir: string;
-  embeddedPostgresPort: number;
-  /** Directory for file content. */
-  blobDir: string;
-  /** Largest file size a session may declare, in bytes. */
-  maxFileSize: number;
-  /** Live upload sessions allowed at once (a create beyond answers RESOURCE_EXHAUSTED). */
-  maxOpenSessions: number;
-  /** Open upload sessions one API key may have at once. */
-  maxOpenSessionsPerKey: number;
-  /** Bytes one API key's open sessions may declare and not yet have sent. */
-  maxPendingBytesPerKey: number;
-  /** Largest protobuf/JSON message Connect reads or writes (an upload chunk must fit). */
-  maxMessageBytes: number;
-  /** Bytes an upload writes between two fsync+commit checkpoints. */
-  checkpointBytes: number;
-  /** Seconds an upload session lives without a commit. */
-  sessionTtlSeconds: number;
-  /** Seconds between two sweeps of expired sessions and orphaned content. */
-  sweepIntervalSeconds: number;
-  /** A connection with no traffic for this long is closed (a stalled upload stays resumable). */
-  idleTimeoutSeconds: number;
-  /** An HTTP/1.1 request must send its headers within this many seconds (against slow-loris). */
-  headersTimeoutSeconds: number;
-  /** Longest deadline a client may ask for; 0 means no limit. */
-  maxRequestTimeoutSeconds: number;
-  /** On SIGTERM, how long in-flight requests may take to finish. */
-  shutdownGraceSeconds: number;
-  /** API keys as `<key>:<r|w|rw>:<buckets>` entries (see src/access/api-keys.ts); never logged. */
-  apiKeys: string;
-  /** A JSON file of API keys. */
-  apiKeysFile: string;
-  /** Serve without API keys on an interface other than loopback. */
-  allowOpenAccess: boolean;
-  /** Lines below this level are not logged. */
-  logLevel: LogLevel;
-  /** Media types a download is shown inline as (`image/png`, `image/*`); others are attachments. */
-  inlineContentTypes: string[];
-}
-
-type Kind = "string" | "int" | "bytes" | "bool" | "list";
-interface Setting {
-  env: string;
-  kind: Kind;
-  default: string;
-}
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
-
-/** One row per setting: the environment variable, the value's kind and its default. */
-const settings: Record<keyof Config, Setting> = {
-  port: { env: "PORT", kind: "int", default: "8321" },
-  host: { env: "HOST", kind: "string", default: "127.0.0.1" },
-  publicUrl: { env: "PUBLIC_URL", kind: "string", default: "" },
-  databaseUrl: { env: "DATABASE_URL", kind: "string", default: "" },
-  databaseSchema: { env: "DATABASE_SCHEMA", kind: "string", default: "public" },
-  databasePoolMax: { env: "DATABASE_POOL_MAX", kind: "int", default: "10" },
-  databaseStatementTimeoutSeconds: { env: "DATABASE_STATEMENT_TIMEOUT_SECONDS", kind: "int", default: "30" },
-  databaseConnectTimeoutSeconds: { env: "DATABASE_CONNECT_TIMEOUT_SECONDS", kind: "int", default: "10" },
-  embeddedPostgresDir: { env: "EMBEDDED_POSTGRES_DIR", kind: "string", default: "./data/pg" },
-  embeddedPostgresPort: { env: "EMBEDDED_POSTGRES_PORT", kind: "int", default: "54329" },
-  blobDir: { env: "BLOB_DIR", kind: "string", default: "./data/blobs" },
-  maxFileSize: { env: "MAX_FILE_SIZE", kind: "bytes", default: "100GiB" },
-  maxOpenSessions: { env: "MAX_OPEN_SESSIONS", kind: "int", default: "10000" },
-  maxOpenSessionsPerKey: { env: "MAX_OPEN_SESSIONS_PER_KEY", kind: "int", default: "1000" },
-  maxPendingBytesPerKey: { env: "MAX_PENDING_BYTES_PER_KEY", kind: "bytes", default: "1TiB" },
-  maxMessageBytes: { env: "MAX_MESSAGE_BYTES", kind: "bytes", default: "4MiB" },
-  checkpointBytes: { env: "CHECKPOINT_BYTES", kind: "bytes", default: "16MiB" },
-  sessionTtlSeconds: { env: "SESSION_TTL_SECONDS", kind: "int", default: "86400" },
-  sweepIntervalSeconds: { env: "SWEEP_INTERVAL_SECONDS", kind: "int", default: "60" },
-  idleTimeoutSeconds: { env: "IDLE_TIMEOUT_SECONDS", kind: "int", default: "60" },
-  headersTimeoutSeconds: { env: "HEADERS_TIMEOUT_SECONDS", kind: "int", default: "30" },
-  maxRequestTimeoutSeconds: { env: "MAX_REQUEST_TIMEOUT_SECONDS", kind: "int", default: "0" },
-  shutdownGraceSeconds: { env: "SHUTDOWN_GRACE_SECONDS", kind: "int", default: "30" },
-  apiKeys: { env: "API_KEYS", kind: "string", default: "" },
-  apiKeysFile: { env: "API_KEYS_FILE", kind: "string", default: "" },
-  allowOpenAccess: { env: "ALLOW_OPEN_ACCESS", kind: "bool", default: "false" },
-  logLevel: { env: "LOG_LEVEL", kind: "string", default: "info" },
-  inlineContentTypes: { env: "INLINE_CONTENT_TYPES", kind: "list", default: defaultInlineContentTypes.join(",") },
-};
-
-/** Every setting as documentation rows: flag, environment variable, default. */
-export function describeSettings(): { flag: string; env: string; default: string }[] {
-  return Object.entries(settings).map(([name, s]) => ({ flag: "--" + kebab(name), env: s.env, default: s.default }));
-}
-
-/**
- * Builds the configuration from flags, then the environment, then the defaults.
- * Throws an Error naming the setting when a value does not parse.
- */
-export function loadConfig(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Config {
-  const flags = parseFlags(argv);
-  const config: Record<string, string | number | boolean | string[]> = {};
-  for (const [name, s] of Object.entries(settings)) {
-    const flag = kebab(name);
-    const raw = flags.get(flag) ?? env[s.env] ?? s.default;
-    flags.delete(flag);
-    config[name] = parseValue(raw, s.kind, `--${flag} / ${s.env}`);
-  }
-  const unknown = [...flags.keys()];
-  if (unknown.length > 0) throw new Error(`unknown flag --${unknown[0]} (settings: ${describeSettings().map((d) => d.flag).join(", ")})`);
-  const c = config as unknown as Config;
-  if (c.maxFileSize > Number.MAX_SAFE_INTEGER) throw new Error("--max-file-size is larger than 8 PiB");
-  if (c.checkpointBytes < 64 * KiB) throw new Error("--checkpoint-bytes must be at least 64KiB");
-  if (c.headersTimeoutSeconds < 1) throw new Error("--headers-timeout-seconds must be at least 1");
-  for (const type of c.inlineContentTypes) {
-    const problem = inlineContentTypeProblem(type);
-    if (problem) throw new Error(`--inline-content-types / INLINE_CONTENT_TYPES: ${problem}`);
-  }
-  // postgres.js reads 0 as "wait forever": a database that never answers would hang the start.
-  if (c.databaseConnectTimeoutSeconds < 1) throw new Error("--database-connect-timeout-seconds must be at least 1");
-  if (!logLevels.includes(c.logLevel)) throw new Error(`--log-level / LOG_LEVEL: "${c.logLevel}" is not one of ${logLevels.join(", ")}`);
-  c.publicUrl = c.publicUrl.replace(/\/+$/, "");
-  return c;
-}
-
-function parseFlags(argv: readonly string[]): Map<string, string> {
-  const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const m = /^--([a-z0-9-]+)(?:=(.*))?$/.exec(argv[i]);
-    if (!m) throw new Error(`unexpected argument "${argv[i]}"; settings are given as --name value`);
-    const value = m[2] ?? argv[++i];
-    if (value === undefined) throw new Error(`flag --${m[1]} needs a value`);
-    flags.set(m[1], value);
-  }
-  return flags;
-}
 
 const units: Record<string, number> = { "": 1, b: 1, k: KiB, kb: KiB, kib: KiB, m: MiB, mb: MiB, mib: MiB, g: GiB, gb: GiB, gib: GiB, t: 1024 * GiB, tb: 1024 * GiB, tib: 1024 * GiB };
 
@@ -165,20 +24,171 @@ export function parseBytes(raw: string): number | undefined {
   return Object.hasOwn(units, unit) ? Number(m[1]) * units[unit] : undefined; // not inherited names
 }
 
-function parseValue(raw: string, kind: Kind, name: string): string | number | boolean | string[] {
-  if (kind === "string") return raw;
-  // Comma- or space-separated, as people write lists of media types.
-  if (kind === "list") return raw.split(/[\s,]+/).filter((item) => item !== "");
-  if (kind === "bool") {
-    if (/^(true|1|yes)$/i.test(raw.trim())) return true;
-    if (/^(false|0|no|)$/i.test(raw.trim())) return false;
-    throw new Error(`${name}: "${raw}" is not true or false`);
+// The kinds of value a setting holds, each a schema from the text of a flag or variable.
+const text = z.string();
+const wholeNumber = z
+  .string()
+  .trim()
+  .regex(/^\d+$/, "is not a whole number")
+  .transform(Number)
+  .refine(Number.isSafeInteger, "is not a whole number");
+const size = z.string().transform((raw, ctx) => {
+  const bytes = parseBytes(raw);
+  if (bytes === undefined) ctx.addIssue({ code: "custom", message: "is not a size such as 4MiB" });
+  return bytes ?? 0;
+});
+const yesNo = z
+  .string()
+  .trim()
+  .regex(/^(true|1|yes|false|0|no|)$/i, "is not true or false")
+  .transform((raw) => /^(true|1|yes)$/i.test(raw));
+// Comma- or space-separated, as people write lists of media types.
+const list = z.string().transform((raw) => raw.split(/[\s,]+/).filter((item) => item !== ""));
+const atLeast = <T extends z.ZodType<number, string>>(schema: T, minimum: number, words: string) =>
+  schema.refine((n) => n >= minimum, { message: `must be at least ${words}` });
+
+/** A setting: its environment variable, its default as text, and the schema that reads it. */
+interface Setting<T extends z.ZodType<unknown, string>> {
+  env: string;
+  default: string;
+  schema: T;
+}
+const setting = <T extends z.ZodType<unknown, string>>(env: string, defaultValue: string, schema: T): Setting<T> => ({ env, default: defaultValue, schema });
+
+/** Every setting, once. The README's configuration table documents each (a test holds them equal). */
+const settings = {
+  /** TCP port for every protocol. */
+  port: setting("PORT", "8321", wholeNumber),
+  /** Interface to bind. */
+  host: setting("HOST", "127.0.0.1", text),
+  /** Base URL put into `url` fields; empty means "from the request's Host header". */
+  publicUrl: setting("PUBLIC_URL", "", text.transform((url) => url.replace(/\/+$/, ""))),
+  /** Postgres URL; empty means "run the embedded Postgres". */
+  databaseUrl: setting("DATABASE_URL", "", text),
+  /** Schema that holds the tables (tests give each file its own). */
+  databaseSchema: setting("DATABASE_SCHEMA", "public", text),
+  /** Connections in the pool. */
+  databasePoolMax: setting("DATABASE_POOL_MAX", "10", wholeNumber),
+  /** Postgres cancels a metadata query that runs (or waits for a lock) longer; 0 means never. */
+  databaseStatementTimeoutSeconds: setting("DATABASE_STATEMENT_TIMEOUT_SECONDS", "30", wholeNumber),
+  /** Seconds a new database connection may take; postgres.js reads 0 as "forever", which would hang a start. */
+  databaseConnectTimeoutSeconds: setting("DATABASE_CONNECT_TIMEOUT_SECONDS", "10", atLeast(wholeNumber, 1, "1")),
+  /** Data directory of the embedded Postgres. */
+  embeddedPostgresDir: setting("EMBEDDED_POSTGRES_DIR", "./data/pg", text),
+  /** Port of the embedded Postgres. */
+  embeddedPostgresPort: setting("EMBEDDED_POSTGRES_PORT", "54329", wholeNumber),
+  /** Directory for file content. */
+  blobDir: setting("BLOB_DIR", "./data/blobs", text),
+  /** Largest file size a session may declare, in bytes; offsets must stay exact JS numbers. */
+  maxFileSize: setting("MAX_FILE_SIZE", "100GiB", size.refine(Number.isSafeInteger, "is larger than 8 PiB")),
+  /** Live upload sessions allowed at once (a create beyond answers RESOURCE_EXHAUSTED). */
+  maxOpenSessions: setting("MAX_OPEN_SESSIONS", "10000", wholeNumber),
+  /** Open upload sessions one API key may have at once. */
+  maxOpenSessionsPerKey: setting("MAX_OPEN_SESSIONS_PER_KEY", "1000", wholeNumber),
+  /** Bytes one API key's open sessions may declare and not yet have sent. */
+  maxPendingBytesPerKey: setting("MAX_PENDING_BYTES_PER_KEY", "1TiB", size),
+  /** Largest protobuf/JSON message Connect reads or writes (an upload chunk must fit). */
+  maxMessageBytes: setting("MAX_MESSAGE_BYTES", "4MiB", size),
+  /** Bytes an upload writes between two fsync+commit checkpoints. */
+  checkpointBytes: setting("CHECKPOINT_BYTES", "16MiB", atLeast(size, 64 * KiB, "64KiB")),
+  /** Seconds an upload session lives without a commit. */
+  sessionTtlSeconds: setting("SESSION_TTL_SECONDS", "86400", wholeNumber),
+  /** Seconds between two sweeps of expired sessions and content let go of. */
+  sweepIntervalSeconds: setting("SWEEP_INTERVAL_SECONDS", "60", wholeNumber),
+  /** A connection with no traffic for this long is closed (a stalled upload stays resumable). */
+  idleTimeoutSeconds: setting("IDLE_TIMEOUT_SECONDS", "60", wholeNumber),
+  /** An HTTP/1.1 request must send its headers within this many seconds (against slow-loris). */
+  headersTimeoutSeconds: setting("HEADERS_TIMEOUT_SECONDS", "30", atLeast(wholeNumber, 1, "1")),
+  /** Longest deadline a client may ask for; 0 means no limit. */
+  maxRequestTimeoutSeconds: setting("MAX_REQUEST_TIMEOUT_SECONDS", "0", wholeNumber),
+  /** On SIGTERM, how long in-flight requests may take to finish. */
+  shutdownGraceSeconds: setting("SHUTDOWN_GRACE_SECONDS", "30", wholeNumber),
+  /** API keys as `<key>:<r|w|rw>:<buckets>` entries (see src/access/api-keys.ts); never logged. */
+  apiKeys: setting("API_KEYS", "", text),
+  /** A JSON file of API keys. */
+  apiKeysFile: setting("API_KEYS_FILE", "", text),
+  /** Serve without API keys on an interface other than loopback. */
+  allowOpenAccess: setting("ALLOW_OPEN_ACCESS", "false", yesNo),
+  /** Lines below this level are not logged. */
+  logLevel: setting("LOG_LEVEL", "info", z.enum(logLevels, { error: `is not one of ${logLevels.join(", ")}` })),
+  /** Media types a download is shown inline as (`image/png`, `image/*`); others are attachments. */
+  inlineContentTypes: setting(
+    "INLINE_CONTENT_TYPES",
+    defaultInlineContentTypes.join(","),
+    list.superRefine((types, ctx) => {
+      for (const type of types) {
+        const problem = inlineContentTypeProblem(type);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      }
+    }),
+  ),
+};
+
+type Settings = typeof settings;
+
+/** The typed configuration the rest of the service is built from: one value per setting. */
+export type Config = { [Name in keyof Settings]: z.output<Settings[Name]["schema"]> };
+
+/** Every setting as documentation rows: flag, environment variable, default. */
+export function describeSettings(): { flag: string; env: string; default: string }[] {
+  return Object.entries(settings).map(([name, s]) => ({ flag: "--" + kebab(name), env: s.env, default: s.default }));
+}
+
+/**
+ * Builds the configuration from flags, then the environment, then the defaults. Throws an Error
+ * naming the setting when a value does not parse, and on an unknown flag.
+ */
+export function loadConfig(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Config {
+  return loadConfigWith(argv, env, {}).config;
+}
+
+/** Command-line switches a tool takes beside the settings (fsck's --json, say). */
+export type Switches = Record<string, { type: "boolean" }>;
+
+/** {@link loadConfig} for a tool that also takes `switches`: the configuration and the switches given. */
+export function loadConfigWith<S extends Switches>(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  switches: S,
+): { config: Config; switches: { [Name in keyof S]: boolean } } {
+  const options: ParseArgsConfig["options"] = { ...switches };
+  for (const name of Object.keys(settings)) options[kebab(name)] = { type: "string" };
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new Error(argumentProblem(err as Error & { code?: string }));
   }
-  const n = kind === "bytes" ? parseBytes(raw) : /^\d+$/.test(raw.trim()) ? Number(raw) : undefined;
-  if (n === undefined || !Number.isSafeInteger(n)) {
-    throw new Error(`${name}: "${raw}" is not a ${kind === "bytes" ? "size such as 4MiB" : "whole number"}`);
+  const config: Record<string, unknown> = {};
+  for (const [name, s] of Object.entries(settings) as [keyof Settings, Setting<z.ZodType<unknown, string>>][]) {
+    const flag = kebab(name);
+    const raw = (values[flag] as string | undefined) ?? env[s.env] ?? s.default;
+    const parsed = s.schema.safeParse(raw);
+    if (!parsed.success) throw new Error(`--${flag} / ${s.env}: ${describeIssue(raw, parsed.error.issues[0].message)}`);
+    config[name] = parsed.data;
   }
-  return n;
+  const given = Object.fromEntries(Object.keys(switches).map((name) => [name, values[name] === true])) as { [Name in keyof S]: boolean };
+  return { config: config as Config, switches: given };
+}
+
+/** A refused value, said as people read it: `"http" is not a whole number`, or the rule it broke. */
+function describeIssue(raw: string, message: string): string {
+  return message.startsWith("is ") ? `"${raw}" ${message}` : message;
+}
+
+/** What util.parseArgs refused, in the words of this service's flags. */
+function argumentProblem(err: Error & { code?: string }): string {
+  const flag = /'(-[^']*)'/.exec(err.message)?.[1];
+  switch (err.code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return `unknown flag ${flag ?? ""} (settings: ${describeSettings().map((d) => d.flag).join(", ")})`;
+    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
+      return `unexpected argument "${/'([^']*)'/.exec(err.message)?.[1] ?? ""}"; settings are given as --name value`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return `flag ${flag?.split(" ")[0] ?? ""} needs a value`;
+    default:
+      return err.message;
+  }
 }
 
 function kebab(name: string): string {

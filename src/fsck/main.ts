@@ -10,7 +10,7 @@
 import { access } from "node:fs/promises";
 import path from "node:path";
 import { ownershipNames } from "../app.js";
-import { loadConfig } from "../config.js";
+import { loadConfigWith } from "../config.js";
 import { OwnershipError, verifyContentStore } from "../store/blob-ownership.js";
 import { connectDatabase } from "../store/database.js";
 import { createDirectoryBlobStore } from "../store/directory-blob-store.js";
@@ -23,15 +23,15 @@ import { repairFindings } from "./repair.js";
 const usage = "usage: npm run fsck -- [--json] [--repair] [server flags such as --database-url, --database-schema, --blob-dir]";
 
 async function main(argv: string[]): Promise<number> {
-  const json = argv.includes("--json");
-  const repair = argv.includes("--repair");
   if (argv.includes("--help")) {
     console.log(usage);
     return 0;
   }
   let config;
+  let json: boolean;
+  let repair: boolean;
   try {
-    config = loadConfig(argv.filter((a) => a !== "--json" && a !== "--repair"));
+    ({ config, switches: { json, repair } } = loadConfigWith(argv, process.env, { json: { type: "boolean" }, repair: { type: "boolean" } }));
   } catch (err) {
     console.error(`fsck: ${(err as Error).message}\n${usage}`);
     return 2;

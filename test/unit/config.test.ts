@@ -157,7 +157,7 @@ describe("bad values", () => {
 
   test("a database connect timeout below 1 s is refused (postgres.js would wait forever)", () => {
     expect(loadConfig([], noEnv).databaseConnectTimeoutSeconds).toBe(10);
-    expect(() => loadConfig(["--database-connect-timeout-seconds=0"], noEnv)).toThrow(/--database-connect-timeout-seconds must be at least 1/);
+    expect(() => loadConfig(["--database-connect-timeout-seconds=0"], noEnv)).toThrow(/--database-connect-timeout-seconds \/ DATABASE_CONNECT_TIMEOUT_SECONDS: must be at least 1/);
     expect(loadConfig([], { DATABASE_CONNECT_TIMEOUT_SECONDS: "1" }).databaseConnectTimeoutSeconds).toBe(1);
   });
 
