@@ -6,7 +6,7 @@
 import { createConnectRouter } from "@connectrpc/connect";
 import path from "node:path";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
-import { authentication } from "./access/access-control.js";
+import { createAuthentication } from "./access/access-control.js";
 import { loadApiKeys, type ApiKeys } from "./access/api-keys.js";
 import type { Config } from "./config.js";
 import { createDrain } from "./drain.js";
@@ -21,7 +21,7 @@ import { createHealthzHandler } from "./health/healthz.js";
 import type { Logger } from "./log.js";
 import { createRpcHandler, parseErrorsAsInvalidArgument } from "./rpc-handler.js";
 import { createServer } from "./server.js";
-import { createTranscoder, loadOpenApiDocument } from "./transcoding/index.js";
+import { createTranscoder, loadOpenApiDocument, type BeforeBodyCheck } from "./transcoding/index.js";
 import type { BlobStore } from "./store/blob-store.js";
 import { bindContentStore, type OwnershipNames } from "./store/blob-ownership.js";
 import { checkConnection, connectDatabase, databaseLocation, migrate, type Sql } from "./store/database.js";
@@ -97,6 +97,11 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       maxFileSize: config.maxFileSize,
       maxOpenSessions: config.maxOpenSessions,
     }));
+    // Health probes carry no key; every other service (FilesService) needs one when keys are set.
+    const auth = createAuthentication(keys, ["grpc.health.v1.Health"]);
+    // Both faces authenticate from the headers before reading a body; the interceptor then
+    // remembers the caller for the per-bucket checks (and covers whatever reaches the router).
+    const checkBeforeBody: BeforeBodyCheck = (method, header) => void auth.check(method.parent.typeName, header("authorization"));
     // One router for every face: gRPC, gRPC-Web and Connect at their paths, REST through the
     // transcoder; all of them pass the same interceptors and limits.
     const router = createConnectRouter({
@@ -106,8 +111,7 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       // 0 means no limit; Connect would read 0 ms as "refuse every deadline".
       maxTimeoutMs: config.maxRequestTimeoutSeconds > 0 ? config.maxRequestTimeoutSeconds * 1000 : undefined,
       acceptCompression: [compressionGzip, compressionBrotli],
-      // Health probes carry no key; every other service (FilesService) needs one when keys are set.
-      interceptors: [drain.interceptor, errorMapping(log), authentication(keys, ["grpc.health.v1.Health"])],
+      interceptors: [drain.interceptor, errorMapping(log), auth.interceptor],
     });
     routes(router);
     const handlers = router.handlers.map(parseErrorsAsInvalidArgument);
@@ -116,11 +120,12 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       handlers,
       contextValues,
       maxJsonBodyBytes: config.maxMessageBytes,
+      checkBeforeBody,
       openApi: await loadOpenApiDocument(),
       onInternalError: (err) => log.error("REST request failed", { error: err.message }),
       inlineContentTypes: config.inlineContentTypes,
     });
-    const handler = createRpcHandler({ handlers, contextValues, log, fallback: (req, res) => healthz(req, res) || rest.handle(req, res) });
+    const handler = createRpcHandler({ handlers, contextValues, log, checkBeforeBody, fallback: (req, res) => healthz(req, res) || rest.handle(req, res) });
     const server = createServer({
       handler,
       idleTimeoutMs: config.idleTimeoutSeconds * 1000,

@@ -3,7 +3,7 @@
  * methods' annotations at runtime, served by the same handlers as gRPC and Connect, and an
  * OpenAPI document of them. It knows nothing of FilesService; it could be a package of its own.
  */
-export { createTranscoder, type Transcoder, type TranscoderOptions } from "./transcoder.js";
+export { createTranscoder, type BeforeBodyCheck, type Transcoder, type TranscoderOptions } from "./transcoder.js";
 export { createRouteTable, RouteError, type Route, type RouteMatch, type RouteTable } from "./route-table.js";
 export { parsePathTemplate, matchPathTemplate, PathTemplateError, type PathTemplate } from "./path-template.js";
 export { bindRequest } from "./request-binding.js";

@@ -11,11 +11,14 @@
  * - other server-streaming: newline-delimited JSON, one message a line, an error as a last line
  *   `{"error": {...}}`.
  * Bidirectional methods, and client-streaming ones without a bytes body, answer 501.
+ *
+ * A routed request's headers are checked (`checkBeforeBody`: authentication) before its body is
+ * read.
  */
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
 import { createAsyncIterable, type UniversalHandler } from "@connectrpc/connect/protocol";
-import { ScalarType, type DescMethodStreaming, type DescMethodUnary, type JsonValue, type Message } from "@bufbuild/protobuf";
+import { ScalarType, type DescMethod, type DescMethodStreaming, type DescMethodUnary, type JsonValue, type Message } from "@bufbuild/protobuf";
 import { createDispositionPolicy } from "./content-disposition.js";
 import { serveDownload } from "./download.js";
 import { readFieldPath, resolveFieldPath } from "./field-paths.js";
@@ -26,6 +29,12 @@ import { callWithRawBody } from "./raw-body.js";
 import { bindRequest } from "./request-binding.js";
 import { messageToRestJson, stringifyRestJson, type RestJson } from "./rest-json.js";
 import { createRouteTable, type Route, type RouteTable } from "./route-table.js";
+
+/**
+ * A check of a request's headers before its body is read (authentication): what it throws is
+ * answered at once, and the body is never read.
+ */
+export type BeforeBodyCheck = (method: DescMethod, header: (name: string) => string | undefined) => void;
 
 /** Options of {@link createTranscoder}. */
 export interface TranscoderOptions {
@@ -38,6 +47,8 @@ export interface TranscoderOptions {
   contextValues?: (req: NodeRequest) => ContextValues;
   /** Largest JSON request body in bytes (a larger one answers 413). */
   maxJsonBodyBytes: number;
+  /** Runs on every routed request before its body is read. */
+  checkBeforeBody?: BeforeBodyCheck;
   /** Raw request bodies are cut into messages of this many bytes (default 256 KiB: less garbage per message than 1 MiB, as fast). */
   rawChunkBytes?: number;
   /** A document served at GET /openapi.json, when given. */
@@ -89,6 +100,8 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
       return sendJson(req, res, 405, restError(err).body, { allow: match.allow.join(", ") });
     }
     const { route, bindings } = match;
+    // Before a byte of the body is read: a caller without a key can't make us read or parse one.
+    options.checkBeforeBody?.(route.method, (name) => header(req, name));
     const contextValues = options.contextValues?.(req);
     const rpcHeader = forwardedHeaders(req);
     const parts = { bindings, query, header: (name: string) => header(req, name) };
