@@ -21,7 +21,7 @@ import { createHealthzHandler } from "./health/healthz.js";
 import type { Logger } from "./log.js";
 import { createRpcHandler, parseErrorsAsInvalidArgument } from "./rpc-handler.js";
 import { createServer } from "./server.js";
-import { createTranscoder, loadOpenApiDocument, type BeforeBodyCheck } from "./transcoding/index.js";
+import { createTranscoder, loadOpenApiDocument, type BeforeBodyCheck, type RequestBodyLimits } from "./transcoding/index.js";
 import type { BlobStore } from "./store/blob-store.js";
 import { bindContentStore, type OwnershipNames } from "./store/blob-ownership.js";
 import { checkConnection, connectDatabase, databaseLocation, migrate, type Sql } from "./store/database.js";
@@ -102,6 +102,10 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     // Both faces authenticate from the headers before reading a body; the interceptor then
     // remembers the caller for the per-bucket checks (and covers whatever reaches the router).
     const checkBeforeBody: BeforeBodyCheck = (method, header) => void auth.check(method.parent.typeName, header("authorization"));
+    const bodyLimits: RequestBodyLimits = {
+      wholeBodyTimeoutMs: config.requestBodyTimeoutSeconds * 1000,
+      streamMinimumRate: config.minUploadBytesPerSecond > 0 ? { bytesPerSecond: config.minUploadBytesPerSecond, windowMs: config.uploadRateWindowSeconds * 1000 } : undefined,
+    };
     // One router for every face: gRPC, gRPC-Web and Connect at their paths, REST through the
     // transcoder; all of them pass the same interceptors and limits.
     const router = createConnectRouter({
@@ -120,12 +124,13 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       handlers,
       contextValues,
       maxJsonBodyBytes: config.maxMessageBytes,
+      bodyLimits,
       checkBeforeBody,
       openApi: await loadOpenApiDocument(),
       onInternalError: (err) => log.error("REST request failed", { error: err.message }),
       inlineContentTypes: config.inlineContentTypes,
     });
-    const handler = createRpcHandler({ handlers, contextValues, log, checkBeforeBody, fallback: (req, res) => healthz(req, res) || rest.handle(req, res) });
+    const handler = createRpcHandler({ handlers, contextValues, log, checkBeforeBody, bodyLimits, fallback: (req, res) => healthz(req, res) || rest.handle(req, res) });
     const server = createServer({
       handler,
       idleTimeoutMs: config.idleTimeoutSeconds * 1000,

@@ -44,6 +44,12 @@ export interface Config {
   idleTimeoutSeconds: number;
   /** An HTTP/1.1 request must send its headers within this many seconds (against slow-loris). */
   headersTimeoutSeconds: number;
+  /** A request body read whole (unary calls, REST JSON) must arrive within this many seconds. */
+  requestBodyTimeoutSeconds: number;
+  /** An upload body slower than this many bytes per second over a window is cut; 0: no minimum. */
+  minUploadBytesPerSecond: number;
+  /** The window, in seconds of waiting for the client, over which the upload rate is averaged. */
+  uploadRateWindowSeconds: number;
   /** Longest deadline a client may ask for; 0 means no limit. */
   maxRequestTimeoutSeconds: number;
   /** On SIGTERM, how long in-flight requests may take to finish. */
@@ -90,6 +96,9 @@ const settings: Record<keyof Config, Setting> = {
   sweepIntervalSeconds: { env: "SWEEP_INTERVAL_SECONDS", kind: "int", default: "60" },
   idleTimeoutSeconds: { env: "IDLE_TIMEOUT_SECONDS", kind: "int", default: "60" },
   headersTimeoutSeconds: { env: "HEADERS_TIMEOUT_SECONDS", kind: "int", default: "30" },
+  requestBodyTimeoutSeconds: { env: "REQUEST_BODY_TIMEOUT_SECONDS", kind: "int", default: "30" },
+  minUploadBytesPerSecond: { env: "MIN_UPLOAD_BYTES_PER_SECOND", kind: "bytes", default: "0" },
+  uploadRateWindowSeconds: { env: "UPLOAD_RATE_WINDOW_SECONDS", kind: "int", default: "60" },
   maxRequestTimeoutSeconds: { env: "MAX_REQUEST_TIMEOUT_SECONDS", kind: "int", default: "0" },
   shutdownGraceSeconds: { env: "SHUTDOWN_GRACE_SECONDS", kind: "int", default: "30" },
   apiKeys: { env: "API_KEYS", kind: "string", default: "" },
@@ -122,6 +131,9 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
   if (c.maxFileSize > Number.MAX_SAFE_INTEGER) throw new Error("--max-file-size is larger than 8 PiB");
   if (c.checkpointBytes < 64 * KiB) throw new Error("--checkpoint-bytes must be at least 64KiB");
   if (c.headersTimeoutSeconds < 1) throw new Error("--headers-timeout-seconds must be at least 1");
+  // A body that may take forever is what the limit is against: there is no "off".
+  if (c.requestBodyTimeoutSeconds < 1) throw new Error("--request-body-timeout-seconds must be at least 1");
+  if (c.uploadRateWindowSeconds < 1) throw new Error("--upload-rate-window-seconds must be at least 1");
   for (const type of c.inlineContentTypes) {
     const problem = inlineContentTypeProblem(type);
     if (problem) throw new Error(`--inline-content-types / INLINE_CONTENT_TYPES: ${problem}`);

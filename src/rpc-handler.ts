@@ -3,7 +3,9 @@
  * need the router's handlers in our hands.
  *
  * - Before a request body is read, its headers are checked (authentication): a refused request is
- *   answered at once in its protocol (rpc-error-before-body.ts), and its body is never read. An
+ *   answered at once in its protocol (rpc-error-before-body.ts), and its body is never read.
+ * - Request bodies have limits: one read whole (unary and server-streaming methods) must arrive
+ *   within a time limit, a streamed one may have a minimum rate (request-body-limits.ts). An
  *   HTTP/1.1 answer that leaves part of a body unread closes the connection, as Node would
  *   otherwise read the rest, for as long as the client cares to send it, before the next request.
  * - A request message that does not parse is the client's mistake: Connect (like grpc-go) answers
@@ -20,7 +22,7 @@ import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/conn
 import { isParseError, parseErrorMessage } from "./errors.js";
 import type { Logger } from "./log.js";
 import { sendRpcErrorBeforeBody } from "./rpc-error-before-body.js";
-import type { BeforeBodyCheck } from "./transcoding/index.js";
+import { limitRequestBody, type BeforeBodyCheck, type RequestBodyLimits } from "./transcoding/index.js";
 
 /** A Node request handler for HTTP/1.1 and HTTP/2 alike (connect-node's NodeHandlerFn). */
 export type NodeHandlerFn = NonNullable<ConnectNodeAdapterOptions["fallback"]>;
@@ -34,6 +36,8 @@ export interface RpcHandlerOptions {
   fallback: NodeHandlerFn;
   /** Runs on every RPC request before its body is read. */
   checkBeforeBody?: BeforeBodyCheck;
+  /** Limits on how request bodies arrive: a time limit for whole ones, a minimum rate for streams. */
+  bodyLimits: RequestBodyLimits;
   log: Logger;
 }
 
@@ -50,7 +54,10 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandlerFn {
       if (sendRpcErrorBeforeBody(req, res, ConnectError.from(reason))) return;
     }
     const uReq = universalRequestFromNodeRequest(req, res, undefined, options.contextValues(req));
-    handler(uReq)
+    const kind = handler.method.methodKind;
+    const read = kind === "client_streaming" || kind === "bidi_streaming" ? "streamed" : "whole";
+    const body = limitRequestBody(uReq.body as AsyncIterable<Uint8Array>, read, options.bodyLimits);
+    handler({ ...uReq, body })
       .then((uRes) => {
         if (req.httpVersionMajor === 1 && !req.complete) res.setHeader("connection", "close");
         return universalResponseToNodeResponse(uRes, res);

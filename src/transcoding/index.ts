@@ -12,3 +12,4 @@ export { messageToRestJson, stringifyRestJson } from "./rest-json.js";
 export { loadOpenApiDocument } from "./openapi-document.js";
 export { createOpenApiDocument, type CommentSource, type OpenApiInfo } from "./openapi.js";
 export { createDispositionPolicy, defaultInlineContentTypes, inlineContentTypeProblem, type DispositionPolicy } from "./content-disposition.js";
+export { limitRequestBody, type MinimumRate, type RequestBodyLimits } from "./request-body-limits.js";
