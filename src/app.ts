@@ -6,7 +6,7 @@
 import { createConnectRouter } from "@connectrpc/connect";
 import path from "node:path";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
-import { authentication } from "./access/access-control.js";
+import { createAuthentication } from "./access/access-control.js";
 import { loadApiKeys, type ApiKeys } from "./access/api-keys.js";
 import type { Config } from "./config.js";
 import { createDrain } from "./drain.js";
@@ -22,7 +22,7 @@ import type { Logger } from "./log.js";
 import { createRpcHandler, parseErrorsAsInvalidArgument } from "./rpc-handler.js";
 import { createServer } from "./server.js";
 import { loadOpenApiDocument } from "./project-files.js";
-import { createTranscoder } from "./transcoding/index.js";
+import { createTranscoder, type BeforeBodyCheck, type RequestBodyLimits } from "./transcoding/index.js";
 import type { BlobStore } from "./store/blob-store.js";
 import { bindContentStore, type OwnershipNames } from "./store/blob-ownership.js";
 import { checkConnection, classifyDatabaseError, connectDatabase, databaseLocation, migrate, type Sql } from "./store/database.js";
@@ -100,6 +100,15 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       maxOpenSessionsPerKey: config.maxOpenSessionsPerKey,
       maxPendingBytesPerKey: config.maxPendingBytesPerKey,
     }));
+    // Health probes carry no key; every other service (FilesService) needs one when keys are set.
+    const auth = createAuthentication(keys, ["grpc.health.v1.Health"]);
+    // Both faces authenticate from the headers before reading a body; the interceptor then
+    // remembers the caller for the per-bucket checks (and covers whatever reaches the router).
+    const checkBeforeBody: BeforeBodyCheck = (method, header) => void auth.check(method.parent.typeName, header("authorization"));
+    const bodyLimits: RequestBodyLimits = {
+      wholeBodyTimeoutMs: config.requestBodyTimeoutSeconds * 1000,
+      streamMinimumRate: config.minUploadBytesPerSecond > 0 ? { bytesPerSecond: config.minUploadBytesPerSecond, windowMs: config.uploadRateWindowSeconds * 1000 } : undefined,
+    };
     // One router for every face: gRPC, gRPC-Web and Connect at their paths, REST through the
     // transcoder; all of them pass the same interceptors and limits.
     const router = createConnectRouter({
@@ -109,8 +118,7 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       // 0 means no limit; Connect would read 0 ms as "refuse every deadline".
       maxTimeoutMs: config.maxRequestTimeoutSeconds > 0 ? config.maxRequestTimeoutSeconds * 1000 : undefined,
       acceptCompression: [compressionGzip, compressionBrotli],
-      // Health probes carry no key; every other service (FilesService) needs one when keys are set.
-      interceptors: [drain.interceptor, errorMapping(log, [classifyDatabaseError, blobs.classifyError]), authentication(keys, ["grpc.health.v1.Health"])],
+      interceptors: [drain.interceptor, errorMapping(log, [classifyDatabaseError, blobs.classifyError]), auth.interceptor],
     });
     routes(router);
     const handlers = router.handlers.map(parseErrorsAsInvalidArgument);
@@ -119,11 +127,13 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       handlers,
       contextValues,
       maxJsonBodyBytes: config.maxMessageBytes,
+      bodyLimits,
+      checkBeforeBody,
       openApi: await loadOpenApiDocument(),
       onInternalError: (err) => log.error("REST request failed", { error: err.message }),
       inlineContentTypes: config.inlineContentTypes,
     });
-    const handler = createRpcHandler({ handlers, contextValues, log, fallback: (req, res) => healthz(req, res) || rest.handle(req, res) });
+    const handler = createRpcHandler({ handlers, contextValues, log, checkBeforeBody, bodyLimits, fallback: (req, res) => healthz(req, res) || rest.handle(req, res) });
     const server = createServer({
       handler,
       idleTimeoutMs: config.idleTimeoutSeconds * 1000,

@@ -99,6 +99,12 @@ const settings = {
   idleTimeoutSeconds: setting("IDLE_TIMEOUT_SECONDS", "60", wholeNumber),
   /** An HTTP/1.1 request must send its headers within this many seconds (against slow-loris). */
   headersTimeoutSeconds: setting("HEADERS_TIMEOUT_SECONDS", "30", atLeast(wholeNumber, 1, "1")),
+  /** A request body read whole (unary calls, REST JSON) must arrive within this many seconds. */
+  requestBodyTimeoutSeconds: setting("REQUEST_BODY_TIMEOUT_SECONDS", "30", atLeast(wholeNumber, 1, "1")),
+  /** An upload body slower than this many bytes per second over a window is cut; 0: no minimum. */
+  minUploadBytesPerSecond: setting("MIN_UPLOAD_BYTES_PER_SECOND", "0", size),
+  /** The window, in seconds of waiting for the client, over which the upload rate is averaged. */
+  uploadRateWindowSeconds: setting("UPLOAD_RATE_WINDOW_SECONDS", "60", atLeast(wholeNumber, 1, "1")),
   /** Longest deadline a client may ask for; 0 means no limit. */
   maxRequestTimeoutSeconds: setting("MAX_REQUEST_TIMEOUT_SECONDS", "0", wholeNumber),
   /** On SIGTERM, how long in-flight requests may take to finish. */

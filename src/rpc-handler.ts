@@ -1,7 +1,13 @@
 /**
- * The Node request handler for the RPC router: what connectNodeAdapter does, with two changes that
+ * The Node request handler for the RPC router: what connectNodeAdapter does, with changes that
  * need the router's handlers in our hands.
  *
+ * - Before a request body is read, its headers are checked (authentication): a refused request is
+ *   answered at once in its protocol (rpc-error-before-body.ts), and its body is never read.
+ * - Request bodies have limits: one read whole (unary and server-streaming methods) must arrive
+ *   within a time limit, a streamed one may have a minimum rate (request-body-limits.ts). An
+ *   HTTP/1.1 answer that leaves part of a body unread closes the connection, as Node would
+ *   otherwise read the rest, for as long as the client cares to send it, before the next request.
  * - A request message that does not parse is the client's mistake: Connect (like grpc-go) answers
  *   it INTERNAL (HTTP 500); we answer INVALID_ARGUMENT (400), on the Connect and gRPC protocols.
  *   (gRPC-Web writes its status into the body, where it stays INTERNAL. Streamed request messages
@@ -15,6 +21,8 @@ import { universalRequestFromNodeRequest, universalResponseToNodeResponse, type 
 import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { isParseError, parseErrorMessage } from "./errors.js";
 import type { Logger } from "./log.js";
+import { sendRpcErrorBeforeBody } from "./rpc-error-before-body.js";
+import { limitRequestBody, type BeforeBodyCheck, type RequestBodyLimits } from "./transcoding/index.js";
 
 /** A Node request handler for HTTP/1.1 and HTTP/2 alike (connect-node's NodeHandlerFn). */
 export type NodeHandlerFn = NonNullable<ConnectNodeAdapterOptions["fallback"]>;
@@ -26,6 +34,10 @@ export interface RpcHandlerOptions {
   contextValues: (req: Parameters<NodeHandlerFn>[0]) => ContextValues;
   /** Serves every request that is not an RPC path. */
   fallback: NodeHandlerFn;
+  /** Runs on every RPC request before its body is read. */
+  checkBeforeBody?: BeforeBodyCheck;
+  /** Limits on how request bodies arrive: a time limit for whole ones, a minimum rate for streams. */
+  bodyLimits: RequestBodyLimits;
   log: Logger;
 }
 
@@ -35,9 +47,21 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandlerFn {
   return (req, res) => {
     const handler = byPath.get((req.url ?? "").split("?", 1)[0]);
     if (!handler) return options.fallback(req, res);
+    try {
+      options.checkBeforeBody?.(handler.method, (name) => headerValue(req.headers[name]));
+    } catch (reason) {
+      // A request in no protocol we know goes on to the router, which refuses it unread (415).
+      if (sendRpcErrorBeforeBody(req, res, ConnectError.from(reason))) return;
+    }
     const uReq = universalRequestFromNodeRequest(req, res, undefined, options.contextValues(req));
-    handler(uReq)
-      .then((uRes) => universalResponseToNodeResponse(uRes, res))
+    const kind = handler.method.methodKind;
+    const read = kind === "client_streaming" || kind === "bidi_streaming" ? "streamed" : "whole";
+    const body = limitRequestBody(uReq.body as AsyncIterable<Uint8Array>, read, options.bodyLimits);
+    handler({ ...uReq, body })
+      .then((uRes) => {
+        if (req.httpVersionMajor === 1 && !req.complete) res.setHeader("connection", "close");
+        return universalResponseToNodeResponse(uRes, res);
+      })
       .catch((reason: unknown) => {
         const err = ConnectError.from(reason);
         // A client that goes away mid-response is routine; anything else is worth a look.
@@ -45,6 +69,10 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandlerFn {
         if (!gone) options.log.warn("could not write a response", { rpc: handler.method.name, error: err.message });
       });
   };
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(", ") : value;
 }
 
 /** Wraps a router handler so that unparsable request messages answer INVALID_ARGUMENT. */

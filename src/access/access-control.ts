@@ -1,9 +1,10 @@
 /**
- * Access control for FilesService: an interceptor authenticates each call by its bearer key
+ * Access control for FilesService: each call is authenticated by its bearer key
  * (`Authorization: Bearer <key>`, the same header as gRPC metadata), and the handlers ask
  * {@link authorize} before they touch a bucket.
  *
- * - No key, or one that is not ours: UNAUTHENTICATED (401).
+ * - No key, or one that is not ours: UNAUTHENTICATED (401), decided from the headers alone,
+ *   before a byte of the body is read (see {@link Authentication.check}).
  * - A key without the access the call needs: PERMISSION_DENIED (403). For calls that name a
  *   bucket it is decided before anything is looked up, so a caller never learns whether a bucket
  *   it may not read exists. Calls that name an upload session look the session up first, to learn
@@ -14,31 +15,55 @@
 import { Code, ConnectError, createContextKey, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import type { ApiKeys, Grant } from "./api-keys.js";
 
-/** The caller of the current request: a key's grant, or "open" when no keys are configured. */
-const kCaller = createContextKey<Grant | "open" | undefined>(undefined, { description: "authenticated caller" });
+/** Who makes a call: a key's grant, or "open" when no keys are configured. */
+export type Caller = Grant | "open";
+
+/** The caller of the current request, set by the interceptor. */
+const kCaller = createContextKey<Caller | undefined>(undefined, { description: "authenticated caller" });
 
 /** What a call does to a bucket. */
 export type Access = "read" | "write";
 
+/** Authentication of calls by their Authorization header. */
+export interface Authentication {
+  /**
+   * The caller of a call to `service` (a type name) that carries this Authorization header:
+   * undefined for an open service, else the key's grant ("open" without keys). Throws
+   * UNAUTHENTICATED, with a WWW-Authenticate challenge, for a missing or unknown key. It needs
+   * nothing but the header, so the server runs it before reading a request body: an anonymous
+   * client can't make the server read, buffer or parse anything.
+   */
+  check(service: string, authorization: string | null | undefined): Caller | undefined;
+  /**
+   * The interceptor that authenticates every call the router runs (REST calls included) and
+   * remembers its caller for {@link authorize}.
+   */
+  interceptor: Interceptor;
+}
+
 /**
- * The interceptor that authenticates every call, except to the services named in `open` (health
- * checks must answer probes that carry no key). Secure by default: a new service needs a key.
+ * Authentication by `keys` of every service except those named in `open` (health checks must
+ * answer probes that carry no key). Secure by default: a new service needs a key.
  */
-export function authentication(keys: ApiKeys, open: readonly string[] = []): Interceptor {
+export function createAuthentication(keys: ApiKeys, open: readonly string[] = []): Authentication {
   const exempt = new Set(open);
-  return (next) => async (req) => {
-    if (exempt.has(req.service.typeName)) return next(req);
-    if (!keys.enabled) {
-      req.contextValues.set(kCaller, "open");
-      return next(req);
-    }
-    const header = req.header.get("authorization") ?? "";
+  const check = (service: string, authorization: string | null | undefined): Caller | undefined => {
+    if (exempt.has(service)) return undefined;
+    if (!keys.enabled) return "open";
+    const header = authorization ?? "";
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!m) throw unauthenticated(header === "" ? "this service needs an API key: send Authorization: Bearer <key>" : "the Authorization header must be Bearer <key>");
     const grant = keys.find(m[1]);
     if (!grant) throw unauthenticated("the API key is not valid");
-    req.contextValues.set(kCaller, grant);
-    return next(req);
+    return grant;
+  };
+  return {
+    check,
+    interceptor: (next) => async (req) => {
+      const caller = check(req.service.typeName, req.header.get("authorization"));
+      if (caller !== undefined) req.contextValues.set(kCaller, caller);
+      return next(req);
+    },
   };
 }
 

@@ -3,7 +3,7 @@
  * methods' annotations at runtime, served by the same handlers as gRPC and Connect, and an
  * OpenAPI document of them. It knows nothing of FilesService; it could be a package of its own.
  */
-export { createTranscoder, type Transcoder, type TranscoderOptions } from "./transcoder.js";
+export { createTranscoder, type BeforeBodyCheck, type Transcoder, type TranscoderOptions } from "./transcoder.js";
 export { createRouteTable, RouteError, type Route, type RouteMatch, type RouteTable } from "./route-table.js";
 export { parsePathTemplate, matchPathTemplate, PathTemplateError, type PathTemplate } from "./path-template.js";
 export { bindRequest } from "./request-binding.js";
@@ -11,3 +11,4 @@ export { errorWithHttpStatus, restError } from "./http-errors.js";
 export { messageToRestJson, stringifyRestJson } from "./rest-json.js";
 export { createOpenApiDocument, type CommentSource, type OpenApiInfo } from "./openapi.js";
 export { createDispositionPolicy, defaultInlineContentTypes, inlineContentTypeProblem, type DispositionPolicy } from "./content-disposition.js";
+export { limitRequestBody, type MinimumRate, type RequestBodyLimits } from "./request-body-limits.js";

@@ -7,6 +7,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type http from "node:http";
 import type http2 from "node:http2";
 import { errorWithHttpStatus, restError } from "./http-errors.js";
+import { bodyWithinTime } from "./request-body-limits.js";
 import { stringifyRestJson, type RestJson } from "./rest-json.js";
 
 export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -28,15 +29,18 @@ export function requestBodyBrokeOff(cause: unknown): ConnectError {
   return new ConnectError("the client went away: the request body broke off", Code.Canceled, undefined, undefined, cause);
 }
 
-/** Reads a whole (small) body; refuses one over `limit` bytes with 413. */
-export async function readSmallBody(req: NodeRequest, limit: number): Promise<Buffer> {
+/**
+ * Reads a whole (small) body; refuses one over `limit` bytes with 413, and one that has not all
+ * arrived within `timeoutMs` with 408.
+ */
+export async function readSmallBody(req: NodeRequest, limit: number, timeoutMs: number): Promise<Buffer> {
   const declared = Number(header(req, "content-length") ?? "0");
   const tooLarge = () => errorWithHttpStatus(`the request body is larger than ${limit} bytes`, Code.ResourceExhausted, 413);
   if (declared > limit) throw tooLarge();
   const parts: Buffer[] = [];
   let size = 0;
   try {
-    for await (const chunk of req as AsyncIterable<Buffer>) {
+    for await (const chunk of bodyWithinTime(req as AsyncIterable<Buffer>, timeoutMs)) {
       size += chunk.length;
       if (size > limit) throw tooLarge();
       parts.push(chunk);

@@ -6,7 +6,9 @@
  *
  * Query parameters: names may be proto (snake_case) or JSON (camelCase) names, dotted for nested
  * fields (`a.b=1`); a repeated field takes the parameter more than once. A parameter naming no
- * field, or one the path or body already sets, is refused with INVALID_ARGUMENT.
+ * field, or one the path or body binds, is refused with INVALID_ARGUMENT. The field a rule's
+ * `body` names is bound to the body whether or not one was sent (a raw body, an empty one): a
+ * query parameter never sets it, nor any field inside it.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { fromJson, type DescField, type DescMessage, type JsonObject, type JsonValue, type Message } from "@bufbuild/protobuf";
@@ -45,8 +47,8 @@ export function bindRequest(route: Route, parts: RequestParts): Message {
       json[field.name] = value;
       setBy.set(field.name, "the body");
     }
-  } else if (route.bodyField && parts.body !== undefined) {
-    json[route.bodyField.name] = parts.body;
+  } else if (route.bodyField) {
+    if (parts.body !== undefined) json[route.bodyField.name] = parts.body;
     setBy.set(route.bodyField.name, "the body");
   }
 
@@ -94,13 +96,15 @@ function bindScalar(schema: DescMessage, json: JsonObject, setBy: Map<string, st
     fields = resolveFieldPath(schema, name);
   } catch {
     const known = queryableFields(schema)
-      .filter((f) => !setBy.has(f))
+      .filter((f) => ![...setBy.keys()].some((set) => f === set || f.startsWith(set + ".")))
       .join(", ");
     throw invalid(`unknown ${what}${known ? `; this request takes ${known}` : ""}`);
   }
   const key = fields.map((f) => f.name).join(".");
   for (const [path, by] of setBy) {
-    if (path === key || path.startsWith(key + ".") || key.startsWith(path + ".")) throw invalid(`${what}: field ${key} is already set by ${by}`);
+    if (path !== key && !path.startsWith(key + ".") && !key.startsWith(path + ".")) continue;
+    if (by === "the body") throw invalid(`${what}: field ${key} is bound to the request body, so a query parameter may not set it; send it in the body`);
+    throw invalid(`${what}: field ${key} is already set by ${by}`);
   }
   const leaf = fields.at(-1)!;
   if (leaf.fieldKind === "list") {

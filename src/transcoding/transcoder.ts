@@ -11,11 +11,15 @@
  * - other server-streaming: newline-delimited JSON, one message a line, an error as a last line
  *   `{"error": {...}}`.
  * Bidirectional methods, and client-streaming ones without a bytes body, answer 501.
+ *
+ * A routed request's headers are checked (`checkBeforeBody`: authentication) before its body is
+ * read; a body read whole must arrive within a time limit, and a raw upload body may be held to a
+ * minimum rate (request-body-limits.ts).
  */
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
 import { createAsyncIterable, type UniversalHandler } from "@connectrpc/connect/protocol";
-import { ScalarType, type DescMethodStreaming, type DescMethodUnary, type JsonValue, type Message } from "@bufbuild/protobuf";
+import { ScalarType, type DescMethod, type DescMethodStreaming, type DescMethodUnary, type JsonValue, type Message } from "@bufbuild/protobuf";
 import { createDispositionPolicy } from "./content-disposition.js";
 import { serveDownload } from "./download.js";
 import { readFieldPath, resolveFieldPath } from "./field-paths.js";
@@ -24,8 +28,15 @@ import { errorWithHttpStatus, restError } from "./http-errors.js";
 import { header, readSmallBody, sendError, sendJson, write, type NodeRequest, type NodeResponse } from "./node-http.js";
 import { callWithRawBody } from "./raw-body.js";
 import { bindRequest } from "./request-binding.js";
+import { limitRequestBody, type RequestBodyLimits } from "./request-body-limits.js";
 import { messageToRestJson, stringifyRestJson, type RestJson } from "./rest-json.js";
 import { createRouteTable, type Route, type RouteTable } from "./route-table.js";
+
+/**
+ * A check of a request's headers before its body is read (authentication): what it throws is
+ * answered at once, and the body is never read.
+ */
+export type BeforeBodyCheck = (method: DescMethod, header: (name: string) => string | undefined) => void;
 
 /** Options of {@link createTranscoder}. */
 export interface TranscoderOptions {
@@ -38,6 +49,13 @@ export interface TranscoderOptions {
   contextValues?: (req: NodeRequest) => ContextValues;
   /** Largest JSON request body in bytes (a larger one answers 413). */
   maxJsonBodyBytes: number;
+  /**
+   * How long a body read whole may take to arrive, and how fast a raw upload body must come
+   * (default: 30 s for a whole body, no minimum rate).
+   */
+  bodyLimits?: RequestBodyLimits;
+  /** Runs on every routed request before its body is read. */
+  checkBeforeBody?: BeforeBodyCheck;
   /** Raw request bodies are cut into messages of this many bytes (default 256 KiB: less garbage per message than 1 MiB, as fast). */
   rawChunkBytes?: number;
   /** A document served at GET /openapi.json, when given. */
@@ -71,6 +89,7 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
   // hints, and whatever a method binds to response headers (an upload's Upload-Offset).
   const errorHeaders = new Set(["www-authenticate", "retry-after", ...table.routes.flatMap((r) => (r.rest?.responseHeaders ?? []).map((h) => h.header.toLowerCase()))]);
   const chunkBytes = options.rawChunkBytes ?? 256 * 1024;
+  const bodyLimits = options.bodyLimits ?? { wholeBodyTimeoutMs: 30_000 };
   const disposition = createDispositionPolicy(options.inlineContentTypes);
 
   async function serve(req: NodeRequest, res: NodeResponse, signal: AbortSignal): Promise<void> {
@@ -89,6 +108,8 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
       return sendJson(req, res, 405, restError(err).body, { allow: match.allow.join(", ") });
     }
     const { route, bindings } = match;
+    // Before a byte of the body is read: a caller without a key can't make us read or parse one.
+    options.checkBeforeBody?.(route.method, (name) => header(req, name));
     const contextValues = options.contextValues?.(req);
     const rpcHeader = forwardedHeaders(req);
     const parts = { bindings, query, header: (name: string) => header(req, name) };
@@ -99,7 +120,7 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
     if (kind === "client_streaming" && rawBody) {
       const handler = handlers.get(route.method)!;
       const first = bindRequest(route, parts);
-      const body = req as AsyncIterable<Uint8Array>;
+      const body = limitRequestBody(req as AsyncIterable<Uint8Array>, "streamed", bodyLimits);
       const answer = await callWithRawBody({ handler, method: route.method, header: rpcHeader, contextValues, signal, first, field: route.bodyField!, body, pieceBytes: chunkBytes });
       return respond(req, res, route, answer);
     }
@@ -123,7 +144,7 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
   }
 
   async function readBody(req: NodeRequest, raw: boolean): Promise<JsonValue | Uint8Array | undefined> {
-    const bytes = await readSmallBody(req, options.maxJsonBodyBytes);
+    const bytes = await readSmallBody(req, options.maxJsonBodyBytes, bodyLimits.wholeBodyTimeoutMs);
     if (raw) return bytes;
     if (bytes.length === 0) return undefined;
     try {

@@ -24,12 +24,13 @@ test("round trip with an empty prefix", () => {
 
 test("a token is URL-safe", () => {
   // "?>" bytes give "/" and "+" in standard base64 whatever their alignment; the token must not.
+  // (No valid key has them; the encoding holds for any text all the same.)
   const cursor = { bucket: "b", prefix: "", after: "??>>??>>??>>" };
   const standard = Buffer.from(JSON.stringify({ v: 1, b: "b", p: "", a: cursor.after })).toString("base64");
   expect(standard).toMatch(/[+/]/);
   const token = encodePageToken(cursor);
   expect(token).toMatch(/^[A-Za-z0-9_-]+$/);
-  expect(decodePageToken(token, "b", "").after).toBe(cursor.after);
+  expect(JSON.parse(Buffer.from(token, "base64url").toString("utf8")).a).toBe(cursor.after);
 });
 
 test("refuses a token from another bucket", () => {
@@ -55,6 +56,25 @@ test.each([
   ["non-string after", rawToken({ v: 1, b: "b", p: "", a: 5 })],
   ["non-string bucket", rawToken({ v: 1, b: ["b"], p: "", a: "k" })],
   ["truncated", encodePageToken({ bucket: "b", prefix: "", after: "key" }).slice(0, -4)],
+  // The key reaches the database: it must be a key, or Postgres answers for it (a NUL: 500).
+  ["a NUL in the key", rawToken({ v: 1, b: "b", p: "", a: "\u0000" })],
+  ["a key with a NUL inside", rawToken({ v: 1, b: "b", p: "", a: "cat\u0000.jpg" })],
+  ["a key with characters keys can't have", rawToken({ v: 1, b: "b", p: "", a: "ｃat é" })],
+  ["a key with a lone surrogate", rawToken({ v: 1, b: "b", p: "", a: "\ud800" })],
+  ["a key with a dot-dot segment", rawToken({ v: 1, b: "b", p: "", a: "a/../b" })],
+  ["a key longer than keys may be", rawToken({ v: 1, b: "b", p: "", a: "k".repeat(1025) })],
+  ["a token longer than any we issue", "A".repeat(4097)],
 ])("refuses %s", (_name, token) => {
   expectInvalid(() => decodePageToken(token, "b", ""), /page_token is invalid/);
+});
+
+test("refuses a key outside the listing's prefix, which no page of it ends with", () => {
+  expectInvalid(() => decodePageToken(rawToken({ v: 1, b: "b", p: "photos/", a: "zzz" }), "b", "photos/"), /page_token is invalid/);
+});
+
+test("the longest token we issue is accepted", () => {
+  const prefix = "p".repeat(1023);
+  const cursor = { bucket: "b".repeat(63), prefix, after: prefix + "k" };
+  expect(cursor.after.length).toBe(1024);
+  expect(decodePageToken(encodePageToken(cursor), cursor.bucket, prefix)).toEqual(cursor);
 });

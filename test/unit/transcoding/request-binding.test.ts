@@ -74,6 +74,21 @@ describe("query parameters", () => {
     invalid(() => bind(table, "GET", "/v1/shelves/s1/books?ids=1.5"), /ids/);
   });
 
+  test("a parameter naming the field the body binds, or a field inside it, is refused, body or not", () => {
+    // google.api.http: query parameters bind only the fields neither the path nor the body binds.
+    const bound = /query parameter "(data|book(\.title)?)": field (data|book(\.title)?) is bound to the request body/;
+    invalid(() => bind(files, "POST", "/v1/files/session:abc?data=eA"), bound);
+    invalid(() => bind(table, "PUT", "/v1/shelves/s1/books/b1/scan?data=eA"), bound);
+    invalid(() => bind(table, "POST", "/v1/shelves/s1/books?book.title=x", { body: { title: "T" } }), /query parameter "book.title": field book.title is bound to the request body/);
+    invalid(() => bind(table, "POST", "/v1/shelves/s1/books?book.title=x"), /query parameter "book.title": field book.title is bound to the request body/);
+    invalid(() => bind(table, "POST", "/v1/shelves/s1/books?book=x"), /query parameter "book": field book is bound to the request body/);
+  });
+
+  test("fields inside the body field are not offered as parameters", () => {
+    invalid(() => bind(table, "POST", "/v1/shelves/s1/books?foo=1"), /^unknown query parameter "foo"$/);
+    invalid(() => bind(files, "POST", "/v1/files/session:abc?foo=1"), /unknown query parameter "foo"; this request takes offset$/);
+  });
+
   test("no query parameters when the body is the whole request", () => {
     invalid(() => bind(table, "PATCH", "/v1/shelves/s1/books/b1?title=x", { body: {} }), /unexpected query parameter "title"/);
   });
