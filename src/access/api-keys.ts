@@ -11,6 +11,7 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { bucketPattern } from "../files/request-validation.js";
 
 /** What one key may do: bucket names, or "*" for every bucket. */
 export interface Grant {
@@ -28,7 +29,8 @@ export interface ApiKeys {
 }
 
 const keyPattern = /^[A-Za-z0-9._~+/=-]{16,256}$/;
-const bucketPattern = /^(\*|[A-Za-z0-9_-]{1,63})$/;
+// A grant names buckets as FilesService does, or "*" for all of them.
+const isGrantedBucket = (name: string) => name === "*" || bucketPattern.test(name);
 
 interface Entry {
   digest: Buffer;
@@ -91,7 +93,7 @@ function entry(name: string, key: string | undefined, hexDigest: string | undefi
   if ((key === undefined) === (hexDigest === undefined)) throw new Error(`${name}: give exactly one of "key" and "key_sha256"`);
   if (key !== undefined && !keyPattern.test(key)) throw new Error(`${name}: a key must be 16-256 characters of A-Z a-z 0-9 . _ ~ + / = -`);
   if (hexDigest !== undefined && !/^[0-9a-fA-F]{64}$/.test(hexDigest)) throw new Error(`${name}: key_sha256 must be 64 hex digits`);
-  for (const b of [...read, ...write]) if (!bucketPattern.test(b)) throw new Error(`${name}: ${JSON.stringify(b)} is not a bucket name or "*"`);
+  for (const b of [...read, ...write]) if (!isGrantedBucket(b)) throw new Error(`${name}: ${JSON.stringify(b)} is not a bucket name or "*"`);
   if (read.length + write.length === 0) throw new Error(`${name}: grants nothing (give read and/or write buckets)`);
   return { digest: key !== undefined ? sha256(key) : Buffer.from(hexDigest!, "hex"), grant: { name, read: new Set(read), write: new Set(write) } };
 }

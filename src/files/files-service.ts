@@ -16,7 +16,7 @@ import type { FileRow } from "../store/files.js";
 import * as sessions from "../store/upload-sessions.js";
 import type { SessionRow } from "../store/upload-sessions.js";
 import { removeContent } from "./content-removal.js";
-import { checkBucket, checkKey, checkMimeType, checkSha256, checkSize, checkUploadId } from "./names.js";
+import { checkBucket, checkKey, checkPrefix, checkMimeType, checkSha256, checkSize, checkUploadId } from "./request-validation.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
 import { contentUrl, kBaseUrl, sessionUrl } from "./public-urls.js";
 import { receiveUpload, type UploadDeps } from "./upload/receive-upload.js";
@@ -102,10 +102,7 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
     async listFiles(req, ctx) {
       const bucket = checkBucket(req.bucket);
       authorize(ctx, "read", bucket);
-      const prefix = req.prefix;
-      if (!/^[A-Za-z0-9_\-/.]{0,1024}$/.test(prefix)) {
-        throw new ConnectError("prefix is invalid: use at most 1024 characters of a-z A-Z 0-9 _ - / .", Code.InvalidArgument);
-      }
+      const prefix = checkPrefix(req.prefix);
       if (req.pageSize < 0) throw new ConnectError(`page_size ${req.pageSize} is invalid: expected 0 (default ${defaultPageSize}) to ${maxPageSize}`, Code.InvalidArgument);
       const pageSize = Math.min(req.pageSize || defaultPageSize, maxPageSize);
       const after = req.pageToken === "" ? "" : decodePageToken(req.pageToken, bucket, prefix).after;

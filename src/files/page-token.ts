@@ -7,7 +7,7 @@
  * request's, which the service has checked.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { checkKey } from "./names.js";
+import { checkKey } from "./request-validation.js";
 
 /** Where the next page of a listing starts. */
 export interface PageCursor {

@@ -6,6 +6,9 @@
  */
 import type { StoreFailure } from "./store-failures.js";
 
+/** A content id: a lowercase UUID, as the server generates them (the only names a store sees). */
+export const contentIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /** Appends to one session's partial content. */
 export interface BlobAppender {
   /**

@@ -13,10 +13,9 @@ import { randomUUID } from "node:crypto";
 import { constants, createReadStream } from "node:fs";
 import { link, mkdir, open, opendir, readdir, readFile, rm, stat, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import path from "node:path";
-import { BlobMissingError, type BlobAppender, type BlobStore, type StoreOwner } from "./blob-store.js";
+import { BlobMissingError, contentIdPattern, type BlobAppender, type BlobStore, type StoreOwner } from "./blob-store.js";
 import { errorCode, type StoreFailure } from "./store-failures.js";
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const readChunkBytes = 1024 * 1024;
 
 /** Creates the store under `root`, making its directories if needed. */
@@ -30,7 +29,7 @@ export async function createDirectoryBlobStore(root: string): Promise<BlobStore>
   // Ids come from the server, but a path is only ever built from a checked UUID, and checked to
   // stay inside the store: defence in depth against a bug elsewhere.
   function checkedPath(dir: string, id: string): string {
-    if (!uuidPattern.test(id)) throw new Error(`invalid blob id ${JSON.stringify(id)}`);
+    if (!contentIdPattern.test(id)) throw new Error(`invalid blob id ${JSON.stringify(id)}`);
     const p = dir === blobsDir ? path.join(blobsDir, id.slice(0, 2), id) : path.join(dir, id);
     if (!p.startsWith(base + path.sep)) throw new Error(`blob path escapes the store`);
     return p;
@@ -55,13 +54,13 @@ export async function createDirectoryBlobStore(root: string): Promise<BlobStore>
   }
 
   async function* listPartials(): AsyncIterable<string> {
-    for (const name of await readdir(partialDir)) if (uuidPattern.test(name)) yield name;
+    for (const name of await readdir(partialDir)) if (contentIdPattern.test(name)) yield name;
   }
 
   async function* listBlobs(): AsyncIterable<string> {
     for await (const fanout of await opendir(blobsDir)) {
       if (!fanout.isDirectory()) continue;
-      for (const name of await readdir(path.join(blobsDir, fanout.name))) if (uuidPattern.test(name)) yield name;
+      for (const name of await readdir(path.join(blobsDir, fanout.name))) if (contentIdPattern.test(name)) yield name;
     }
   }
 

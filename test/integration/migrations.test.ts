@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { readdir } from "node:fs/promises";
-import { checkBucket, checkKey } from "../../src/files/names.js";
+import { checkBucket, checkKey } from "../../src/files/request-validation.js";
 import { connectDatabase, migrate, migrationLock, type Sql } from "../../src/store/database.js";
 import { createTestDatabase, databaseUrl, type TestDatabase } from "../support/database.js";
 

@@ -11,7 +11,7 @@ import type { UploadContentRequest } from "../../../gen/files/v1/files_pb.js";
 import type { BlobStore } from "../../store/blob-store.js";
 import type { SessionLocks } from "../../store/session-locks.js";
 import { findSession, type SessionRow } from "../../store/upload-sessions.js";
-import { checkUploadId } from "../names.js";
+import { checkUploadId } from "../request-validation.js";
 import { answerCompleted, completeFullUpload, type CompletionDeps, type UploadOutcome } from "./completion.js";
 import { SessionWriter, type WriterDeps } from "./session-writer.js";
 import { clientWentAway, sessionBusy, sessionNotFound } from "./upload-errors.js";

@@ -1,5 +1,6 @@
 /**
- * Validation of everything a client names: buckets, keys, mime types, checksums, session ids.
+ * The request validation of FilesService: everything a client names or declares — buckets, keys,
+ * key prefixes, mime types, checksums, sizes, session ids.
  * Each check returns the normalised value or throws INVALID_ARGUMENT with a message that says what
  * was wrong. Names never become filesystem paths (content lives under server-generated ids), but
  * they are kept strict so that they are safe in URLs and listings too.
@@ -7,13 +8,18 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { errorWithHttpStatus } from "../transcoding/index.js";
 
-const bucketPattern = /^[A-Za-z0-9_-]{1,63}$/;
-const keyPattern = /^[A-Za-z0-9_\-/.]{1,1024}$/;
+import { contentIdPattern } from "../store/blob-store.js";
+
+/** A bucket name: 1–63 characters of a-z A-Z 0-9 _ - (API key grants name buckets the same way). */
+export const bucketPattern = /^[A-Za-z0-9_-]{1,63}$/;
+// The characters of a key, and of a prefix of one; the segment rules come on top (checkKey).
+const keyCharacters = "[A-Za-z0-9_\\-/.]";
+const keyPattern = new RegExp(`^${keyCharacters}{1,1024}$`);
+const prefixPattern = new RegExp(`^${keyCharacters}{0,1024}$`);
 // type/subtype with RFC 6838 restricted-name characters, then optional "; param=value" parts; a
 // quoted value holds visible ASCII only (it becomes a Content-Type header).
 const mimePattern = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}([ \t]*;[ \t]*[A-Za-z0-9!#$&^_.+-]+=("[\x20\x21\x23-\x5b\x5d-\x7e]*"|[A-Za-z0-9!#$&^_.+-]+))*$/;
 const sha256Pattern = /^[0-9a-fA-F]{64}$/;
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The mime type used when a client declares none. */
 export const defaultMimeType = "application/octet-stream";
@@ -50,6 +56,12 @@ export function checkKey(key: string): string {
   return key;
 }
 
+/** Checks a listing's key prefix: at most 1024 key characters (it need not be a whole key). */
+export function checkPrefix(prefix: string): string {
+  if (!prefixPattern.test(prefix)) throw invalid("prefix is invalid: use at most 1024 characters of a-z A-Z 0-9 _ - / .");
+  return prefix;
+}
+
 /** Checks a mime type ("type/subtype", optional parameters); empty becomes application/octet-stream. */
 export function checkMimeType(mimeType: string): string {
   if (mimeType === "") return defaultMimeType;
@@ -78,6 +90,6 @@ export function checkSize(size: bigint, maxFileSize: number): number {
 /** Checks an upload session id (a lowercase UUID, as the server hands them out). */
 export function checkUploadId(uploadId: string): string {
   if (uploadId === "") throw invalid("upload_id is required");
-  if (!uuidPattern.test(uploadId)) throw invalid(`upload_id ${show(uploadId)} is not a session id`);
+  if (!contentIdPattern.test(uploadId)) throw invalid(`upload_id ${show(uploadId)} is not a session id`);
   return uploadId;
 }

@@ -7,7 +7,7 @@ import {
   checkSize,
   checkUploadId,
   defaultMimeType,
-} from "../../src/files/names.js";
+} from "../../src/files/request-validation.js";
 import { connectErrorOf } from "../support/connect-errors.js";
 
 /** Expects INVALID_ARGUMENT whose message quotes the offending value (as JSON, the way names.ts shows it). */
