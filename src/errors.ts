@@ -6,20 +6,11 @@
  * which go to the log instead.
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { isUnparsableBinaryMessage, unparsableMessageText } from "./connect-internals.js";
 import { BlobMissingError } from "./store/blob-store.js";
 import type { StoreFailure, StoreFailureClassifier } from "./store/store-failures.js";
 import type { Logger } from "./log.js";
 import { errorWithHttpStatus } from "./transcoding/index.js";
-
-/** Whether a ConnectError's message says a request message did not parse (Connect calls that INTERNAL). */
-export function isParseError(message: string): boolean {
-  return /^parse (binary|JSON)/.test(message);
-}
-
-/** What a client is told when its request message did not parse. */
-export function parseErrorMessage(message: string): string {
-  return `a request message does not parse: ${message}`;
-}
 
 /**
  * Maps any error to the ConnectError a client should see; logs what the client must not see. The
@@ -29,8 +20,8 @@ export function toConnectError(err: unknown, log: Logger, classifiers: readonly 
   if (err instanceof ConnectError) {
     // A streamed request message that does not parse: Connect calls it INTERNAL, but the
     // client sent it (see rpc-handler.ts for the unary case).
-    if (err.code === Code.Internal && isParseError(err.rawMessage)) {
-      return new ConnectError(parseErrorMessage(err.rawMessage), Code.InvalidArgument, undefined, undefined, err);
+    if (err.code === Code.Internal && isUnparsableBinaryMessage(err.rawMessage)) {
+      return new ConnectError(unparsableMessageText(err.rawMessage), Code.InvalidArgument, undefined, undefined, err);
     }
     return err;
   }

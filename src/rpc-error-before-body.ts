@@ -12,10 +12,24 @@
  * (`Connection: close`), and server.ts resets an HTTP/2 stream that is answered before its end.
  */
 import type { ConnectError } from "@connectrpc/connect";
-import { encodeEnvelope } from "@connectrpc/connect/protocol";
-import * as connect from "@connectrpc/connect/protocol-connect";
-import * as grpc from "@connectrpc/connect/protocol-grpc";
-import * as grpcWeb from "@connectrpc/connect/protocol-grpc-web";
+import {
+  codeToHttpStatus,
+  connectContentTypeStreamJson,
+  connectContentTypeStreamProto,
+  connectContentTypeUnaryJson,
+  connectEndStreamFlag,
+  connectErrorToJsonBytes,
+  createConnectEndStreamSerialization,
+  encodeEnvelope,
+  grpcContentTypeJson,
+  grpcContentTypeProto,
+  grpcWebContentTypeJson,
+  grpcWebContentTypeProto,
+  parseConnectContentType,
+  parseGrpcContentType,
+  parseGrpcWebContentType,
+  setGrpcTrailerStatus,
+} from "./connect-internals.js";
 import type { NodeHandlerFn } from "./rpc-handler.js";
 
 interface Answer {
@@ -43,30 +57,30 @@ export function sendRpcErrorBeforeBody(req: Parameters<NodeHandlerFn>[0], res: P
 
 function answerFor(method: string, contentType: string, err: ConnectError): Answer | undefined {
   if (method === "GET") return connectUnary(err);
-  const connectType = connect.parseContentType(contentType);
+  const connectType = parseConnectContentType(contentType);
   if (connectType && !connectType.stream) return connectUnary(err);
   if (connectType) {
-    const header = new Headers({ "content-type": connectType.binary ? connect.contentTypeStreamProto : connect.contentTypeStreamJson });
+    const header = new Headers({ "content-type": connectType.binary ? connectContentTypeStreamProto : connectContentTypeStreamJson });
     // The error's metadata goes into the end-stream message with it.
-    const end = connect.createEndStreamSerialization(undefined).serialize({ metadata: new Headers(), error: err });
-    return { status: 200, header, body: encodeEnvelope(connect.endStreamFlag, end) };
+    const end = createConnectEndStreamSerialization(undefined).serialize({ metadata: new Headers(), error: err });
+    return { status: 200, header, body: encodeEnvelope(connectEndStreamFlag, end) };
   }
-  const grpcType = grpc.parseContentType(contentType);
-  if (grpcType) return trailersOnly(grpcType.binary ? grpc.contentTypeProto : grpc.contentTypeJson, err);
-  const webType = grpcWeb.parseContentType(contentType);
+  const grpcType = parseGrpcContentType(contentType);
+  if (grpcType) return trailersOnly(grpcType.binary ? grpcContentTypeProto : grpcContentTypeJson, err);
+  const webType = parseGrpcWebContentType(contentType);
   // gRPC-Web text is not served by the router (it answers 415): leave it to the router.
-  if (webType && !webType.text) return trailersOnly(webType.binary ? grpcWeb.contentTypeProto : grpcWeb.contentTypeJson, err);
+  if (webType && !webType.text) return trailersOnly(webType.binary ? grpcWebContentTypeProto : grpcWebContentTypeJson, err);
   return undefined;
 }
 
 function connectUnary(err: ConnectError): Answer {
   const header = new Headers(err.metadata);
-  const body = connect.errorToJsonBytes(err, undefined);
-  header.set("content-type", connect.contentTypeUnaryJson);
+  const body = connectErrorToJsonBytes(err, undefined);
+  header.set("content-type", connectContentTypeUnaryJson);
   header.set("content-length", String(body.byteLength));
-  return { status: connect.codeToHttpStatus(err.code), header, body };
+  return { status: codeToHttpStatus(err.code), header, body };
 }
 
 function trailersOnly(contentType: string, err: ConnectError): Answer {
-  return { status: 200, header: grpc.setTrailerStatus(new Headers({ "content-type": contentType }), err) };
+  return { status: 200, header: setGrpcTrailerStatus(new Headers({ "content-type": contentType }), err) };
 }

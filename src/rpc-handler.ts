@@ -18,8 +18,8 @@
  */
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
-import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { isParseError, parseErrorMessage } from "./errors.js";
+import type { UniversalHandler, UniversalServerResponse } from "./connect-internals.js";
+import { isUnparsableBinaryMessage, unparsableMessageText } from "./connect-internals.js";
 import type { Logger } from "./log.js";
 import { sendRpcErrorBeforeBody } from "./rpc-error-before-body.js";
 import { limitRequestBody, type BeforeBodyCheck, type RequestBodyLimits } from "./transcoding/index.js";
@@ -99,7 +99,7 @@ export function parseErrorsAsInvalidArgument(handler: UniversalHandler): Univers
 
 function fixGrpcStatus(headers: Headers | undefined): void {
   if (headers?.get("grpc-status") !== String(Code.Internal)) return;
-  if (isParseError(decodeURIComponent(headers.get("grpc-message") ?? ""))) headers.set("grpc-status", String(Code.InvalidArgument));
+  if (isUnparsableBinaryMessage(decodeURIComponent(headers.get("grpc-message") ?? ""))) headers.set("grpc-status", String(Code.InvalidArgument));
 }
 
 async function fixConnectUnary(res: UniversalServerResponse): Promise<UniversalServerResponse> {
@@ -115,8 +115,8 @@ async function fixConnectUnary(res: UniversalServerResponse): Promise<UniversalS
   const replay = (data: Uint8Array) => (async function* () {
     yield data;
   })();
-  if (error?.code !== "internal" || !isParseError(error.message ?? "")) return { ...res, body: replay(bytes) };
-  const fixed = Buffer.from(JSON.stringify({ code: "invalid_argument", message: parseErrorMessage(error.message ?? "") }));
+  if (error?.code !== "internal" || !isUnparsableBinaryMessage(error.message ?? "")) return { ...res, body: replay(bytes) };
+  const fixed = Buffer.from(JSON.stringify({ code: "invalid_argument", message: unparsableMessageText(error.message ?? "") }));
   const header = new Headers(res.header);
   header.delete("content-length");
   return { ...res, status: 400, header, body: replay(fixed) };

@@ -6,8 +6,7 @@
  * derived from its Host) to the handlers.
  */
 import { Code, ConnectError, type ContextValues, type Transport } from "@connectrpc/connect";
-import { createAsyncIterable, type UniversalClientFn, type UniversalHandler } from "@connectrpc/connect/protocol";
-import { createTransport } from "@connectrpc/connect/protocol-connect";
+import { createAsyncIterable, createConnectTransportFromClient, type UniversalClientFn, type UniversalHandler } from "../connect-internals.js";
 
 /** Makes a transport for one HTTP request, carrying its context values. */
 export type InProcessTransports = (contextValues: ContextValues | undefined) => Transport;
@@ -32,7 +31,7 @@ export function createInProcessTransports(handlers: readonly UniversalHandler[])
       else signal.addEventListener("abort", stop, { once: true });
       return { status: res.status, header: new Headers(res.header), body: { [Symbol.asyncIterator]: () => body }, trailer: new Headers(res.trailer) };
     };
-    return createTransport({
+    return createConnectTransportFromClient({
       httpClient,
       baseUrl: origin,
       useBinaryFormat: true,

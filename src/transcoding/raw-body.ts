@@ -11,9 +11,16 @@
  */
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
 import { fromBinary, toBinary, type DescField, type DescMethod, type Message } from "@bufbuild/protobuf";
-import type { UniversalHandler } from "@connectrpc/connect/protocol";
-import { createAsyncIterable, encodeEnvelope, pipe, transformSplitEnvelope } from "@connectrpc/connect/protocol";
-import { endStreamFlag, endStreamFromJson, requestHeader } from "@connectrpc/connect/protocol-connect";
+import {
+  connectEndStreamFlag as endStreamFlag,
+  connectEndStreamFromJson as endStreamFromJson,
+  connectRequestHeader as requestHeader,
+  createAsyncIterable,
+  encodeEnvelope,
+  pipe,
+  transformSplitEnvelope,
+  type UniversalHandler,
+} from "../connect-internals.js";
 import { requestBodyBrokeOff } from "./node-http.js";
 
 /** One client-streaming call whose messages after the first carry a raw body. */
