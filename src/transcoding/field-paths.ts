@@ -20,6 +20,19 @@ export function resolveFieldPath(schema: DescMessage, path: string): DescField[]
   return out;
 }
 
+/**
+ * The fields a client may give as query parameters, by dotted path: scalars, enums and repeated
+ * ones, through nested messages (to a depth of 4); not maps, which HttpRule does not bind from
+ * the query, nor well-known types.
+ */
+export function queryParameterFields(schema: DescMessage, prefix = "", depth = 0): [string, DescField][] {
+  if (depth > 3) return [];
+  return schema.fields.flatMap((f): [string, DescField][] => {
+    if (f.fieldKind === "message" && !f.message.typeName.startsWith("google.protobuf.")) return queryParameterFields(f.message, `${prefix}${f.name}.`, depth + 1);
+    return f.fieldKind === "map" ? [] : [[`${prefix}${f.name}`, f]];
+  });
+}
+
 /** A field of `schema` by proto name or JSON name. */
 export function findField(schema: DescMessage, name: string): DescField | undefined {
   return schema.fields.find((f) => f.name === name || f.jsonName === name);

@@ -8,6 +8,7 @@
  * description says it may contain "/": OpenAPI has no multi-segment parameters.
  */
 import { ScalarType, type DescEnum, type DescField, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import { queryParameterFields } from "./field-paths.js";
 import { createRouteTable, type Route } from "./route-table.js";
 
 /** Describes a descriptor (its leading comment), or undefined. */
@@ -94,7 +95,7 @@ function operation(route: Route, ref: (d: DescMessage | DescEnum) => Schema, fie
     parameters.push({ name: binding.header, in: "header", required: false, schema: valueSchema(field, ref), description: comment(field) });
   }
   if (route.body !== "*") {
-    for (const [name, field] of queryFields(input)) {
+    for (const [name, field] of queryParameterFields(input)) {
       const top = name.split(".")[0];
       if (pathFields.has(name) || top === route.bodyField?.name) continue;
       parameters.push({ name, in: "query", required: false, schema: valueSchema(field, ref), description: comment(field) });
@@ -160,14 +161,6 @@ function fieldAt(schema: DescMessage, path: readonly string[]): DescField {
     if (field.fieldKind === "message") current = field.message;
   }
   return field!;
-}
-
-/** Fields a client may give as query parameters, dotted through nested messages. */
-function queryFields(schema: DescMessage, prefix = "", depth = 0): [string, DescField][] {
-  if (depth > 3) return [];
-  return schema.fields.flatMap((f): [string, DescField][] =>
-    f.fieldKind === "message" && !f.message.typeName.startsWith("google.protobuf.") ? queryFields(f.message, `${prefix}${f.name}.`, depth + 1) : f.fieldKind === "map" ? [] : [[`${prefix}${f.name}`, f]],
-  );
 }
 
 function messageSchema(desc: DescMessage, comment: CommentSource, fieldSchema: (f: DescField) => Schema): Schema {

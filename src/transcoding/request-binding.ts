@@ -13,7 +13,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { fromJson, type DescField, type DescMessage, type JsonObject, type JsonValue, type Message } from "@bufbuild/protobuf";
 import { ScalarType } from "@bufbuild/protobuf";
-import { findField, resolveFieldPath } from "./field-paths.js";
+import { findField, queryParameterFields, resolveFieldPath } from "./field-paths.js";
 import type { Route } from "./route-table.js";
 import type { Bindings } from "./path-template.js";
 
@@ -95,7 +95,8 @@ function bindScalar(schema: DescMessage, json: JsonObject, setBy: Map<string, st
   try {
     fields = resolveFieldPath(schema, name);
   } catch {
-    const known = queryableFields(schema)
+    const known = queryParameterFields(schema)
+      .map(([path]) => path)
       .filter((f) => ![...setBy.keys()].some((set) => f === set || f.startsWith(set + ".")))
       .join(", ");
     throw invalid(`unknown ${what}${known ? `; this request takes ${known}` : ""}`);
@@ -144,14 +145,6 @@ function textToJson(field: DescField, text: string, what: string): JsonValue {
     throw invalid(`${what}: expected true or false, got ${JSON.stringify(text)}`);
   }
   return text; // strings, bytes (base64) and numbers: proto3 JSON takes all of them as strings
-}
-
-/** Names a client may use as query parameters: scalar fields, dotted through messages. */
-function queryableFields(schema: DescMessage, prefix = "", depth = 0): string[] {
-  if (depth > 3) return [];
-  return schema.fields.flatMap((f) =>
-    f.fieldKind === "message" && !f.message.typeName.startsWith("google.protobuf.") ? queryableFields(f.message, `${prefix}${f.name}.`, depth + 1) : [`${prefix}${f.name}`],
-  );
 }
 
 function readJsonPath(json: JsonObject, fields: readonly DescField[]): JsonValue | undefined {
