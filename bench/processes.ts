@@ -1,0 +1,114 @@
+/**
+ * The servers a bench row measures, each a process of its own: the service (its compiled build,
+ * as `npm start` runs it) and the helpers in bench/ (baselines, tus). Also the memory probe that
+ * reads a server's RSS from /proc.
+ */
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { createInterface } from "node:readline";
+
+const root = path.resolve(import.meta.dirname, "..");
+const MiB = 1024 * 1024;
+
+/** A running server process. */
+export interface ServerProcess {
+  pid: number;
+  baseUrl: string;
+  port: number;
+  /** The last lines it logged, for the message when a row fails. */
+  logTail(): string;
+  /** SIGTERM, then waits for the exit (SIGKILL after 30 s). */
+  stop(): Promise<void>;
+}
+
+/**
+ * The port of the service's "listening" log line, or undefined for any other line. The line is a
+ * JSON object (pino writes `message` last, so `url` may come before it): parsed, not pattern-matched.
+ */
+export function listeningPort(line: string): number | undefined {
+  let entry: unknown;
+  try {
+    entry = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (typeof entry !== "object" || entry === null) return undefined;
+  const { message, url } = entry as { message?: unknown; url?: unknown };
+  return message === "listening" && typeof url === "string" ? Number(new URL(url).port) : undefined;
+}
+
+/** Starts `command` in the repository and waits for its "listening" line on stdout or stderr. */
+export async function startServer(command: string[], env: NodeJS.ProcessEnv = process.env): Promise<ServerProcess> {
+  const child = spawn(command[0], command.slice(1), { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+  const tail: string[] = [];
+  const exited = new Promise<string>((resolve) => child.once("exit", (code, signal) => resolve(String(code ?? signal))));
+  const port = await new Promise<number>((resolve, reject) => {
+    const onLine = (line: string) => {
+      tail.push(line);
+      if (tail.length > 20) tail.shift();
+      const port = listeningPort(line);
+      if (port !== undefined) resolve(port);
+    };
+    // Read to the end, always: a server blocked on a full stderr pipe would be measured waiting.
+    createInterface({ input: child.stdout }).on("line", onLine);
+    createInterface({ input: child.stderr }).on("line", onLine);
+    void exited.then((code) => reject(new Error(`${command.join(" ")} exited (${code}) before listening:\n${tail.join("\n")}`)));
+  });
+  return {
+    pid: child.pid!,
+    port,
+    baseUrl: `http://127.0.0.1:${port}`,
+    logTail: () => tail.join("\n"),
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+      child.kill("SIGTERM");
+      await exited;
+      clearTimeout(killer);
+    },
+  };
+}
+
+/** Starts a helper server from bench/ (`script` relative to the repository) through tsx. */
+export function startHelper(script: string, ...args: string[]): Promise<ServerProcess> {
+  return startServer([process.execPath, "--import", "tsx", script, ...args]);
+}
+
+/**
+ * Starts the service as `npm start` does (`node --enable-source-maps dist/src/main.js`), on a port
+ * of its own, with `env` added (database, schema, blob directory). BENCH_SERVER_NODE_FLAGS
+ * (e.g. `--cpu-prof`) go to node.
+ */
+export function startService(env: Record<string, string>): Promise<ServerProcess> {
+  const entry = path.join(root, "dist/src/main.js");
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` (npm run bench does it first)`);
+  const nodeFlags = (process.env.BENCH_SERVER_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+  return startServer([process.execPath, "--enable-source-maps", ...nodeFlags, entry], { ...process.env, PORT: "0", SWEEP_INTERVAL_SECONDS: "0", ...env });
+}
+
+/** What a server's memory did while a piece of work ran. */
+export interface MemoryUse {
+  /** Peak RSS (VmHWM) during the work, MiB. */
+  peakRssMiB: number;
+  /** That peak minus the RSS just before the work, MiB. */
+  rssGrowthMiB: number;
+}
+
+/** Runs `work` and answers its result with the server's peak RSS during it and the growth over its start. */
+export async function measureMemory<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; memory: MemoryUse }> {
+  // Resets the peak (VmHWM) to the current RSS, so that the peak read afterwards is this work's own.
+  await writeFile(`/proc/${pid}/clear_refs`, "5").catch(() => undefined);
+  const startRssMiB = await rssMiB(pid, "VmRSS");
+  const result = await work();
+  const peakRssMiB = await rssMiB(pid, "VmHWM");
+  return { result, memory: { peakRssMiB, rssGrowthMiB: peakRssMiB - startRssMiB } };
+}
+
+async function rssMiB(pid: number, field: "VmHWM" | "VmRSS"): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const kB = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
+  if (!kB) throw new Error(`/proc/${pid}/status has no ${field}`);
+  return (Number(kB[1]) * 1024) / MiB;
+}
