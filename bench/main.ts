@@ -3,6 +3,8 @@
  *
  *   upload/*    baseline (http → file + fsync), tus (@tus/server), REST raw body, gRPC and Connect
  *               client streams: MiB/s
+ *   download/*  baseline (http ← fs.createReadStream), REST GET …:content, gRPC DownloadFile,
+ *               REST Range bytes=1-: MiB/s
  *
  * Every row runs on a freshly started server process, one row at a time, and reports the
  * server's peak RSS and its growth during the measurement; every byte moved is checked. The
@@ -18,10 +20,11 @@ import { createBenchContent } from "./content.js";
 import { parseBenchOptions, usage, type BenchOptions } from "./options.js";
 import { startService } from "./processes.js";
 import { createReport, formatTable } from "./report.js";
+import { downloadRows } from "./rows/downloads.js";
 import type { BenchContext, BenchRow, Measurement } from "./rows/row.js";
 import { uploadRows } from "./rows/uploads.js";
 
-const allRows: BenchRow[] = [...uploadRows];
+const allRows: BenchRow[] = [...uploadRows, ...downloadRows];
 
 /**
  * The rows `--only` asks for: those whose id (`download/rest`) or name after the group (`rest`)
