@@ -1,10 +1,13 @@
 /**
- * `npm run bench [-- --size 256MiB --only upload --json]`: the service's byte path, each row beside a baseline that does the least the job needs, in one run.
+ * `npm run bench [-- --size 256MiB --only upload --json]`: the service's byte path and metadata
+ * calls, each row beside a baseline that does the least the job needs, in one run.
  *
  *   upload/*    baseline (http → file + fsync), tus (@tus/server), REST raw body, gRPC and Connect
  *               client streams: MiB/s
  *   download/*  baseline (http ← fs.createReadStream), REST GET …:content, gRPC DownloadFile,
  *               REST Range bytes=1-: MiB/s
+ *   metadata/*  a constant Connect GetFile handler, then GetFile over Connect JSON and REST under
+ *               autocannon: requests/s and p50/p99 latency
  *
  * Every row runs on a freshly started server process, one row at a time, and reports the
  * server's peak RSS and its growth during the measurement; every byte moved is checked. The
@@ -21,10 +24,11 @@ import { parseBenchOptions, usage, type BenchOptions } from "./options.js";
 import { startService } from "./processes.js";
 import { createReport, formatTable } from "./report.js";
 import { downloadRows } from "./rows/downloads.js";
+import { metadataRows } from "./rows/metadata.js";
 import type { BenchContext, BenchRow, Measurement } from "./rows/row.js";
 import { uploadRows } from "./rows/uploads.js";
 
-const allRows: BenchRow[] = [...uploadRows, ...downloadRows];
+const allRows: BenchRow[] = [...uploadRows, ...downloadRows, ...metadataRows];
 
 /**
  * The rows `--only` asks for: those whose id (`download/rest`) or name after the group (`rest`)
