@@ -1,7 +1,7 @@
 /**
  * The servers a bench row measures, each a process of its own: the service (its compiled build,
- * as `npm start` runs it) and the helpers in bench/ (baselines, tus). Also the memory probe that
- * reads a server's RSS from /proc.
+ * as `npm start` runs it) and the helpers in bench/ (baselines, tus). Also the probe that reads a
+ * server's RSS and CPU time from /proc.
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -88,22 +88,43 @@ export function startService(env: Record<string, string>): Promise<ServerProcess
   return startServer([process.execPath, "--enable-source-maps", ...nodeFlags, entry], { ...process.env, PORT: "0", SWEEP_INTERVAL_SECONDS: "0", ...env });
 }
 
-/** What a server's memory did while a piece of work ran. */
-export interface MemoryUse {
+/** What a server used while a piece of work ran. */
+export interface ServerUse {
   /** Peak RSS (VmHWM) during the work, MiB. */
   peakRssMiB: number;
   /** That peak minus the RSS just before the work, MiB. */
   rssGrowthMiB: number;
+  /** CPU time (user + system, all threads) the server spent during the work, seconds. */
+  cpuSeconds: number;
 }
 
-/** Runs `work` and answers its result with the server's peak RSS during it and the growth over its start. */
-export async function measureMemory<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; memory: MemoryUse }> {
+/**
+ * Runs `work` and answers its result with what the server `pid` used meanwhile, and the CPU time
+ * of this (the client's) process: CPU time says what a row costs even when other jobs share the
+ * cores and its wall-clock rate suffers, and a client near a whole core is the row's bottleneck.
+ */
+export async function observeServer<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; server: ServerUse; clientCpuSeconds: number }> {
   // Resets the peak (VmHWM) to the current RSS, so that the peak read afterwards is this work's own.
   await writeFile(`/proc/${pid}/clear_refs`, "5").catch(() => undefined);
   const startRssMiB = await rssMiB(pid, "VmRSS");
+  const startCpu = await cpuSeconds(pid);
+  const startClientCpu = process.cpuUsage();
   const result = await work();
+  const client = process.cpuUsage(startClientCpu);
+  const cpu = (await cpuSeconds(pid)) - startCpu;
   const peakRssMiB = await rssMiB(pid, "VmHWM");
-  return { result, memory: { peakRssMiB, rssGrowthMiB: peakRssMiB - startRssMiB } };
+  return { result, server: { peakRssMiB, rssGrowthMiB: peakRssMiB - startRssMiB, cpuSeconds: cpu }, clientCpuSeconds: (client.user + client.system) / 1e6 };
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's times: 100 on every Linux Node runs on (USER_HZ). */
+const ticksPerSecond = 100;
+
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name, which is in parentheses and may itself hold spaces: utime and
+  // stime are the 14th and 15th fields of the line, the 12th and 13th after the name.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
 }
 
 async function rssMiB(pid: number, field: "VmHWM" | "VmRSS"): Promise<number> {

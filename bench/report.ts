@@ -58,17 +58,17 @@ export function formatTable(report: BenchReport): string {
     `uploads and downloads of ${formatBytes(report.sizeBytes)} in ${formatBytes(report.chunkBytes)} writes/messages; ` +
       `metadata with ${report.connections} connections for ${report.seconds} s; database: ${report.database}`,
     "",
-    "| row | rate | ratio to baseline | p50 / p99 ms | server peak RSS (MiB) | RSS growth (MiB) |",
-    "|---|---:|---:|---:|---:|---:|",
+    "| row | rate | ratio to baseline | p50 / p99 ms | server CPU (s) | client CPU (s) | server peak RSS (MiB) | RSS growth (MiB) |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const row of report.rows) {
     const m = row.measurement;
     if (!m) {
-      lines.push(`| ${row.label} | FAILED: ${row.error?.split("\n")[0]} | | | | |`);
+      lines.push(`| ${row.label} | FAILED: ${row.error?.split("\n")[0]} | | | | | | |`);
       continue;
     }
     const latency = m.latencyMs ? `${m.latencyMs.p50.toFixed(1)} / ${m.latencyMs.p99.toFixed(1)}` : "";
-    lines.push(`| ${row.label} | ${m.rate.toFixed(0)} ${row.unit} | ${row.ratio === undefined ? "–" : row.ratio.toFixed(2)} | ${latency} | ${m.memory.peakRssMiB.toFixed(0)} | ${m.memory.rssGrowthMiB.toFixed(0)} |`);
+    lines.push(`| ${row.label} | ${m.rate.toFixed(0)} ${row.unit} | ${row.ratio === undefined ? "–" : row.ratio.toFixed(2)} | ${latency} | ${m.server.cpuSeconds.toFixed(2)} | ${m.clientCpuSeconds.toFixed(2)} | ${m.server.peakRssMiB.toFixed(0)} | ${m.server.rssGrowthMiB.toFixed(0)} |`);
   }
   return lines.join("\n");
 }

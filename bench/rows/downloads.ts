@@ -11,16 +11,16 @@ import path from "node:path";
 import { FilesService } from "../../gen/files/v1/files_pb.js";
 import type { BenchContent } from "../content.js";
 import { receiveContent, sendContent, type Answer } from "../http-client.js";
-import { measureMemory, startHelper, type ServerProcess } from "../processes.js";
+import { observeServer, startHelper, type ServerProcess } from "../processes.js";
 import { mibPerSecond, timed, withServer, type BenchRow, type Measurement } from "./row.js";
 import { benchBucket, storeFile } from "./service-calls.js";
 
 const key = "download.bin";
 
-/** Times `download` (which receives `bytes` and checks them) on a started server, watching its memory. */
+/** Times `download` (which receives `bytes` and checks them) on a started server, observing what the server uses meanwhile. */
 async function measureDownload(server: ServerProcess, bytes: number, download: () => Promise<void>): Promise<Measurement> {
-  const { result, memory } = await measureMemory(server.pid, () => timed(download));
-  return { rate: mibPerSecond(bytes, result.seconds), seconds: result.seconds, memory };
+  const { result, server: use, clientCpuSeconds } = await observeServer(server.pid, () => timed(download));
+  return { rate: mibPerSecond(bytes, result.seconds), seconds: result.seconds, server: use, clientCpuSeconds };
 }
 
 /** Throws unless the REST download's ETag is the content's sha256. */

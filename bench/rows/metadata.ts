@@ -7,7 +7,7 @@ import autocannon from "autocannon";
 import { constantFile } from "../constant-file.js";
 import { createBenchContent } from "../content.js";
 import { request } from "../http-client.js";
-import { measureMemory, startHelper, type ServerProcess } from "../processes.js";
+import { observeServer, startHelper, type ServerProcess } from "../processes.js";
 import { withServer, type BenchContext, type BenchRow, type Measurement } from "./row.js";
 import { benchBucket, storeFile } from "./service-calls.js";
 
@@ -32,7 +32,7 @@ const connectGetFile: MetadataRequest = {
   sha256: (answer) => (answer as { file?: { sha256?: string } }).file?.sha256,
 };
 
-/** Checks one answer, warms up, then measures requests/s and latency while watching the server's memory. */
+/** Checks one answer, warms up, then measures requests/s and latency observing what the server uses meanwhile. */
 async function measureRequests(server: ServerProcess, { options }: BenchContext, call: MetadataRequest, expectedSha256: string): Promise<Measurement> {
   const url = `${server.baseUrl}${call.path}`;
   const first = await request(url, call.method, call.headers, call.body);
@@ -41,9 +41,9 @@ async function measureRequests(server: ServerProcess, { options }: BenchContext,
 
   const load = (seconds: number) => autocannon({ url, method: call.method, headers: call.headers, body: call.body, connections: options.connections, duration: seconds });
   await load(Math.max(1, Math.round(options.seconds / 5)));
-  const { result, memory } = await measureMemory(server.pid, () => load(options.seconds));
+  const { result, server: use, clientCpuSeconds } = await observeServer(server.pid, () => load(options.seconds));
   if (result.errors > 0 || result.non2xx > 0) throw new Error(`${call.path}: ${result.errors} errors (${result.timeouts} timeouts), ${result.non2xx} non-2xx answers`);
-  return { rate: result["2xx"] / result.duration, seconds: result.duration, latencyMs: { p50: result.latency.p50, p99: result.latency.p99 }, memory };
+  return { rate: result["2xx"] / result.duration, seconds: result.duration, latencyMs: { p50: result.latency.p50, p99: result.latency.p99 }, server: use, clientCpuSeconds };
 }
 
 const constant: BenchRow = {

@@ -4,7 +4,7 @@
  */
 import type { BenchContent } from "../content.js";
 import type { BenchOptions } from "../options.js";
-import type { MemoryUse, ServerProcess } from "../processes.js";
+import type { ServerProcess, ServerUse } from "../processes.js";
 
 /** Rows are compared within their group, each against the group's baseline row. */
 export type RowGroup = "upload" | "download" | "metadata";
@@ -17,7 +17,10 @@ export interface Measurement {
   seconds: number;
   /** Latency percentiles of the metadata rows, milliseconds. */
   latencyMs?: { p50: number; p99: number };
-  memory: MemoryUse;
+  /** The server's memory and CPU time during the measurement. */
+  server: ServerUse;
+  /** CPU time of the bench process (the client) during the measurement, seconds. */
+  clientCpuSeconds: number;
 }
 
 /** Everything a row needs from the run. */

@@ -10,14 +10,14 @@ import path from "node:path";
 import { FilesService } from "../../gen/files/v1/files_pb.js";
 import type { BenchContent } from "../content.js";
 import { request, sendContent } from "../http-client.js";
-import { measureMemory, startHelper, type ServerProcess } from "../processes.js";
+import { observeServer, startHelper, type ServerProcess } from "../processes.js";
 import { mibPerSecond, timed, withServer, type BenchContext, type BenchRow, type Measurement } from "./row.js";
 import { benchBucket, createSessionOverRest, uploadOverRest } from "./service-calls.js";
 
-/** Times `upload` on a started server and watches the server's memory meanwhile. */
+/** Times `upload` on a started server, observing what the server uses meanwhile. */
 async function measureUpload(server: ServerProcess, content: BenchContent, upload: () => Promise<void>): Promise<Measurement> {
-  const { result, memory } = await measureMemory(server.pid, () => timed(upload));
-  return { rate: mibPerSecond(content.size, result.seconds), seconds: result.seconds, memory };
+  const { result, server: use, clientCpuSeconds } = await observeServer(server.pid, () => timed(upload));
+  return { rate: mibPerSecond(content.size, result.seconds), seconds: result.seconds, server: use, clientCpuSeconds };
 }
 
 /** Reads a file a helper server wrote (after the timing) and checks it holds exactly the content. */
