@@ -4,8 +4,8 @@
  *   POST /          streams the body into a new file and fsyncs it before answering its name
  *   GET /<name>     streams that file back with fs.createReadStream
  *
- * No protocol, no metadata, no hashing, no authorization. Run as its own process
- * (`node --import tsx bench/baseline-server.ts <dir>`) so that its memory is measured like the
+ * No protocol, no metadata, no hashing, no authorization. Run as its own process, compiled by the
+ * bench (`node dist/bench/baseline-server.js <dir>`), so that its memory is measured like the
  * service's; it announces its port with the service's own "listening" log line.
  */
 import { createReadStream, createWriteStream } from "node:fs";

@@ -1,7 +1,7 @@
 /**
  * The metadata rows' baseline: a FilesService whose GetFile answers one fixed File
  * (bench/constant-file.ts), served by connect-node's own adapter on a plain Node http server
- * (`node --import tsx bench/constant-files-server.ts`). What is left is the cost of Connect itself
+ * (`node dist/bench/constant-files-server.js`). What is left is the cost of Connect itself
  * — routing, JSON decoding and encoding — with no database, no authorization, no transcoder and no
  * interceptors. It announces its port with the service's own "listening" log line.
  */

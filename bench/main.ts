@@ -21,7 +21,7 @@ import path from "node:path";
 import postgres from "postgres";
 import { createBenchContent } from "./content.js";
 import { parseBenchOptions, usage, type BenchOptions } from "./options.js";
-import { startService } from "./processes.js";
+import { compileHelpers, startService } from "./processes.js";
 import { createReport, formatTable } from "./report.js";
 import { downloadRows } from "./rows/downloads.js";
 import { metadataRows } from "./rows/metadata.js";
@@ -69,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
   };
   const outcomes: { row: BenchRow; measurement?: Measurement; error?: string }[] = [];
   try {
+    await compileHelpers();
     for (const row of rows) {
       process.stderr.write(`${row.id} … `);
       try {

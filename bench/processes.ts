@@ -5,9 +5,10 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import ts from "typescript";
 
 const root = path.resolve(import.meta.dirname, "..");
 const MiB = 1024 * 1024;
@@ -71,9 +72,28 @@ export async function startServer(command: string[], env: NodeJS.ProcessEnv = pr
   };
 }
 
-/** Starts a helper server from bench/ (`script` relative to the repository) through tsx. */
-export function startHelper(script: string, ...args: string[]): Promise<ServerProcess> {
-  return startServer([process.execPath, "--import", "tsx", script, ...args]);
+/** The helper servers in bench/ and the modules they import from there. */
+const helperSources = ["baseline-server.ts", "tus-server.ts", "constant-files-server.ts", "constant-file.ts"];
+
+/**
+ * Compiles the helper servers to dist/bench/, beside the compiled gen/ they import, so that they
+ * run as plain JS like the service: under tsx each would carry about 20 MiB of loader into the
+ * baselines' RSS. Transpiled only (no type check: `tsc --noEmit` covers bench/).
+ */
+export async function compileHelpers(): Promise<void> {
+  await mkdir(path.join(root, "dist/bench"), { recursive: true });
+  for (const source of helperSources) {
+    const { outputText } = ts.transpileModule(await readFile(path.join(root, "bench", source), "utf8"), {
+      fileName: source,
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    });
+    await writeFile(path.join(root, "dist/bench", source.replace(/\.ts$/, ".js")), outputText);
+  }
+}
+
+/** Starts a helper server of bench/ (`baseline-server`), compiled by {@link compileHelpers}. */
+export function startHelper(name: string, ...args: string[]): Promise<ServerProcess> {
+  return startServer([process.execPath, path.join(root, "dist/bench", `${name}.js`), ...args]);
 }
 
 /**

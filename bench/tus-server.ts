@@ -1,6 +1,6 @@
 /**
  * A reference upload server: @tus/server with @tus/file-store, as its README sets it up, on plain
- * Node http (`node --import tsx bench/tus-server.ts <dir>`). The bench creates an upload with a
+ * Node http (`node dist/bench/tus-server.js <dir>`). The bench creates an upload with a
  * POST and sends the whole body in one PATCH.
  *
  * What it does not do that the service does: no fsync (the file store's write stream just closes),

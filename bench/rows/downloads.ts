@@ -36,7 +36,7 @@ const baseline: BenchRow = {
   async run({ dir, content }) {
     const store = path.join(dir, "baseline-downloads");
     await mkdir(store, { recursive: true });
-    return withServer(startHelper("bench/baseline-server.ts", store), async (server) => {
+    return withServer(startHelper("baseline-server", store), async (server) => {
       const stored = await sendContent(`${server.baseUrl}/`, "POST", {}, content);
       if (stored.status !== 200) throw new Error(`baseline answered ${stored.status}: ${stored.text}`);
       const { name } = JSON.parse(stored.text) as { name: string };

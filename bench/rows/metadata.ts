@@ -52,7 +52,7 @@ const constant: BenchRow = {
   label: "GetFile: constant Connect handler (no database)",
   baseline: true,
   run: (context) =>
-    withServer(startHelper("bench/constant-files-server.ts"), (server) => measureRequests(server, context, connectGetFile, constantFile.sha256)),
+    withServer(startHelper("constant-files-server"), (server) => measureRequests(server, context, connectGetFile, constantFile.sha256)),
 };
 
 /** A row against the service: stores a small file first, then measures `call` of it. */

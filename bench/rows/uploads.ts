@@ -35,7 +35,7 @@ const baseline: BenchRow = {
   async run({ dir, content }) {
     const store = path.join(dir, "baseline-uploads");
     await mkdir(store, { recursive: true });
-    return withServer(startHelper("bench/baseline-server.ts", store), async (server) => {
+    return withServer(startHelper("baseline-server", store), async (server) => {
       let name = "";
       const measurement = await measureUpload(server, content, async () => {
         const answer = await sendContent(`${server.baseUrl}/`, "POST", {}, content);
@@ -58,7 +58,7 @@ const tus: BenchRow = {
   async run({ dir, content }) {
     const store = path.join(dir, "tus-uploads");
     await mkdir(store, { recursive: true });
-    return withServer(startHelper("bench/tus-server.ts", store), async (server) => {
+    return withServer(startHelper("tus-server", store), async (server) => {
       let id = "";
       const measurement = await measureUpload(server, content, async () => {
         const created = await request(`${server.baseUrl}/files`, "POST", { ...tusHeaders, "upload-length": content.size });
