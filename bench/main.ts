@@ -85,16 +85,24 @@ async function main(argv: string[]): Promise<number> {
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
-    if (databaseUrl) {
-      const sql = postgres(databaseUrl, { onnotice: () => {} });
-      await sql`drop schema if exists ${sql(schema)} cascade`;
-      await sql.end();
-    }
+    if (databaseUrl) await dropSchema(databaseUrl, schema);
   }
 
   const report = createReport(options, databaseUrl ? "DATABASE_URL" : "embedded", outcomes);
   console.log(options.json ? JSON.stringify(report, null, 2) : `\n${formatTable(report)}`);
   return outcomes.some((o) => o.error !== undefined) ? 1 : 0;
+}
+
+/** Drops the run's schema; a database that cannot be reached is said, and the results still printed. */
+async function dropSchema(databaseUrl: string, schema: string): Promise<void> {
+  const sql = postgres(databaseUrl, { onnotice: () => {}, connect_timeout: 5 });
+  try {
+    await sql`drop schema if exists ${sql(schema)} cascade`;
+  } catch (err) {
+    console.error(`could not drop the bench schema ${schema}: ${(err as Error).message}`);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
 }
 
 process.exitCode = await main(process.argv.slice(2));
