@@ -15,6 +15,7 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
 import { FilesService } from "../gen/files/v1/files_pb.js";
 import { parseBytes } from "../src/config.js";
 import { checkConsistency, problemsOf, type ConsistencyReport } from "../src/fsck/consistency.js";
@@ -201,9 +202,23 @@ export function formatLoadReport(r: LoadReport): string {
   return lines.join("\n");
 }
 
+/** The command line's options (`--uploads 200` or `--uploads=200`); an unknown flag is an error, not ignored. */
+function parseLoadOptions(argv: string[]): LoadOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: { uploads: { type: "string", default: "200" }, "max-size": { type: "string", default: "4MiB" }, readers: { type: "string", default: "8" } },
+  });
+  const count = (flag: string, raw: string) => {
+    if (!/^\d+$/.test(raw)) throw new Error(`--${flag}: "${raw}" is not a whole number`);
+    return Number(raw);
+  };
+  const maxSize = parseBytes(values["max-size"]);
+  if (maxSize === undefined) throw new Error(`--max-size: "${values["max-size"]}" is not a size (e.g. 4MiB)`);
+  return { uploads: count("uploads", values.uploads), maxSize, readers: count("readers", values.readers) };
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const args = new Map<string, string>();
-  for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ""), process.argv[i + 1]);
+  const options = parseLoadOptions(process.argv.slice(2));
   const databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) throw new Error("npm run load needs DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres)");
   const schema = `load_${process.pid}`;
@@ -212,11 +227,7 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   await migrate(setup, schema);
   const server = await startServerProcess({ DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema, BLOB_DIR: blobDir, DATABASE_POOL_MAX: "20" });
   try {
-    const report = await runLoad(server.port, { databaseUrl, schema, blobDir }, {
-      uploads: Number(args.get("uploads") ?? 200),
-      maxSize: parseBytes(args.get("max-size") ?? "4MiB")!,
-      readers: Number(args.get("readers") ?? 8),
-    });
+    const report = await runLoad(server.port, { databaseUrl, schema, blobDir }, options);
     console.log(formatLoadReport(report));
     process.exitCode = report.failures.length > 0 ? 1 : 0;
   } finally {

@@ -1,0 +1,124 @@
+/**
+ * Upload rows: the same content sent to a fresh server of each kind, timed from the first request
+ * (session creation included) to the answer that says the upload is complete.
+ */
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { createReadStream } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { FilesService } from "../../gen/files/v1/files_pb.js";
+import type { BenchContent } from "../content.js";
+import { request, sendContent } from "../http-client.js";
+import { observeServer, startHelper, type ServerProcess } from "../processes.js";
+import { mibPerSecond, timed, withServer, type BenchContext, type BenchRow, type Measurement } from "./row.js";
+import { benchBucket, createSessionOverRest, uploadOverRest } from "./service-calls.js";
+
+/** Times `upload` on a started server, observing what the server uses meanwhile. */
+async function measureUpload(server: ServerProcess, content: BenchContent, upload: () => Promise<void>): Promise<Measurement> {
+  const { result, server: use, clientCpuSeconds } = await observeServer(server.pid, () => timed(upload));
+  return { rate: mibPerSecond(content.size, result.seconds), seconds: result.seconds, server: use, clientCpuSeconds };
+}
+
+/** Reads a file a helper server wrote (after the timing) and checks it holds exactly the content. */
+async function checkStoredFile(file: string, content: BenchContent): Promise<void> {
+  const verifier = content.verifier();
+  for await (const data of createReadStream(file)) verifier.update(data as Buffer);
+  verifier.finish();
+}
+
+const baseline: BenchRow = {
+  id: "upload/baseline",
+  group: "upload",
+  label: "upload: baseline (http → file + fsync)",
+  baseline: true,
+  async run({ dir, content }) {
+    const store = path.join(dir, "baseline-uploads");
+    await mkdir(store, { recursive: true });
+    return withServer(startHelper("baseline-server", store), async (server) => {
+      let name = "";
+      const measurement = await measureUpload(server, content, async () => {
+        const answer = await sendContent(`${server.baseUrl}/`, "POST", {}, content);
+        if (answer.status !== 200) throw new Error(`baseline answered ${answer.status}: ${answer.text}`);
+        name = (JSON.parse(answer.text) as { name: string }).name;
+      });
+      await checkStoredFile(path.join(store, name), content);
+      return measurement;
+    });
+  },
+};
+
+const tusHeaders = { "tus-resumable": "1.0.0" };
+
+const tus: BenchRow = {
+  id: "upload/tus",
+  group: "upload",
+  label: "upload: @tus/server + file-store (no fsync, no hash)",
+  baseline: false,
+  async run({ dir, content }) {
+    const store = path.join(dir, "tus-uploads");
+    await mkdir(store, { recursive: true });
+    return withServer(startHelper("tus-server", store), async (server) => {
+      let id = "";
+      const measurement = await measureUpload(server, content, async () => {
+        const created = await request(`${server.baseUrl}/files`, "POST", { ...tusHeaders, "upload-length": content.size });
+        if (created.status !== 201 || !created.headers.location) throw new Error(`tus create answered ${created.status}: ${created.text}`);
+        const location = new URL(created.headers.location, server.baseUrl);
+        id = path.posix.basename(location.pathname);
+        const patched = await sendContent(location.href, "PATCH", { ...tusHeaders, "upload-offset": 0, "content-type": "application/offset+octet-stream" }, content);
+        if (patched.status !== 204 || patched.headers["upload-offset"] !== String(content.size)) {
+          throw new Error(`tus PATCH answered ${patched.status}, Upload-Offset ${patched.headers["upload-offset"]}: ${patched.text}`);
+        }
+      });
+      await checkStoredFile(path.join(store, id), content);
+      return measurement;
+    });
+  },
+};
+
+const rest: BenchRow = {
+  id: "upload/rest",
+  group: "upload",
+  label: "upload: REST raw body (HTTP/1.1)",
+  baseline: false,
+  run: ({ content, startService }) =>
+    withServer(startService(), async (server) => {
+      await request(`${server.baseUrl}/v1/files`); // warm-up: first request, first database connections
+      return measureUpload(server, content, async () => {
+        const sha256 = await uploadOverRest(server, await createSessionOverRest(server, "upload-rest.bin", content), content);
+        if (sha256 !== content.sha256) throw new Error(`REST upload: the service answered sha256 ${sha256}, expected ${content.sha256}`);
+      });
+    }),
+};
+
+/** The UploadContent client stream over gRPC (HTTP/2) or the Connect protocol (HTTP/1.1). */
+function clientStreamRow(protocol: "grpc" | "connect"): BenchRow {
+  return {
+    id: `upload/${protocol}`,
+    group: "upload",
+    label: protocol === "grpc" ? "upload: gRPC client stream (HTTP/2)" : "upload: Connect client stream (HTTP/1.1)",
+    baseline: false,
+    run: ({ content, startService }: BenchContext) =>
+      withServer(startService(), async (server) => {
+        const transport = protocol === "grpc" ? createGrpcTransport({ baseUrl: server.baseUrl }) : createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" });
+        const files = createClient(FilesService, transport);
+        await files.listBuckets({}); // warm-up: first request, first database connections
+        return measureUpload(server, content, async () => {
+          const { session } = await files.createUploadSession({ bucket: benchBucket, key: `upload-${protocol}.bin`, size: BigInt(content.size), sha256: content.sha256 });
+          const { file } = await files.uploadContent(
+            (async function* () {
+              let first = true;
+              for (const data of content.parts()) {
+                yield { uploadId: first ? session!.id : "", data };
+                first = false;
+              }
+            })(),
+          );
+          if (file?.sha256 !== content.sha256) throw new Error(`${protocol} upload: the service answered sha256 ${file?.sha256}, expected ${content.sha256}`);
+        });
+      }),
+  };
+}
+
+/** The upload rows, baseline first. */
+export const uploadRows: BenchRow[] = [baseline, tus, rest, clientStreamRow("grpc"), clientStreamRow("connect")];
