@@ -9,6 +9,7 @@ import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { createAuthentication } from "./access/access-control.js";
 import { loadApiKeys, type ApiKeys } from "./access/api-keys.js";
 import type { Config } from "./config.js";
+import { callLogging, withProtocol } from "./call-log.js";
 import { createDrain } from "./drain.js";
 import { errorMapping } from "./errors.js";
 import { createHashCache } from "./files/content-hash.js";
@@ -118,19 +119,21 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       // 0 means no limit; Connect would read 0 ms as "refuse every deadline".
       maxTimeoutMs: config.maxRequestTimeoutSeconds > 0 ? config.maxRequestTimeoutSeconds * 1000 : undefined,
       acceptCompression: [compressionGzip, compressionBrotli],
-      interceptors: [drain.interceptor, errorMapping(log, [classifyDatabaseError, blobs.classifyError]), auth.interceptor],
+      interceptors: [drain.interceptor, callLogging(log), errorMapping(log, [classifyDatabaseError, blobs.classifyError]), auth.interceptor],
     });
     routes(router);
     const handlers = router.handlers.map(parseErrorsAsInvalidArgument);
     const contextValues = baseUrlContext(config.publicUrl);
+    // The transcoder's calls are logged (and, later, counted) as REST, whatever they speak in process.
+    const restContextValues = (req: Parameters<typeof contextValues>[0]) => withProtocol(contextValues(req), "rest");
     const rest = createTranscoder({
       handlers,
-      contextValues,
+      contextValues: restContextValues,
       maxJsonBodyBytes: config.maxMessageBytes,
       bodyLimits,
       checkBeforeBody,
       openApi: await loadOpenApiDocument(),
-      onInternalError: (err) => log.error("REST request failed", { error: err.message }),
+      onInternalError: (err) => log.error("REST request failed", { err }),
       inlineContentTypes: config.inlineContentTypes,
     });
     const handler = createRpcHandler({ handlers, contextValues, log, checkBeforeBody, bodyLimits, fallback: (req, res) => healthz(req, res) || rest.handle(req, res) });

@@ -5,9 +5,11 @@
  */
 import { Code, ConnectError, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { randomUUID } from "node:crypto";
-import { FilesService, type File } from "../../gen/files/v1/files_pb.js";
+import { FilesService, type File, type UploadContentRequest } from "../../gen/files/v1/files_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { FileSchema, UploadSessionSchema } from "../../gen/files/v1/files_pb.js";
+import { callLog, countBytes } from "../call-log.js";
+import type { Logger } from "../log.js";
 import { authorize, authorizeSession, callerKeyName, mayAccess, type Access } from "../access/access-control.js";
 import { BlobMissingError } from "../store/blob-store.js";
 import { recordContentFault } from "../store/content-faults.js";
@@ -69,7 +71,7 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
     },
 
     async uploadContent(requests, ctx) {
-      const outcome = await receiveUpload(deps, requests, (session) => authorizeSession(ctx, session));
+      const outcome = await receiveUpload(deps, counted(requests, ctx), (session) => authorizeSession(ctx, session));
       return { session: toSession(outcome.session, ctx, outcome.file), file: outcome.file && toFile(outcome.file, ctx) };
     },
 
@@ -138,12 +140,13 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
       const end = req.limit === 0n || req.limit >= BigInt(row.bytes - start) ? row.bytes : start + Number(req.limit);
       // Before the info goes out (over REST: before the status line), so a client never gets a
       // success followed by a broken or short body.
-      await checkContent(row);
+      await checkContent(row, callLog(ctx, log));
       yield { part: { case: "info", value: toFile(row, ctx) } };
       let sent = start;
       try {
         for await (const chunk of blobs.read(row.blobId, start, end)) {
           sent += chunk.byteLength;
+          countBytes(ctx, "out", chunk.byteLength);
           yield { part: { case: "data", value: chunk } };
         }
       } catch (err) {
@@ -188,7 +191,7 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
    * replaced or deleted meanwhile (its old content may rightly be gone), else DATA_LOSS, logged and
    * recorded for `npm run fsck`.
    */
-  async function checkContent(row: FileRow): Promise<void> {
+  async function checkContent(row: FileRow, log: Logger): Promise<void> {
     const size = await blobs.size(row.blobId);
     if (size === row.bytes) return;
     if ((await files.findFile(sql, row.bucket, row.key))?.blobId !== row.blobId) throw fileNotFound(row.bucket, row.key);
@@ -196,6 +199,14 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
     log.error("stored content is damaged", { bucket: row.bucket, key: row.key, blobId: row.blobId, problem });
     await recordContentFault(sql, row, problem).catch((err) => log.warn("could not record a content fault", { blobId: row.blobId, err: err }));
     throw new ConnectError(`the content of file ${row.bucket}/${row.key} is ${size === undefined ? "missing" : "damaged"} on the server (${problem}); the operator has been told`, Code.DataLoss);
+  }
+}
+
+/** The request's messages, counting the content bytes they bring (for the call's log line). */
+async function* counted(requests: AsyncIterable<UploadContentRequest>, ctx: HandlerContext): AsyncIterable<UploadContentRequest> {
+  for await (const message of requests) {
+    countBytes(ctx, "in", message.data.byteLength);
+    yield message;
   }
 }
 
