@@ -13,6 +13,7 @@ import { callLogging, withProtocol } from "./call-log.js";
 import { createDrain } from "./drain.js";
 import { errorMapping } from "./errors.js";
 import { createHashCache } from "./files/content-hash.js";
+import { ErrorReason } from "./files/error-reasons.js";
 import { filesRoutes } from "./files/files-service.js";
 import { baseUrlContext } from "./files/public-urls.js";
 import { startSweeper, type Sweeper } from "./files/sweeper.js";
@@ -135,6 +136,8 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       openApi: await loadOpenApiDocument(),
       onInternalError: (err) => log.error("REST request failed", { err }),
       inlineContentTypes: config.inlineContentTypes,
+      // The REST statuses of the service's reasons (the domain names reasons, never statuses).
+      httpStatusForReason: { [ErrorReason.FILE_TOO_LARGE]: 413, [ErrorReason.CONTENT_PAST_DECLARED_SIZE]: 413, [ErrorReason.STORAGE_FULL]: 507 },
     });
     const handler = createRpcHandler({ handlers, contextValues, log, checkBeforeBody, bodyLimits, fallback: (req, res) => healthz(req, res) || rest.handle(req, res) });
     const server = createServer({

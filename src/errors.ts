@@ -10,7 +10,7 @@ import { isUnparsableBinaryMessage, unparsableMessageText } from "./connect-inte
 import { BlobMissingError } from "./store/blob-store.js";
 import type { StoreFailure, StoreFailureClassifier } from "./store/store-failures.js";
 import type { Logger } from "./log.js";
-import { errorWithHttpStatus } from "./transcoding/index.js";
+import { ErrorReason, errorWithReason } from "./files/error-reasons.js";
 
 /**
  * Maps any error to the ConnectError a client should see; logs what the client must not see. The
@@ -59,7 +59,7 @@ function storeFailure(failure: StoreFailure, err: unknown, log: Logger): Connect
       return connectError("concurrent update; retry", Code.Aborted);
     case "full":
       log.error(`${failure.store === "content" ? "blob" : "metadata"} storage full`, fields);
-      return errorWithHttpStatus("storage is full; nothing past the committed offset was kept", Code.ResourceExhausted, 507, err);
+      return errorWithReason("storage is full; nothing past the committed offset was kept", Code.ResourceExhausted, ErrorReason.STORAGE_FULL, err);
   }
 }
 

@@ -6,9 +6,9 @@
  * they are kept strict so that they are safe in URLs and listings too.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { errorWithHttpStatus } from "../transcoding/index.js";
 
 import { contentIdPattern } from "../store/blob-store.js";
+import { ErrorReason, errorWithReason } from "./error-reasons.js";
 
 /** A bucket name: 1–63 characters of a-z A-Z 0-9 _ - (API key grants name buckets the same way). */
 export const bucketPattern = /^[A-Za-z0-9_-]{1,63}$/;
@@ -82,7 +82,7 @@ export function checkSha256(sha256: string): string | undefined {
 export function checkSize(size: bigint, maxFileSize: number): number {
   if (size < 0n) throw invalid(`size ${size} is invalid: expected a byte count of 0 or more`);
   if (size > BigInt(maxFileSize)) {
-    throw errorWithHttpStatus(`size ${size} is larger than the maximum file size of ${maxFileSize} bytes`, Code.ResourceExhausted, 413);
+    throw errorWithReason(`size ${size} is larger than the maximum file size of ${maxFileSize} bytes`, Code.ResourceExhausted, ErrorReason.FILE_TOO_LARGE);
   }
   return Number(size);
 }

@@ -11,8 +11,11 @@
  * Both cut a body with DEADLINE_EXCEEDED (HTTP 408 for REST). What arrived before the cut is handed
  * on first, so an upload keeps it.
  */
-import { Code, type ConnectError } from "@connectrpc/connect";
-import { errorWithHttpStatus } from "./http-errors.js";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+
+/** The ErrorInfo reason of a body cut for its pace (REST answers it 408, see transcoder.ts). */
+export const requestBodyTimeoutReason = "REQUEST_BODY_TIMEOUT";
 
 /**
  * The body, cut with DEADLINE_EXCEEDED unless its end has arrived `timeoutMs` after this call.
@@ -95,7 +98,8 @@ export async function* bodyAtMinimumRate(body: AsyncIterable<Uint8Array>, rate: 
 }
 
 function bodyTooSlow(message: string): ConnectError {
-  return errorWithHttpStatus(message, Code.DeadlineExceeded, 408);
+  // A standard detail, not an HTTP status: RPC clients get this error too.
+  return new ConnectError(message, Code.DeadlineExceeded, undefined, [{ desc: ErrorInfoSchema, value: { reason: requestBodyTimeoutReason, domain: "http" } }]);
 }
 
 /** The limits a server puts on request bodies. */

@@ -24,11 +24,11 @@ import { createDispositionPolicy } from "./content-disposition.js";
 import { serveDownload } from "./download.js";
 import { readFieldPath, resolveFieldPath } from "./field-paths.js";
 import { createInProcessTransports } from "./in-process-transport.js";
-import { errorWithHttpStatus, restError } from "./http-errors.js";
+import { errorWithHttpStatus, restError, withStatusForReason } from "./http-errors.js";
 import { header, readSmallBody, sendError, sendJson, write, type NodeRequest, type NodeResponse } from "./node-http.js";
 import { callWithRawBody } from "./raw-body.js";
 import { bindRequest } from "./request-binding.js";
-import { limitRequestBody, type RequestBodyLimits } from "./request-body-limits.js";
+import { limitRequestBody, requestBodyTimeoutReason, type RequestBodyLimits } from "./request-body-limits.js";
 import { messageToRestJson, stringifyRestJson, type RestJson } from "./rest-json.js";
 import { createRouteTable, type Route, type RouteTable } from "./route-table.js";
 
@@ -60,6 +60,11 @@ export interface TranscoderOptions {
   rawChunkBytes?: number;
   /** A document served at GET /openapi.json, when given. */
   openApi?: object;
+  /**
+   * HTTP statuses for errors whose google.rpc.ErrorInfo reason calls for another status than their
+   * code maps to (e.g. `{ FILE_TOO_LARGE: 413 }`): the service names the reason, the app the status.
+   */
+  httpStatusForReason?: Readonly<Record<string, number>>;
   /** Called with errors that are bugs (HTTP 500), for logging. */
   onInternalError?: (err: ConnectError) => void;
   /**
@@ -90,6 +95,8 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
   const errorHeaders = new Set(["www-authenticate", "retry-after", ...table.routes.flatMap((r) => (r.rest?.responseHeaders ?? []).map((h) => h.header.toLowerCase()))]);
   const chunkBytes = options.rawChunkBytes ?? 256 * 1024;
   const bodyLimits = options.bodyLimits ?? { wholeBodyTimeoutMs: 30_000 };
+  // A body cut for its pace is 408 Request Timeout, whatever the service maps besides.
+  const statusForReason = { [requestBodyTimeoutReason]: 408, ...options.httpStatusForReason };
   const disposition = createDispositionPolicy(options.inlineContentTypes);
 
   async function serve(req: NodeRequest, res: NodeResponse, signal: AbortSignal): Promise<void> {
@@ -166,7 +173,7 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
         if (!res.writableFinished) abort.abort(new ConnectError("the client went away", Code.Canceled));
       });
       serve(req, res, abort.signal).catch((reason: unknown) => {
-        const err = ConnectError.from(reason);
+        const err = withStatusForReason(ConnectError.from(reason), statusForReason);
         if (restError(err).status >= 500 && err.code !== Code.Unavailable) options.onInternalError?.(err);
         if (!res.writableEnded) sendError(req, res, err, errorHeaders);
       });

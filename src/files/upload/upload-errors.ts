@@ -4,7 +4,7 @@
  * Upload-Offset header), so that a client can resume without asking.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { errorWithHttpStatus } from "../../transcoding/index.js";
+import { ErrorReason, errorWithReason } from "../error-reasons.js";
 
 /** Tells the committed offset in the error's metadata. */
 export function withOffset(err: ConnectError, committedOffset: number): ConnectError {
@@ -54,7 +54,7 @@ export function offsetMismatch(offset: bigint, expected: number, committedOffset
 /** Content beyond the declared size; the request is refused whole. */
 export function pastDeclaredSize(size: number, committedOffset: number): ConnectError {
   return withOffset(
-    errorWithHttpStatus(`content goes past the declared size of ${size} bytes; nothing of this request was kept: the committed offset is ${committedOffset}`, Code.OutOfRange, 413),
+    errorWithReason(`content goes past the declared size of ${size} bytes; nothing of this request was kept: the committed offset is ${committedOffset}`, Code.OutOfRange, ErrorReason.CONTENT_PAST_DECLARED_SIZE),
     committedOffset,
   );
 }
