@@ -19,9 +19,9 @@ import { parseArgs } from "node:util";
 import { FilesService } from "../gen/files/v1/files_pb.js";
 import { parseBytes } from "../src/config.js";
 import { checkConsistency, problemsOf, type ConsistencyReport } from "../src/fsck/consistency.js";
-import { connectDatabase, migrate } from "../src/store/database.js";
-import { createDirectoryBlobStore } from "../src/store/directory-blob-store.js";
-import { createSessionLocks } from "../src/store/session-locks.js";
+import { connectDatabase, migrate } from "../src/store/postgres/database.js";
+import { createDirectoryBlobStore } from "../src/store/blobs/directory-blob-store.js";
+import { createSessionLocks } from "../src/store/postgres/session-locks.js";
 import { startServerProcess } from "../test/support/server-process.js";
 
 /** What to run. */

@@ -9,9 +9,9 @@ import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { createAuthentication } from "./access/access-control.js";
 import { loadApiKeys, type ApiKeys } from "./access/api-keys.js";
 import type { Config } from "./config.js";
-import { callLogging, withProtocol } from "./call-log.js";
-import { createDrain } from "./drain.js";
-import { errorMapping } from "./errors.js";
+import { callLogging, withProtocol } from "./rpc/call-log.js";
+import { createDrain } from "./rpc/drain.js";
+import { errorMapping } from "./rpc/error-mapping.js";
 import { createHashCache } from "./files/content-hash.js";
 import { ErrorReason } from "./files/error-reasons.js";
 import { filesRoutes } from "./files/files-service.js";
@@ -21,16 +21,16 @@ import { createDatabaseHealth } from "./health/database-health.js";
 import { withHealth } from "./health/health-service.js";
 import { createHealthzHandler } from "./health/healthz.js";
 import type { Logger } from "./log.js";
-import { createRpcHandler, parseErrorsAsInvalidArgument } from "./rpc-handler.js";
+import { createRpcHandler, parseErrorsAsInvalidArgument } from "./rpc/rpc-handler.js";
 import { createServer } from "./server.js";
 import { loadOpenApiDocument } from "./project-files.js";
 import { createTranscoder, type BeforeBodyCheck, type RequestBodyLimits } from "./transcoding/index.js";
-import type { BlobStore } from "./store/blob-store.js";
+import type { BlobStore } from "./store/blobs/blob-store.js";
 import { bindContentStore, type OwnershipNames } from "./store/blob-ownership.js";
-import { checkConnection, classifyDatabaseError, connectDatabase, databaseLocation, migrate, type Sql } from "./store/database.js";
-import { createDirectoryBlobStore } from "./store/directory-blob-store.js";
-import { startEmbeddedPostgres } from "./store/embedded-postgres.js";
-import { createSessionLocks } from "./store/session-locks.js";
+import { checkConnection, classifyDatabaseError, connectDatabase, databaseLocation, migrate, type Sql } from "./store/postgres/database.js";
+import { createDirectoryBlobStore } from "./store/blobs/directory-blob-store.js";
+import { startEmbeddedPostgres } from "./dev/embedded-postgres/embedded-postgres.js";
+import { createSessionLocks } from "./store/postgres/session-locks.js";
 
 /** A started service. */
 export interface App {

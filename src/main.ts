@@ -7,7 +7,7 @@ import { constants } from "node:os";
 import { startApp, type App } from "./app.js";
 import { loadConfig } from "./config.js";
 import { createLogger } from "./log.js";
-import { portInUse } from "./port-in-use.js";
+import { portInUse } from "./rpc/port-in-use.js";
 
 const config = (() => {
   try {

@@ -8,7 +8,7 @@
  * prefix hashed again, once, from the partial content.
  */
 import { createHash, type Hash } from "node:crypto";
-import type { BlobStore } from "../store/blob-store.js";
+import type { BlobStore } from "../store/blobs/blob-store.js";
 
 /** A running hash and the offset it has consumed up to. */
 export interface RunningHash {

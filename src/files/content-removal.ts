@@ -5,9 +5,9 @@
  * still recorded (the process died in between, or the removal failed). Only recorded ids are
  * touched, so content that another database owns, or that this one never knew, is never removed.
  */
-import type { BlobStore } from "../store/blob-store.js";
-import { forgetRemovals, removalCandidates } from "../store/content-removals.js";
-import type { Sql } from "../store/database.js";
+import type { BlobStore } from "../store/blobs/blob-store.js";
+import { forgetRemovals, removalCandidates } from "../store/postgres/content-removals.js";
+import type { Sql } from "../store/postgres/database.js";
 import type { Logger } from "../log.js";
 
 /** What removing content needs. */

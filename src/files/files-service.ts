@@ -1,22 +1,22 @@
 /**
  * The FilesService handlers. They validate input, call the store and the upload state machine, and
  * shape responses; every dependency comes in as an argument, so tests can run them in memory, over
- * real HTTP, or with injected faults. Errors other than the client's own are mapped in errors.ts.
+ * real HTTP, or with injected faults. Errors other than the client's own are mapped in rpc/error-mapping.ts.
  */
 import { Code, ConnectError, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { randomUUID } from "node:crypto";
 import { FilesService, type File, type UploadContentRequest } from "../../gen/files/v1/files_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { FileSchema, UploadSessionSchema } from "../../gen/files/v1/files_pb.js";
-import { callLog, countBytes } from "../call-log.js";
+import { callLog, countBytes } from "../rpc/call-log.js";
 import type { Logger } from "../log.js";
 import { authorize, authorizeSession, callerKeyName, mayAccess, type Access } from "../access/access-control.js";
-import { BlobMissingError } from "../store/blob-store.js";
-import { recordContentFault } from "../store/content-faults.js";
-import * as files from "../store/files.js";
-import type { FileRow } from "../store/files.js";
-import * as sessions from "../store/upload-sessions.js";
-import type { SessionRow } from "../store/upload-sessions.js";
+import { BlobMissingError } from "../store/blobs/blob-store.js";
+import { recordContentFault } from "../store/postgres/content-faults.js";
+import * as files from "../store/postgres/file-rows.js";
+import type { FileRow } from "../store/postgres/file-rows.js";
+import * as sessions from "../store/postgres/upload-sessions.js";
+import type { SessionRow } from "../store/postgres/upload-sessions.js";
 import { removeContent } from "./content-removal.js";
 import { checkBucket, checkKey, checkPrefix, checkMimeType, checkSha256, checkSize, checkUploadId } from "./request-validation.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";

@@ -7,7 +7,7 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 
-import { contentIdPattern } from "../store/blob-store.js";
+import { contentIdPattern } from "../store/blobs/blob-store.js";
 import { ErrorReason, errorWithReason } from "./error-reasons.js";
 
 /** A bucket name: 1–63 characters of a-z A-Z 0-9 _ - (API key grants name buckets the same way). */

@@ -6,11 +6,11 @@
  * Every step re-checks the database, so it is safe beside running uploads and beside the sweeps of
  * other server processes.
  */
-import type { BlobStore } from "../store/blob-store.js";
-import { pendingRemovals } from "../store/content-removals.js";
-import type { Sql } from "../store/database.js";
-import type { SessionLocks } from "../store/session-locks.js";
-import { deleteExpiredSession, expiredSessionIds } from "../store/upload-sessions.js";
+import type { BlobStore } from "../store/blobs/blob-store.js";
+import { pendingRemovals } from "../store/postgres/content-removals.js";
+import type { Sql } from "../store/postgres/database.js";
+import type { SessionLocks } from "../store/postgres/session-locks.js";
+import { deleteExpiredSession, expiredSessionIds } from "../store/postgres/upload-sessions.js";
 import type { Logger } from "../log.js";
 import type { HashCache } from "./content-hash.js";
 import { removeContent } from "./content-removal.js";

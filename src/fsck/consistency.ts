@@ -11,13 +11,13 @@
  * sweep removes it.
  */
 import { createHash } from "node:crypto";
-import { BlobMissingError, inBatches, type BlobStore } from "../store/blob-store.js";
-import { contentFaults } from "../store/content-faults.js";
-import { removalCandidates } from "../store/content-removals.js";
-import type { Sql } from "../store/database.js";
-import { allFiles, findFile, unreferencedBlobIds, type FileRow } from "../store/files.js";
-import type { SessionLocks } from "../store/session-locks.js";
-import { findSession, idsWithoutOpenSession, openSessions, type SessionRow } from "../store/upload-sessions.js";
+import { BlobMissingError, inBatches, type BlobStore } from "../store/blobs/blob-store.js";
+import { contentFaults } from "../store/postgres/content-faults.js";
+import { removalCandidates } from "../store/postgres/content-removals.js";
+import type { Sql } from "../store/postgres/database.js";
+import { allFiles, findFile, unreferencedBlobIds, type FileRow } from "../store/postgres/file-rows.js";
+import type { SessionLocks } from "../store/postgres/session-locks.js";
+import { findSession, idsWithoutOpenSession, openSessions, type SessionRow } from "../store/postgres/upload-sessions.js";
 
 /** Damage or orphaned content: `fsck` exits 1 when it finds any. */
 export type ProblemKind = "missing-blob" | "blob-size" | "blob-sha256" | "short-partial" | "orphan-blob" | "orphan-partial";

@@ -10,9 +10,9 @@
  */
 import { removeContent } from "../files/content-removal.js";
 import { createLogger } from "../log.js";
-import { forgetContentFaults } from "../store/content-faults.js";
-import { findFileByBlob, unreferencedBlobIds } from "../store/files.js";
-import { findSession, idsWithoutOpenSession } from "../store/upload-sessions.js";
+import { forgetContentFaults } from "../store/postgres/content-faults.js";
+import { findFileByBlob, unreferencedBlobIds } from "../store/postgres/file-rows.js";
+import { findSession, idsWithoutOpenSession } from "../store/postgres/upload-sessions.js";
 import type { ConsistencyDeps, ConsistencyReport, Finding } from "./consistency.js";
 
 /** Repairs the repairable findings of `report`, recording in each what was done. */

@@ -4,7 +4,7 @@
  * so probes cannot load the database.
  */
 import type { Logger } from "../log.js";
-import type { Sql } from "../store/database.js";
+import type { Sql } from "../store/postgres/database.js";
 
 /** The service's health, as probes see it. */
 export interface Health {

@@ -6,9 +6,9 @@
  * never writes new content into a store other than the one holding its files.
  */
 import { randomUUID } from "node:crypto";
-import { inBatches, type BlobStore, type StoreOwner } from "./blob-store.js";
-import type { Sql } from "./database.js";
-import { bindBlobStore, readDeployment, refersToAnyOf, refersToContent } from "./deployment.js";
+import { inBatches, type BlobStore, type StoreOwner } from "./blobs/blob-store.js";
+import type { Sql } from "./postgres/database.js";
+import { bindBlobStore, readDeployment, refersToAnyOf, refersToContent } from "./postgres/deployment.js";
 
 /** How the two sides are named in messages: where they are, and the settings that choose them. */
 export interface OwnershipNames {

@@ -1,7 +1,7 @@
 /**
  * Failures of a store, as the service needs to tell them apart. Each store classifies its own —
  * Postgres and postgres.js codes in database.ts, errno values in the directory store — so that the
- * mapping to RPC codes (src/errors.ts) knows no driver, and another backend plugs in with a
+ * mapping to RPC codes (src/rpc/error-mapping.ts) knows no driver, and another backend plugs in with a
  * classifier of its own (go-cloud's blob drivers answer ErrorCode(err) the same way).
  */
 

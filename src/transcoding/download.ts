@@ -13,7 +13,7 @@
  * CSP, so a page that does open runs no script with the service's cookies or origin.
  */
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
-import { createAsyncIterable } from "../connect-internals.js";
+import { createAsyncIterable } from "./connect-internals.js";
 import { clone, ScalarType, type DescField, type DescMethod, type DescMethodStreaming, type Message } from "@bufbuild/protobuf";
 import { reflect } from "@bufbuild/protobuf/reflect";
 import type { Download } from "../../gen/transcoding/v1/annotations_pb.js";

@@ -7,7 +7,7 @@
  * raw bytes belong) carry an HttpErrorStatus detail, which never leaves the transcoder.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { codeToHttpStatus, codeToString } from "../connect-internals.js";
+import { codeToHttpStatus, codeToString } from "./connect-internals.js";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { HttpErrorStatusSchema } from "../../gen/transcoding/v1/annotations_pb.js";
 

@@ -6,7 +6,7 @@
  * derived from its Host) to the handlers.
  */
 import { Code, ConnectError, type ContextValues, type Transport } from "@connectrpc/connect";
-import { createAsyncIterable, createConnectTransportFromClient, type UniversalClientFn, type UniversalHandler } from "../connect-internals.js";
+import { createAsyncIterable, createConnectTransportFromClient, type UniversalClientFn, type UniversalHandler } from "./connect-internals.js";
 
 /** Makes a transport for one HTTP request, carrying its context values. */
 export type InProcessTransports = (contextValues: ContextValues | undefined) => Transport;

@@ -20,7 +20,7 @@ import {
   pipe,
   transformSplitEnvelope,
   type UniversalHandler,
-} from "../connect-internals.js";
+} from "./connect-internals.js";
 import { requestBodyBrokeOff } from "./node-http.js";
 
 /** One client-streaming call whose messages after the first carry a raw body. */

@@ -18,7 +18,7 @@
  */
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
-import { createAsyncIterable, type UniversalHandler } from "../connect-internals.js";
+import { createAsyncIterable, type UniversalHandler } from "./connect-internals.js";
 import { ScalarType, type DescMethod, type DescMethodStreaming, type DescMethodUnary, type JsonValue, type Message } from "@bufbuild/protobuf";
 import { createDispositionPolicy } from "./content-disposition.js";
 import { serveDownload } from "./download.js";

@@ -1,12 +1,12 @@
 /**
- * What the service relies on in Connect's private protocol internals (src/connect-internals.ts),
+ * What the service relies on in Connect's private protocol internals (src/transcoding/connect-internals.ts),
  * pinned: a Connect upgrade that changes any of it fails here, in one place, with a name.
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createConnectRouter } from "@connectrpc/connect";
 import { GetFileRequestSchema, FilesService } from "../../gen/files/v1/files_pb.js";
-import * as internals from "../../src/connect-internals.js";
+import * as internals from "../../src/transcoding/connect-internals.js";
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];

@@ -5,8 +5,8 @@
 import { Code } from "@connectrpc/connect";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
-import { countPendingRemovals } from "../../src/store/content-removals.js";
-import { createDirectoryBlobStore } from "../../src/store/directory-blob-store.js";
+import { countPendingRemovals } from "../../src/store/postgres/content-removals.js";
+import { createDirectoryBlobStore } from "../../src/store/blobs/directory-blob-store.js";
 import { failureOf } from "../support/connect-errors.js";
 import { sessionLockHolder } from "../support/database.js";
 import { startTestApp, transportNames, type TestApp } from "../support/test-app.js";

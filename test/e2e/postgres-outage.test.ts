@@ -11,7 +11,7 @@ import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
-import { startEmbeddedPostgres, type EmbeddedPostgres } from "../../src/store/embedded-postgres.js";
+import { startEmbeddedPostgres, type EmbeddedPostgres } from "../../src/dev/embedded-postgres/embedded-postgres.js";
 import { startServerProcess, type ServerProcess } from "../support/server-process.js";
 import { chunks, content, download, eventually, sha256, uploadFile } from "../support/uploads.js";
 import { freePort } from "../support/free-port.js";

@@ -2,8 +2,8 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { BlobMissingError, type BlobStore } from "../../src/store/blob-store.js";
-import { createDirectoryBlobStore } from "../../src/store/directory-blob-store.js";
+import { BlobMissingError, type BlobStore } from "../../src/store/blobs/blob-store.js";
+import { createDirectoryBlobStore } from "../../src/store/blobs/directory-blob-store.js";
 import { sha256 } from "../support/uploads.js";
 
 /** A store under test and how to throw it away. */
@@ -72,7 +72,7 @@ function everyOperation(store: BlobStore, id: string): [string, () => Promise<un
 }
 
 /**
- * The BlobStore contract (see src/store/blob-store.ts), for any implementation: `createStore` makes
+ * The BlobStore contract (see src/store/blobs/blob-store.ts), for any implementation: `createStore` makes
  * a fresh, empty store for each test. Move this to test/support when a second store needs it.
  */
 export function describeBlobStore(name: string, createStore: () => Promise<BlobStoreFixture>): void {

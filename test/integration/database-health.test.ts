@@ -6,7 +6,7 @@
 import net from "node:net";
 import { createDatabaseHealth } from "../../src/health/database-health.js";
 import { createLogger } from "../../src/log.js";
-import { connectDatabase, type Sql } from "../../src/store/database.js";
+import { connectDatabase, type Sql } from "../../src/store/postgres/database.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { freePort } from "../support/free-port.js";
 

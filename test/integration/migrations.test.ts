@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import { checkBucket, checkKey } from "../../src/files/request-validation.js";
-import { connectDatabase, migrate, migrationLock, type Sql } from "../../src/store/database.js";
+import { connectDatabase, migrate, migrationLock, type Sql } from "../../src/store/postgres/database.js";
 import { createTestDatabase, databaseUrl, type TestDatabase } from "../support/database.js";
 
 const migrationFiles = (await readdir(new URL("../../migrations/", import.meta.url))).filter((f) => f.endsWith(".sql")).sort();

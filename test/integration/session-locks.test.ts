@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import net from "node:net";
-import { createSessionLocks, lockKey, type SessionLease, type SessionLocks } from "../../src/store/session-locks.js";
+import { createSessionLocks, lockKey, type SessionLease, type SessionLocks } from "../../src/store/postgres/session-locks.js";
 import { createTestDatabase, sessionLockHolder, type TestDatabase } from "../support/database.js";
 import { eventually } from "../support/uploads.js";
 

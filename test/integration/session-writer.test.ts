@@ -10,8 +10,8 @@ import { createHashCache, type HashCache } from "../../src/files/content-hash.js
 import { completeFullUpload } from "../../src/files/upload/completion.js";
 import { SessionWriter, type WriterLease } from "../../src/files/upload/session-writer.js";
 import { createLogger } from "../../src/log.js";
-import type { BlobAppender, BlobStore } from "../../src/store/blob-store.js";
-import { findSession, insertSession, type SessionRow } from "../../src/store/upload-sessions.js";
+import type { BlobAppender, BlobStore } from "../../src/store/blobs/blob-store.js";
+import { findSession, insertSession, type SessionRow } from "../../src/store/postgres/upload-sessions.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { content } from "../support/uploads.js";
 

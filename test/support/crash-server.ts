@@ -8,7 +8,7 @@
 import { startApp } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/log.js";
-import { createDirectoryBlobStore } from "../../src/store/directory-blob-store.js";
+import { createDirectoryBlobStore } from "../../src/store/blobs/directory-blob-store.js";
 import { createFaultyBlobStore, type FaultOp } from "./faulty-blob-store.js";
 
 const config = loadConfig();

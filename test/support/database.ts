@@ -3,8 +3,8 @@
  * other's rows, and a migrated pool on it.
  */
 import { randomBytes } from "node:crypto";
-import { connectDatabase, migrate, type Sql } from "../../src/store/database.js";
-import { lockKey } from "../../src/store/session-locks.js";
+import { connectDatabase, migrate, type Sql } from "../../src/store/postgres/database.js";
+import { lockKey } from "../../src/store/postgres/session-locks.js";
 
 /** A migrated schema of its own. */
 export interface TestDatabase {

@@ -5,7 +5,7 @@
  * was proven durable, so tests can check that no offset is ever committed past an fsync.
  */
 import path from "node:path";
-import type { BlobAppender, BlobStore } from "../../src/store/blob-store.js";
+import type { BlobAppender, BlobStore } from "../../src/store/blobs/blob-store.js";
 
 /** The operations a fault can hit. */
 export type FaultOp = "openAppend" | "write" | "sync" | "truncate" | "commit" | "discardPartial" | "read" | "readPartial" | "delete";

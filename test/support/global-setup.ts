@@ -3,7 +3,7 @@
  * 1. DATABASE_URL, when set (CI and this machine: the local Postgres);
  * 2. else a Testcontainers Postgres, when a Docker engine answers;
  * 3. else the run fails here, saying what to set — integration tests never run against a mock.
- * Each test file then makes its own schema in that database (see database.ts).
+ * Each test file then makes its own schema in that database (see test/support/database.ts).
  */
 import type { StartedPostgreSqlContainer } from "@testcontainers/postgresql";
 

@@ -1,5 +1,5 @@
 /** Database URLs: the connect timeout is an option, and a value that is not a URL is refused without being shown. */
-import { connectDatabase, DatabaseUrlError } from "../../src/store/database.js";
+import { connectDatabase, DatabaseUrlError } from "../../src/store/postgres/database.js";
 
 test("the pool waits as long as the options say, 10 s by default", async () => {
   const fromOptions = connectDatabase({ url: "postgres://u@127.0.0.1:1/db", schema: "public", max: 1, connectTimeoutSeconds: 4 });

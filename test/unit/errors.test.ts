@@ -4,8 +4,8 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import postgres from "postgres";
-import { toConnectError } from "../../src/errors.js";
-import { classifyDatabaseError } from "../../src/store/database.js";
+import { toConnectError } from "../../src/rpc/error-mapping.js";
+import { classifyDatabaseError } from "../../src/store/postgres/database.js";
 import { createLogger, type Logger } from "../../src/log.js";
 import { freePort } from "../support/free-port.js";
 

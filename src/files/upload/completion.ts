@@ -5,10 +5,10 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Hash } from "node:crypto";
 import type { UploadContentRequest } from "../../../gen/files/v1/files_pb.js";
-import { BlobMissingError, type BlobStore } from "../../store/blob-store.js";
-import type { Sql } from "../../store/database.js";
-import { completeUpload, findFileByBlob, type FileRow } from "../../store/files.js";
-import { discardSession, findSession, type SessionRow } from "../../store/upload-sessions.js";
+import { BlobMissingError, type BlobStore } from "../../store/blobs/blob-store.js";
+import type { Sql } from "../../store/postgres/database.js";
+import { completeUpload, findFileByBlob, type FileRow } from "../../store/postgres/file-rows.js";
+import { discardSession, findSession, type SessionRow } from "../../store/postgres/upload-sessions.js";
 import type { Logger } from "../../log.js";
 import { removeContent } from "../content-removal.js";
 import type { HashCache } from "../content-hash.js";

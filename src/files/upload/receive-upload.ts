@@ -8,9 +8,9 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { UploadContentRequest } from "../../../gen/files/v1/files_pb.js";
-import type { BlobStore } from "../../store/blob-store.js";
-import type { SessionLocks } from "../../store/session-locks.js";
-import { findSession, type SessionRow } from "../../store/upload-sessions.js";
+import type { BlobStore } from "../../store/blobs/blob-store.js";
+import type { SessionLocks } from "../../store/postgres/session-locks.js";
+import { findSession, type SessionRow } from "../../store/postgres/upload-sessions.js";
 import { checkUploadId } from "../request-validation.js";
 import { answerCompleted, completeFullUpload, type CompletionDeps, type UploadOutcome } from "./completion.js";
 import { SessionWriter, type WriterDeps } from "./session-writer.js";

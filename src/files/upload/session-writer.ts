@@ -17,9 +17,9 @@
 import type { Hash } from "node:crypto";
 import type { UploadContentRequest } from "../../../gen/files/v1/files_pb.js";
 import type { Logger } from "../../log.js";
-import type { BlobAppender } from "../../store/blob-store.js";
-import type { Sql } from "../../store/database.js";
-import { moveOffset, type SessionRow } from "../../store/upload-sessions.js";
+import type { BlobAppender } from "../../store/blobs/blob-store.js";
+import type { Sql } from "../../store/postgres/database.js";
+import { moveOffset, type SessionRow } from "../../store/postgres/upload-sessions.js";
 import type { HashCache } from "../content-hash.js";
 import { lockLost, offsetMismatch, pastDeclaredSize, sessionEndedDuringUpload, uploadIdChanged } from "./upload-errors.js";
 import { WriteBehind } from "./write-behind.js";

@@ -4,7 +4,7 @@
  * thrown by every later call, because a write that failed may have left a hole that no later
  * write may be counted past.
  */
-import type { BlobAppender } from "../../store/blob-store.js";
+import type { BlobAppender } from "../../store/blobs/blob-store.js";
 
 /** Bounded writes in flight to one appender. */
 export class WriteBehind {

@@ -14,7 +14,7 @@ import { constants, createReadStream } from "node:fs";
 import { link, mkdir, open, opendir, readdir, readFile, rm, stat, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { BlobMissingError, contentIdPattern, type BlobAppender, type BlobStore, type StoreOwner } from "./blob-store.js";
-import { errorCode, type StoreFailure } from "./store-failures.js";
+import { errorCode, type StoreFailure } from "../store-failures.js";
 
 const readChunkBytes = 1024 * 1024;
 

@@ -4,7 +4,7 @@
  * upload session, appended to at its committed offset, and the committed *blob* a file row points
  * at. Both are named by server-generated UUIDs only; client-chosen names never reach a store.
  */
-import type { StoreFailure } from "./store-failures.js";
+import type { StoreFailure } from "../store-failures.js";
 
 /** A content id: a lowercase UUID, as the server generates them (the only names a store sees). */
 export const contentIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

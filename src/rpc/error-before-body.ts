@@ -29,7 +29,7 @@ import {
   parseGrpcContentType,
   parseGrpcWebContentType,
   setGrpcTrailerStatus,
-} from "./connect-internals.js";
+} from "../transcoding/connect-internals.js";
 import type { NodeHandlerFn } from "./rpc-handler.js";
 
 interface Answer {

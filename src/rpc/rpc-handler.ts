@@ -3,7 +3,7 @@
  * need the router's handlers in our hands.
  *
  * - Before a request body is read, its headers are checked (authentication): a refused request is
- *   answered at once in its protocol (rpc-error-before-body.ts), and its body is never read.
+ *   answered at once in its protocol (error-before-body.ts), and its body is never read.
  * - Request bodies have limits: one read whole (unary and server-streaming methods) must arrive
  *   within a time limit, a streamed one may have a minimum rate (request-body-limits.ts). An
  *   HTTP/1.1 answer that leaves part of a body unread closes the connection, as Node would
@@ -11,18 +11,18 @@
  * - A request message that does not parse is the client's mistake: Connect (like grpc-go) answers
  *   it INTERNAL (HTTP 500); we answer INVALID_ARGUMENT (400), on the Connect and gRPC protocols.
  *   (gRPC-Web writes its status into the body, where it stays INTERNAL. Streamed request messages
- *   are parsed inside the handler, where errors.ts maps them.)
+ *   are parsed inside the handler, where error-mapping.ts maps them.)
  * - A response that can't be written (the client went away) is logged through our logger, not
  *   printed to the console.
  * The same handlers serve the REST transcoder, in process, so both faces share one router.
  */
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
-import type { UniversalHandler, UniversalServerResponse } from "./connect-internals.js";
-import { isUnparsableBinaryMessage, unparsableMessageText } from "./connect-internals.js";
-import type { Logger } from "./log.js";
-import { sendRpcErrorBeforeBody } from "./rpc-error-before-body.js";
-import { limitRequestBody, type BeforeBodyCheck, type RequestBodyLimits } from "./transcoding/index.js";
+import type { UniversalHandler, UniversalServerResponse } from "../transcoding/connect-internals.js";
+import { isUnparsableBinaryMessage, unparsableMessageText } from "../transcoding/connect-internals.js";
+import type { Logger } from "../log.js";
+import { sendRpcErrorBeforeBody } from "./error-before-body.js";
+import { limitRequestBody, type BeforeBodyCheck, type RequestBodyLimits } from "../transcoding/index.js";
 
 /** A Node request handler for HTTP/1.1 and HTTP/2 alike (connect-node's NodeHandlerFn). */
 export type NodeHandlerFn = NonNullable<ConnectNodeAdapterOptions["fallback"]>;

@@ -7,8 +7,8 @@
  */
 import { Code, ConnectError, createContextKey, type ContextValues, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import { randomUUID } from "node:crypto";
-import { codeToString } from "./connect-internals.js";
-import type { Logger } from "./log.js";
+import { codeToString } from "../transcoding/connect-internals.js";
+import type { Logger } from "../log.js";
 
 /** The protocol a call came in on. */
 export type Protocol = "grpc" | "grpc-web" | "connect" | "rest";

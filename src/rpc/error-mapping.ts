@@ -6,11 +6,11 @@
  * which go to the log instead.
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { isUnparsableBinaryMessage, unparsableMessageText } from "./connect-internals.js";
-import { BlobMissingError } from "./store/blob-store.js";
-import type { StoreFailure, StoreFailureClassifier } from "./store/store-failures.js";
-import type { Logger } from "./log.js";
-import { ErrorReason, errorWithReason } from "./files/error-reasons.js";
+import { isUnparsableBinaryMessage, unparsableMessageText } from "../transcoding/connect-internals.js";
+import { BlobMissingError } from "../store/blobs/blob-store.js";
+import type { StoreFailure, StoreFailureClassifier } from "../store/store-failures.js";
+import type { Logger } from "../log.js";
+import { ErrorReason, errorWithReason } from "../files/error-reasons.js";
 
 /**
  * Maps any error to the ConnectError a client should see; logs what the client must not see. The

@@ -6,8 +6,8 @@
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import postgres from "postgres";
-import { projectFile } from "../project-files.js";
-import { errorCode, type StoreFailure } from "./store-failures.js";
+import { projectFile } from "../../project-files.js";
+import { errorCode, type StoreFailure } from "../store-failures.js";
 
 /** A pool or a transaction: the query functions accept either. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { portInUse } from '../port-in-use.js';
+import { portInUse } from '../../rpc/port-in-use.js';
 import { canClaimDataDirs, claimDataDir, DataDirInUseError } from './data-dir-lock.js';
 import { clearLeftoverPostmaster, startPostmaster } from './postmaster.js';
 

@@ -1,7 +1,7 @@
 /**
  * Queries of the content_removals table: ids whose content (a blob, a session's partial content)
  * this database made and no longer needs. Ids are added by the statements that let go of content
- * (upload-sessions.ts, files.ts), in the same transaction; the content is then removed, and the id
+ * (upload-sessions.ts, file-rows.ts), in the same transaction; the content is then removed, and the id
  * forgotten, by the caller at once or by the sweep later. Nothing else is ever removed, so content
  * of another database, or content this one never knew, is never touched.
  */

@@ -3,7 +3,7 @@
  * kept for operators and `npm run fsck` (a log line alone is easily missed).
  */
 import type { Sql } from "./database.js";
-import type { FileRow } from "./files.js";
+import type { FileRow } from "./file-rows.js";
 
 /** A recorded fault. */
 export interface ContentFaultRow {
