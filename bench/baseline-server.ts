@@ -37,7 +37,11 @@ async function send(name: string, res: http.ServerResponse): Promise<void> {
 const server = http.createServer((req, res) => {
   const name = req.url!.slice(1);
   const served =
-    req.method === "POST" ? receive(req, res) : req.method === "GET" && /^upload-\d+$/.test(name) ? send(name, res) : Promise.reject(new Error(`no route for ${req.method} ${req.url}`));
+    req.method === "POST"
+      ? receive(req, res)
+      : req.method === "GET" && /^upload-\d+$/.test(name)
+        ? send(name, res)
+        : Promise.reject(new Error(`no route for ${req.method} ${req.url}`));
   served.catch((err: unknown) => {
     if (res.headersSent) return void res.destroy();
     res.statusCode = 500;
@@ -46,5 +50,5 @@ const server = http.createServer((req, res) => {
 });
 server.listen(0, "127.0.0.1", () => {
   const { port } = server.address() as { port: number };
-  process.stdout.write(JSON.stringify({ message: "listening", url: `http://127.0.0.1:${port}` }) + "\n");
+  process.stdout.write(`${JSON.stringify({ message: "listening", url: `http://127.0.0.1:${port}` })}\n`);
 });

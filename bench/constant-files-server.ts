@@ -10,8 +10,10 @@ import http from "node:http";
 import { FilesService } from "../gen/files/v1/files_pb.js";
 import { constantFile } from "./constant-file.js";
 
-const server = http.createServer(connectNodeAdapter({ routes: (router) => router.service(FilesService, { getFile: () => ({ file: constantFile }) }) }));
+const server = http.createServer(
+  connectNodeAdapter({ routes: (router) => router.service(FilesService, { getFile: () => ({ file: constantFile }) }) }),
+);
 server.listen(0, "127.0.0.1", () => {
   const { port } = server.address() as { port: number };
-  process.stdout.write(JSON.stringify({ message: "listening", url: `http://127.0.0.1:${port}` }) + "\n");
+  process.stdout.write(`${JSON.stringify({ message: "listening", url: `http://127.0.0.1:${port}` })}\n`);
 });

@@ -28,7 +28,8 @@ export interface ContentVerifier {
 export function createBenchContent(size: number, chunkSize: number): BenchContent {
   const chunk = randomBytes(chunkSize);
   function* parts(): Generator<Buffer> {
-    for (let sent = 0; sent < size; sent += chunkSize) yield sent + chunkSize <= size ? chunk : chunk.subarray(0, size - sent);
+    for (let sent = 0; sent < size; sent += chunkSize)
+      yield sent + chunkSize <= size ? chunk : chunk.subarray(0, size - sent);
   }
   const hash = createHash("sha256");
   for (const part of parts()) hash.update(part);
@@ -44,7 +45,8 @@ export function createBenchContent(size: number, chunkSize: number): BenchConten
         for (let at = 0; at < data.length; ) {
           const inChunk = position % chunkSize;
           const n = Math.min(chunkSize - inChunk, data.length - at);
-          if (chunk.compare(data, at, at + n, inChunk, inChunk + n) !== 0) throw new Error(`received bytes differ from the content within ${position}..${position + n}`);
+          if (chunk.compare(data, at, at + n, inChunk, inChunk + n) !== 0)
+            throw new Error(`received bytes differ from the content within ${position}..${position + n}`);
           at += n;
           position += n;
         }

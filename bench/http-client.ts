@@ -14,13 +14,23 @@ export interface Answer {
 }
 
 /** Sends `content` as the body of a request to `url` (content-length set), and answers the response. */
-export function sendContent(url: string, method: string, headers: http.OutgoingHttpHeaders, content: BenchContent): Promise<Answer> {
+export function sendContent(
+  url: string,
+  method: string,
+  headers: http.OutgoingHttpHeaders,
+  content: BenchContent,
+): Promise<Answer> {
   return new Promise<Answer>((resolve, reject) => {
-    const req = http.request(url, { method, agent: false, headers: { "content-length": content.size, ...headers } }, (res) => readText(res).then(resolve, reject));
+    const req = http.request(
+      url,
+      { method, agent: false, headers: { "content-length": content.size, ...headers } },
+      (res) => readText(res).then(resolve, reject),
+    );
     req.on("error", reject);
     const parts = content.parts();
     const pump = () => {
-      for (let next = parts.next(); !next.done; next = parts.next()) if (!req.write(next.value)) return void req.once("drain", pump);
+      for (let next = parts.next(); !next.done; next = parts.next())
+        if (!req.write(next.value)) return void req.once("drain", pump);
       req.end();
     };
     pump();
@@ -28,7 +38,12 @@ export function sendContent(url: string, method: string, headers: http.OutgoingH
 }
 
 /** A request without a body; answers the response with its body as text. */
-export function request(url: string, method = "GET", headers: http.OutgoingHttpHeaders = {}, body?: string): Promise<Answer> {
+export function request(
+  url: string,
+  method = "GET",
+  headers: http.OutgoingHttpHeaders = {},
+  body?: string,
+): Promise<Answer> {
   return new Promise<Answer>((resolve, reject) => {
     const req = http.request(url, { method, agent: false, headers }, (res) => readText(res).then(resolve, reject));
     req.on("error", reject);
@@ -40,11 +55,19 @@ export function request(url: string, method = "GET", headers: http.OutgoingHttpH
  * GETs `url` and feeds a 2xx body to `verifier` as it arrives (a body of another status is read
  * as text, for the error); answers the status and headers once the body has ended and checked out.
  */
-export function receiveContent(url: string, headers: http.OutgoingHttpHeaders, verifier: ContentVerifier): Promise<Answer> {
+export function receiveContent(
+  url: string,
+  headers: http.OutgoingHttpHeaders,
+  verifier: ContentVerifier,
+): Promise<Answer> {
   return new Promise<Answer>((resolve, reject) => {
     const req = http.get(url, { agent: false, headers }, (res) => {
       const status = res.statusCode!;
-      if (status < 200 || status > 299) return void readText(res).then((answer) => reject(new Error(`GET ${url} answered ${status}: ${answer.text}`)), reject);
+      if (status < 200 || status > 299)
+        return void readText(res).then(
+          (answer) => reject(new Error(`GET ${url} answered ${status}: ${answer.text}`)),
+          reject,
+        );
       res.on("data", (data: Buffer) => {
         try {
           verifier.update(data);

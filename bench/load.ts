@@ -51,7 +51,11 @@ export interface LoadReport {
 }
 
 /** Runs the load against a server at `port`, whose database and blob directory are given for the final check. */
-export async function runLoad(port: number, store: { databaseUrl: string; schema: string; blobDir: string }, options: LoadOptions): Promise<LoadReport> {
+export async function runLoad(
+  port: number,
+  store: { databaseUrl: string; schema: string; blobDir: string },
+  options: LoadOptions,
+): Promise<LoadReport> {
   const files = createClient(FilesService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
   const samples: Record<string, number[]> = {};
   const timed = async <T>(name: string, call: () => Promise<T>): Promise<T> => {
@@ -59,7 +63,8 @@ export async function runLoad(port: number, store: { databaseUrl: string; schema
     try {
       return await call();
     } finally {
-      (samples[name] ??= []).push(performance.now() - started);
+      samples[name] ??= [];
+      samples[name].push(performance.now() - started);
     }
   };
   const failures: string[] = [];
@@ -74,7 +79,9 @@ export async function runLoad(port: number, store: { databaseUrl: string; schema
     const sum = createHash("sha256").update(data).digest("hex");
     const key = `load/${i % 2 === 0 ? "grpc" : "rest"}/${i}.bin`;
     const promise = i % 3 === 0 ? sum : "";
-    const { session } = await timed("CreateUploadSession", () => files.createUploadSession({ bucket: "load", key, size: BigInt(size), sha256: promise }));
+    const { session } = await timed("CreateUploadSession", () =>
+      files.createUploadSession({ bucket: "load", key, size: BigInt(size), sha256: promise }),
+    );
     let got: string | undefined;
     if (i % 2 === 0) {
       const res = await files.uploadContent(messages(session!.id, data));
@@ -99,10 +106,12 @@ export async function runLoad(port: number, store: { databaseUrl: string; schema
       const op = turn++ % 10;
       try {
         if (op < 2) await timed("ListBuckets", () => files.listBuckets({}));
-        else if (op < 4 || !key) await timed("ListFiles", () => files.listFiles({ bucket: "load", prefix: "load/", pageSize: 50 }));
+        else if (op < 4 || !key)
+          await timed("ListFiles", () => files.listFiles({ bucket: "load", prefix: "load/", pageSize: 50 }));
         else if (op < 7) {
           const { file } = await timed("GetFile", () => files.getFile({ bucket: "load", key }));
-          if (file && done.has(key) && file.sha256 !== done.get(key)) failures.push(`${key}: GetFile answered another sha256`);
+          if (file && done.has(key) && file.sha256 !== done.get(key))
+            failures.push(`${key}: GetFile answered another sha256`);
         } else if (op < 9) {
           const hash = createHash("sha256");
           let info: string | undefined;
@@ -153,11 +162,24 @@ export async function runLoad(port: number, store: { databaseUrl: string; schema
   const latencies = Object.fromEntries(
     Object.entries(samples).map(([name, list]) => {
       const sorted = [...list].sort((a, b) => a - b);
-      const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10;
+      const at = (q: number) =>
+        Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10;
       return [name, { count: sorted.length, p50: at(0.5), p99: at(0.99), max: at(1) }];
     }),
   );
-  return { uploads: options.uploads, bytes, seconds, mibPerSecond: bytes / 1048576 / seconds, verified: options.uploads - failures.filter((f) => f.includes("stored sha256")).length, seeded, deleted: deleted.size, downloadsVerified, latencies, consistency, failures };
+  return {
+    uploads: options.uploads,
+    bytes,
+    seconds,
+    mibPerSecond: bytes / 1048576 / seconds,
+    verified: options.uploads - failures.filter((f) => f.includes("stored sha256")).length,
+    seeded,
+    deleted: deleted.size,
+    downloadsVerified,
+    latencies,
+    consistency,
+    failures,
+  };
 }
 
 async function checkStore(store: { databaseUrl: string; schema: string; blobDir: string }): Promise<ConsistencyReport> {
@@ -178,11 +200,14 @@ async function* messages(uploadId: string, data: Buffer) {
 
 function post(port: number, pathname: string, body: Buffer): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, method: "POST", path: pathname, headers: { "content-length": body.length } }, (res) => {
-      let text = "";
-      res.setEncoding("utf8").on("data", (d: string) => (text += d));
-      res.on("end", () => resolve({ status: res.statusCode!, text }));
-    });
+    const req = http.request(
+      { host: "127.0.0.1", port, method: "POST", path: pathname, headers: { "content-length": body.length } },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8").on("data", (d: string) => (text += d));
+        res.on("end", () => resolve({ status: res.statusCode!, text }));
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -206,7 +231,11 @@ export function formatLoadReport(r: LoadReport): string {
 function parseLoadOptions(argv: string[]): LoadOptions {
   const { values } = parseArgs({
     args: argv,
-    options: { uploads: { type: "string", default: "200" }, "max-size": { type: "string", default: "4MiB" }, readers: { type: "string", default: "8" } },
+    options: {
+      uploads: { type: "string", default: "200" },
+      "max-size": { type: "string", default: "4MiB" },
+      readers: { type: "string", default: "8" },
+    },
   });
   const count = (flag: string, raw: string) => {
     if (!/^\d+$/.test(raw)) throw new Error(`--${flag}: "${raw}" is not a whole number`);
@@ -220,12 +249,18 @@ function parseLoadOptions(argv: string[]): LoadOptions {
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   const options = parseLoadOptions(process.argv.slice(2));
   const databaseUrl = process.env.DATABASE_URL;
-  if (!databaseUrl) throw new Error("npm run load needs DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres)");
+  if (!databaseUrl)
+    throw new Error("npm run load needs DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres)");
   const schema = `load_${process.pid}`;
   const blobDir = await mkdtemp(path.join(tmpdir(), "files-load-"));
   const setup = connectDatabase({ url: databaseUrl, schema, max: 1 });
   await migrate(setup, schema);
-  const server = await startServerProcess({ DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema, BLOB_DIR: blobDir, DATABASE_POOL_MAX: "20" });
+  const server = await startServerProcess({
+    DATABASE_URL: databaseUrl,
+    DATABASE_SCHEMA: schema,
+    BLOB_DIR: blobDir,
+    DATABASE_POOL_MAX: "20",
+  });
   try {
     const report = await runLoad(server.port, { databaseUrl, schema, blobDir }, options);
     console.log(formatLoadReport(report));

@@ -36,9 +36,11 @@ const allRows: BenchRow[] = [...uploadRows, ...downloadRows, ...metadataRows];
  */
 function selectRows(rows: BenchRow[], only: string[]): BenchRow[] {
   if (only.length === 0) return rows;
-  const asked = (row: BenchRow) => only.some((prefix) => row.id.startsWith(prefix) || row.id.slice(row.group.length + 1).startsWith(prefix));
+  const asked = (row: BenchRow) =>
+    only.some((prefix) => row.id.startsWith(prefix) || row.id.slice(row.group.length + 1).startsWith(prefix));
   const groups = new Set(rows.filter(asked).map((row) => row.group));
-  if (groups.size === 0) throw new Error(`--only ${only.join(", ")} matches no row; rows: ${rows.map((row) => row.id).join(", ")}`);
+  if (groups.size === 0)
+    throw new Error(`--only ${only.join(", ")} matches no row; rows: ${rows.map((row) => row.id).join(", ")}`);
   return rows.filter((row) => asked(row) || (row.baseline && groups.has(row.group)));
 }
 

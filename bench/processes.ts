@@ -44,7 +44,9 @@ export function listeningPort(line: string): number | undefined {
 export async function startServer(command: string[], env: NodeJS.ProcessEnv = process.env): Promise<ServerProcess> {
   const child = spawn(command[0], command.slice(1), { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
   const tail: string[] = [];
-  const exited = new Promise<string>((resolve) => child.once("exit", (code, signal) => resolve(String(code ?? signal))));
+  const exited = new Promise<string>((resolve) =>
+    child.once("exit", (code, signal) => resolve(String(code ?? signal))),
+  );
   const port = await new Promise<number>((resolve, reject) => {
     const onLine = (line: string) => {
       tail.push(line);
@@ -55,7 +57,9 @@ export async function startServer(command: string[], env: NodeJS.ProcessEnv = pr
     // Read to the end, always: a server blocked on a full stderr pipe would be measured waiting.
     createInterface({ input: child.stdout }).on("line", onLine);
     createInterface({ input: child.stderr }).on("line", onLine);
-    void exited.then((code) => reject(new Error(`${command.join(" ")} exited (${code}) before listening:\n${tail.join("\n")}`)));
+    void exited.then((code) =>
+      reject(new Error(`${command.join(" ")} exited (${code}) before listening:\n${tail.join("\n")}`)),
+    );
   });
   return {
     pid: child.pid!,
@@ -105,7 +109,12 @@ export function startService(env: Record<string, string>): Promise<ServerProcess
   const entry = path.join(root, "dist/src/main.js");
   if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` (npm run bench does it first)`);
   const nodeFlags = (process.env.BENCH_SERVER_NODE_FLAGS ?? "").split(" ").filter(Boolean);
-  return startServer([process.execPath, "--enable-source-maps", ...nodeFlags, entry], { ...process.env, PORT: "0", SWEEP_INTERVAL_SECONDS: "0", ...env });
+  return startServer([process.execPath, "--enable-source-maps", ...nodeFlags, entry], {
+    ...process.env,
+    PORT: "0",
+    SWEEP_INTERVAL_SECONDS: "0",
+    ...env,
+  });
 }
 
 /** What a server used while a piece of work ran. */
@@ -123,7 +132,10 @@ export interface ServerUse {
  * of this (the client's) process: CPU time says what a row costs even when other jobs share the
  * cores and its wall-clock rate suffers, and a client near a whole core is the row's bottleneck.
  */
-export async function observeServer<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; server: ServerUse; clientCpuSeconds: number }> {
+export async function observeServer<T>(
+  pid: number,
+  work: () => Promise<T>,
+): Promise<{ result: T; server: ServerUse; clientCpuSeconds: number }> {
   // Resets the peak (VmHWM) to the current RSS, so that the peak read afterwards is this work's own.
   await writeFile(`/proc/${pid}/clear_refs`, "5").catch(() => undefined);
   const startRssMiB = await rssMiB(pid, "VmRSS");
@@ -133,7 +145,11 @@ export async function observeServer<T>(pid: number, work: () => Promise<T>): Pro
   const client = process.cpuUsage(startClientCpu);
   const cpu = (await cpuSeconds(pid)) - startCpu;
   const peakRssMiB = await rssMiB(pid, "VmHWM");
-  return { result, server: { peakRssMiB, rssGrowthMiB: peakRssMiB - startRssMiB, cpuSeconds: cpu }, clientCpuSeconds: (client.user + client.system) / 1e6 };
+  return {
+    result,
+    server: { peakRssMiB, rssGrowthMiB: peakRssMiB - startRssMiB, cpuSeconds: cpu },
+    clientCpuSeconds: (client.user + client.system) / 1e6,
+  };
 }
 
 /** Clock ticks per second of /proc/<pid>/stat's times: 100 on every Linux Node runs on (USER_HZ). */

@@ -34,8 +34,14 @@ export interface BenchReport {
 }
 
 /** The results of `rows` (run in this order), each with its ratio to its group's baseline. */
-export function createReport(options: BenchOptions, database: BenchReport["database"], outcomes: { row: BenchRow; measurement?: Measurement; error?: string }[]): BenchReport {
-  const baselines = new Map(outcomes.filter((o) => o.row.baseline && o.measurement).map((o) => [o.row.group, o.measurement!.rate]));
+export function createReport(
+  options: BenchOptions,
+  database: BenchReport["database"],
+  outcomes: { row: BenchRow; measurement?: Measurement; error?: string }[],
+): BenchReport {
+  const baselines = new Map(
+    outcomes.filter((o) => o.row.baseline && o.measurement).map((o) => [o.row.group, o.measurement!.rate]),
+  );
   const rows = outcomes.map(({ row, measurement, error }): RowResult => {
     const baselineRate = baselines.get(row.group);
     return {
@@ -49,7 +55,14 @@ export function createReport(options: BenchOptions, database: BenchReport["datab
       error,
     };
   });
-  return { sizeBytes: options.size, chunkBytes: options.chunk, connections: options.connections, seconds: options.seconds, database, rows };
+  return {
+    sizeBytes: options.size,
+    chunkBytes: options.chunk,
+    connections: options.connections,
+    seconds: options.seconds,
+    database,
+    rows,
+  };
 }
 
 /** The report as a Markdown table, with a line saying what was measured. */
@@ -68,7 +81,9 @@ export function formatTable(report: BenchReport): string {
       continue;
     }
     const latency = m.latencyMs ? `${m.latencyMs.p50.toFixed(1)} / ${m.latencyMs.p99.toFixed(1)}` : "";
-    lines.push(`| ${row.label} | ${m.rate.toFixed(0)} ${row.unit} | ${row.ratio === undefined ? "–" : row.ratio.toFixed(2)} | ${latency} | ${m.server.cpuSeconds.toFixed(2)} | ${m.clientCpuSeconds.toFixed(2)} | ${m.server.peakRssMiB.toFixed(0)} | ${m.server.rssGrowthMiB.toFixed(0)} |`);
+    lines.push(
+      `| ${row.label} | ${m.rate.toFixed(0)} ${row.unit} | ${row.ratio === undefined ? "–" : row.ratio.toFixed(2)} | ${latency} | ${m.server.cpuSeconds.toFixed(2)} | ${m.clientCpuSeconds.toFixed(2)} | ${m.server.peakRssMiB.toFixed(0)} | ${m.server.rssGrowthMiB.toFixed(0)} |`,
+    );
   }
   return lines.join("\n");
 }

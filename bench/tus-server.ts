@@ -14,5 +14,5 @@ const dir = process.argv[2];
 const tus = new Server({ path: "/files", datastore: new FileStore({ directory: dir }) });
 const server = tus.listen(0, "127.0.0.1", () => {
   const { port } = server.address() as { port: number };
-  process.stdout.write(JSON.stringify({ message: "listening", url: `http://127.0.0.1:${port}` }) + "\n");
+  process.stdout.write(`${JSON.stringify({ message: "listening", url: `http://127.0.0.1:${port}` })}\n`);
 });

@@ -59,7 +59,9 @@ async function slowKeylessBodies(port: number, pid: number): Promise<void> {
       statuses.set(status, (statuses.get(status) ?? 0) + 1);
     });
     socket.once("close", () => closed++);
-    socket.write("POST /v1/files HTTP/1.1\r\nHost: flood\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{");
+    socket.write(
+      "POST /v1/files HTTP/1.1\r\nHost: flood\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{",
+    );
     sockets.push(socket);
     if (i % 100 === 99) await sleep(50); // do not overrun the listen backlog
   }
@@ -88,7 +90,10 @@ async function getFileLatencies(port: number, ms: number): Promise<number[]> {
     req.header.set("authorization", `Bearer ${key}`);
     return next(req);
   };
-  const files = createClient(FilesService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}`, interceptors: [withKey] }));
+  const files = createClient(
+    FilesService,
+    createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}`, interceptors: [withKey] }),
+  );
   const samples: number[] = [];
   const until = Date.now() + ms;
   while (Date.now() < until) {
@@ -109,14 +114,24 @@ async function nestedJsonSenders(port: number): Promise<void> {
   const send = () =>
     new Promise<void>((resolve) => {
       const started = performance.now();
-      const req = http.request({ port, host: "127.0.0.1", method: "POST", path: "/v1/files", agent: false, headers: { "content-type": "application/json", "content-length": body.length } }, (res) => {
-        res.resume();
-        res.once("end", () => {
-          const kind = `${res.statusCode} in ${performance.now() - started < 50 ? "<50" : ">=50"} ms`;
-          answers.set(kind, (answers.get(kind) ?? 0) + 1);
-          resolve();
-        });
-      });
+      const req = http.request(
+        {
+          port,
+          host: "127.0.0.1",
+          method: "POST",
+          path: "/v1/files",
+          agent: false,
+          headers: { "content-type": "application/json", "content-length": body.length },
+        },
+        (res) => {
+          res.resume();
+          res.once("end", () => {
+            const kind = `${res.statusCode} in ${performance.now() - started < 50 ? "<50" : ">=50"} ms`;
+            answers.set(kind, (answers.get(kind) ?? 0) + 1);
+            resolve();
+          });
+        },
+      );
       req.on("error", () => resolve());
       req.end(body);
       sent++;
@@ -127,9 +142,12 @@ async function nestedJsonSenders(port: number): Promise<void> {
   const loaded = await getFileLatencies(port, seconds * 1000);
   running = false;
   await Promise.all(loops);
-  const show = (s: number[]) => `p50 ${percentile(s, 50).toFixed(1)} ms, p99 ${percentile(s, 99).toFixed(1)} ms (${s.length} calls)`;
+  const show = (s: number[]) =>
+    `p50 ${percentile(s, 50).toFixed(1)} ms, p99 ${percentile(s, 99).toFixed(1)} ms (${s.length} calls)`;
   console.log(`GetFile alone: ${show(alone)}`);
-  console.log(`GetFile while ${senders} senders post ${(body.length / 1024 / 1024).toFixed(1)} MiB nested JSON without a key: ${show(loaded)}; senders sent ${sent}, answered ${JSON.stringify(Object.fromEntries(answers))}`);
+  console.log(
+    `GetFile while ${senders} senders post ${(body.length / 1024 / 1024).toFixed(1)} MiB nested JSON without a key: ${show(loaded)}; senders sent ${sent}, answered ${JSON.stringify(Object.fromEntries(answers))}`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -137,11 +155,26 @@ async function main(): Promise<void> {
   if (!databaseUrl) throw new Error("set DATABASE_URL");
   const blobDir = await mkdtemp(path.join(tmpdir(), "floods-"));
   const schema = `floods_${process.pid}`;
-  const server = await startServerProcess({ DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema, BLOB_DIR: blobDir, API_KEYS: `${key}:rw:*` });
+  const server = await startServerProcess({
+    DATABASE_URL: databaseUrl,
+    DATABASE_SCHEMA: schema,
+    BLOB_DIR: blobDir,
+    API_KEYS: `${key}:rw:*`,
+  });
   try {
     const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
-    const created = (await (await fetch(`http://127.0.0.1:${server.port}/v1/files`, { method: "POST", headers, body: JSON.stringify({ bucket: "flood", key: "a.txt", size: 1 }) })).json()) as { id: string };
-    await fetch(`http://127.0.0.1:${server.port}/v1/files/session:${created.id}`, { method: "POST", headers: { authorization: `Bearer ${key}` }, body: "x" });
+    const created = (await (
+      await fetch(`http://127.0.0.1:${server.port}/v1/files`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ bucket: "flood", key: "a.txt", size: 1 }),
+      })
+    ).json()) as { id: string };
+    await fetch(`http://127.0.0.1:${server.port}/v1/files/session:${created.id}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}` },
+      body: "x",
+    });
     if (connections > 0) await slowKeylessBodies(server.port, server.child.pid!);
     if (senders > 0) await nestedJsonSenders(server.port);
   } finally {

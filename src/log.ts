@@ -40,7 +40,9 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const write = options.write;
   // Synchronous on stderr: a line logged right before process.exit ("stopped") must not be lost.
-  const destination: DestinationStream = write ? { write: (line: string) => write(line.replace(/\n$/, "")) } : pino.destination({ fd: 2, sync: true });
+  const destination: DestinationStream = write
+    ? { write: (line: string) => write(line.replace(/\n$/, "")) }
+    : pino.destination({ fd: 2, sync: true });
   const logger = pino(
     {
       level: options.silent ? "silent" : (options.level ?? "info"),
@@ -49,7 +51,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       timestamp: stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       serializers: { err: stdSerializers.err, error: stdSerializers.err, cause: stdSerializers.err },
-      redact: { paths: ["authorization", "*.authorization", "headers.authorization", "*.headers.authorization"], censor: "[redacted]" },
+      redact: {
+        paths: ["authorization", "*.authorization", "headers.authorization", "*.headers.authorization"],
+        censor: "[redacted]",
+      },
     },
     destination,
   );

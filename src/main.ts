@@ -58,7 +58,9 @@ process.on("SIGINT", onSignal);
 try {
   // Before the embedded Postgres takes its seconds to start, for a start that would fail anyway.
   if (config.port !== 0 && (await portInUse(config.port, config.host))) {
-    throw new Error(`port ${config.port} on ${config.host} is already in use by another process: stop it, or choose another port with PORT or --port`);
+    throw new Error(
+      `port ${config.port} on ${config.host} is already in use by another process: stop it, or choose another port with PORT or --port`,
+    );
   }
   app = await startApp(config, log);
 } catch (err) {

@@ -12,7 +12,8 @@ import { fileURLToPath } from "node:url";
 const root = (() => {
   for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
     if (existsSync(path.join(dir, "package.json"))) return dir;
-    if (dir === path.dirname(dir)) throw new Error("files-service: no package.json above the code; run it from its package");
+    if (dir === path.dirname(dir))
+      throw new Error("files-service: no package.json above the code; run it from its package");
   }
 })();
 

@@ -18,14 +18,19 @@ import { benchBucket, storeFile } from "./service-calls.js";
 const key = "download.bin";
 
 /** Times `download` (which receives `bytes` and checks them) on a started server, observing what the server uses meanwhile. */
-async function measureDownload(server: ServerProcess, bytes: number, download: () => Promise<void>): Promise<Measurement> {
+async function measureDownload(
+  server: ServerProcess,
+  bytes: number,
+  download: () => Promise<void>,
+): Promise<Measurement> {
   const { result, server: use, clientCpuSeconds } = await observeServer(server.pid, () => timed(download));
   return { rate: mibPerSecond(bytes, result.seconds), seconds: result.seconds, server: use, clientCpuSeconds };
 }
 
 /** Throws unless the REST download's ETag is the content's sha256. */
 function checkEtag(answer: Answer, content: BenchContent): void {
-  if (answer.headers.etag !== `"${content.sha256}"`) throw new Error(`ETag ${answer.headers.etag}, expected the sha256 "${content.sha256}"`);
+  if (answer.headers.etag !== `"${content.sha256}"`)
+    throw new Error(`ETag ${answer.headers.etag}, expected the sha256 "${content.sha256}"`);
 }
 
 const baseline: BenchRow = {
@@ -56,7 +61,11 @@ const rest: BenchRow = {
     withServer(startService(), async (server) => {
       await storeFile(server, key, content);
       return measureDownload(server, content.size, async () => {
-        const answer = await receiveContent(`${server.baseUrl}/v1/files/${benchBucket}/${key}:content`, {}, content.verifier());
+        const answer = await receiveContent(
+          `${server.baseUrl}/v1/files/${benchBucket}/${key}:content`,
+          {},
+          content.verifier(),
+        );
         checkEtag(answer, content);
       });
     }),
@@ -75,7 +84,8 @@ const grpc: BenchRow = {
         const verifier = content.verifier();
         for await (const { part } of files.downloadFile({ bucket: benchBucket, key })) {
           if (part.case === "data") verifier.update(part.value);
-          else if (part.case === "info" && part.value.sha256 !== content.sha256) throw new Error(`DownloadFile's info says sha256 ${part.value.sha256}, expected ${content.sha256}`);
+          else if (part.case === "info" && part.value.sha256 !== content.sha256)
+            throw new Error(`DownloadFile's info says sha256 ${part.value.sha256}, expected ${content.sha256}`);
         }
         verifier.finish();
       });
@@ -91,10 +101,16 @@ const range: BenchRow = {
     withServer(startService(), async (server) => {
       await storeFile(server, key, content);
       return measureDownload(server, content.size - 1, async () => {
-        const answer = await receiveContent(`${server.baseUrl}/v1/files/${benchBucket}/${key}:content`, { range: "bytes=1-" }, content.verifier(1));
+        const answer = await receiveContent(
+          `${server.baseUrl}/v1/files/${benchBucket}/${key}:content`,
+          { range: "bytes=1-" },
+          content.verifier(1),
+        );
         const expectedRange = `bytes 1-${content.size - 1}/${content.size}`;
         if (answer.status !== 206 || answer.headers["content-range"] !== expectedRange) {
-          throw new Error(`Range answered ${answer.status} with Content-Range ${answer.headers["content-range"]}, expected 206 with ${expectedRange}`);
+          throw new Error(
+            `Range answered ${answer.status} with Content-Range ${answer.headers["content-range"]}, expected 206 with ${expectedRange}`,
+          );
         }
         checkEtag(answer, content);
       });

@@ -33,17 +33,42 @@ const connectGetFile: MetadataRequest = {
 };
 
 /** Checks one answer, warms up, then measures requests/s and latency observing what the server uses meanwhile. */
-async function measureRequests(server: ServerProcess, { options }: BenchContext, call: MetadataRequest, expectedSha256: string): Promise<Measurement> {
+async function measureRequests(
+  server: ServerProcess,
+  { options }: BenchContext,
+  call: MetadataRequest,
+  expectedSha256: string,
+): Promise<Measurement> {
   const url = `${server.baseUrl}${call.path}`;
   const first = await request(url, call.method, call.headers, call.body);
   const sha256 = first.status === 200 ? call.sha256(JSON.parse(first.text)) : undefined;
-  if (sha256 !== expectedSha256) throw new Error(`${call.method} ${call.path} answered ${first.status} ${first.text}, expected the file with sha256 ${expectedSha256}`);
+  if (sha256 !== expectedSha256)
+    throw new Error(
+      `${call.method} ${call.path} answered ${first.status} ${first.text}, expected the file with sha256 ${expectedSha256}`,
+    );
 
-  const load = (seconds: number) => autocannon({ url, method: call.method, headers: call.headers, body: call.body, connections: options.connections, duration: seconds });
+  const load = (seconds: number) =>
+    autocannon({
+      url,
+      method: call.method,
+      headers: call.headers,
+      body: call.body,
+      connections: options.connections,
+      duration: seconds,
+    });
   await load(Math.max(1, Math.round(options.seconds / 5)));
   const { result, server: use, clientCpuSeconds } = await observeServer(server.pid, () => load(options.seconds));
-  if (result.errors > 0 || result.non2xx > 0) throw new Error(`${call.path}: ${result.errors} errors (${result.timeouts} timeouts), ${result.non2xx} non-2xx answers`);
-  return { rate: result["2xx"] / result.duration, seconds: result.duration, latencyMs: { p50: result.latency.p50, p99: result.latency.p99 }, server: use, clientCpuSeconds };
+  if (result.errors > 0 || result.non2xx > 0)
+    throw new Error(
+      `${call.path}: ${result.errors} errors (${result.timeouts} timeouts), ${result.non2xx} non-2xx answers`,
+    );
+  return {
+    rate: result["2xx"] / result.duration,
+    seconds: result.duration,
+    latencyMs: { p50: result.latency.p50, p99: result.latency.p99 },
+    server: use,
+    clientCpuSeconds,
+  };
 }
 
 const constant: BenchRow = {
@@ -52,7 +77,9 @@ const constant: BenchRow = {
   label: "GetFile: constant Connect handler (no database)",
   baseline: true,
   run: (context) =>
-    withServer(startHelper("constant-files-server"), (server) => measureRequests(server, context, connectGetFile, constantFile.sha256)),
+    withServer(startHelper("constant-files-server"), (server) =>
+      measureRequests(server, context, connectGetFile, constantFile.sha256),
+    ),
 };
 
 /** A row against the service: stores a small file first, then measures `call` of it. */

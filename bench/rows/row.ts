@@ -46,7 +46,10 @@ export interface BenchRow {
 }
 
 /** Runs `use` with a started server and stops the server afterwards; a failure carries the server's last log lines. */
-export async function withServer<T>(starting: Promise<ServerProcess>, use: (server: ServerProcess) => Promise<T>): Promise<T> {
+export async function withServer<T>(
+  starting: Promise<ServerProcess>,
+  use: (server: ServerProcess) => Promise<T>,
+): Promise<T> {
   const server = await starting;
   try {
     return await use(server);

@@ -15,7 +15,11 @@ import { mibPerSecond, timed, withServer, type BenchContext, type BenchRow, type
 import { benchBucket, createSessionOverRest, uploadOverRest } from "./service-calls.js";
 
 /** Times `upload` on a started server, observing what the server uses meanwhile. */
-async function measureUpload(server: ServerProcess, content: BenchContent, upload: () => Promise<void>): Promise<Measurement> {
+async function measureUpload(
+  server: ServerProcess,
+  content: BenchContent,
+  upload: () => Promise<void>,
+): Promise<Measurement> {
   const { result, server: use, clientCpuSeconds } = await observeServer(server.pid, () => timed(upload));
   return { rate: mibPerSecond(content.size, result.seconds), seconds: result.seconds, server: use, clientCpuSeconds };
 }
@@ -61,13 +65,24 @@ const tus: BenchRow = {
     return withServer(startHelper("tus-server", store), async (server) => {
       let id = "";
       const measurement = await measureUpload(server, content, async () => {
-        const created = await request(`${server.baseUrl}/files`, "POST", { ...tusHeaders, "upload-length": content.size });
-        if (created.status !== 201 || !created.headers.location) throw new Error(`tus create answered ${created.status}: ${created.text}`);
+        const created = await request(`${server.baseUrl}/files`, "POST", {
+          ...tusHeaders,
+          "upload-length": content.size,
+        });
+        if (created.status !== 201 || !created.headers.location)
+          throw new Error(`tus create answered ${created.status}: ${created.text}`);
         const location = new URL(created.headers.location, server.baseUrl);
         id = path.posix.basename(location.pathname);
-        const patched = await sendContent(location.href, "PATCH", { ...tusHeaders, "upload-offset": 0, "content-type": "application/offset+octet-stream" }, content);
+        const patched = await sendContent(
+          location.href,
+          "PATCH",
+          { ...tusHeaders, "upload-offset": 0, "content-type": "application/offset+octet-stream" },
+          content,
+        );
         if (patched.status !== 204 || patched.headers["upload-offset"] !== String(content.size)) {
-          throw new Error(`tus PATCH answered ${patched.status}, Upload-Offset ${patched.headers["upload-offset"]}: ${patched.text}`);
+          throw new Error(
+            `tus PATCH answered ${patched.status}, Upload-Offset ${patched.headers["upload-offset"]}: ${patched.text}`,
+          );
         }
       });
       await checkStoredFile(path.join(store, id), content);
@@ -85,8 +100,13 @@ const rest: BenchRow = {
     withServer(startService(), async (server) => {
       await request(`${server.baseUrl}/v1/files`); // warm-up: first request, first database connections
       return measureUpload(server, content, async () => {
-        const sha256 = await uploadOverRest(server, await createSessionOverRest(server, "upload-rest.bin", content), content);
-        if (sha256 !== content.sha256) throw new Error(`REST upload: the service answered sha256 ${sha256}, expected ${content.sha256}`);
+        const sha256 = await uploadOverRest(
+          server,
+          await createSessionOverRest(server, "upload-rest.bin", content),
+          content,
+        );
+        if (sha256 !== content.sha256)
+          throw new Error(`REST upload: the service answered sha256 ${sha256}, expected ${content.sha256}`);
       });
     }),
 };
@@ -100,11 +120,19 @@ function clientStreamRow(protocol: "grpc" | "connect"): BenchRow {
     baseline: false,
     run: ({ content, startService }: BenchContext) =>
       withServer(startService(), async (server) => {
-        const transport = protocol === "grpc" ? createGrpcTransport({ baseUrl: server.baseUrl }) : createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" });
+        const transport =
+          protocol === "grpc"
+            ? createGrpcTransport({ baseUrl: server.baseUrl })
+            : createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" });
         const files = createClient(FilesService, transport);
         await files.listBuckets({}); // warm-up: first request, first database connections
         return measureUpload(server, content, async () => {
-          const { session } = await files.createUploadSession({ bucket: benchBucket, key: `upload-${protocol}.bin`, size: BigInt(content.size), sha256: content.sha256 });
+          const { session } = await files.createUploadSession({
+            bucket: benchBucket,
+            key: `upload-${protocol}.bin`,
+            size: BigInt(content.size),
+            sha256: content.sha256,
+          });
           const { file } = await files.uploadContent(
             (async function* () {
               let first = true;
@@ -114,7 +142,10 @@ function clientStreamRow(protocol: "grpc" | "connect"): BenchRow {
               }
             })(),
           );
-          if (file?.sha256 !== content.sha256) throw new Error(`${protocol} upload: the service answered sha256 ${file?.sha256}, expected ${content.sha256}`);
+          if (file?.sha256 !== content.sha256)
+            throw new Error(
+              `${protocol} upload: the service answered sha256 ${file?.sha256}, expected ${content.sha256}`,
+            );
         });
       }),
   };

@@ -52,7 +52,12 @@ export function createAuthentication(keys: ApiKeys, open: readonly string[] = []
     if (!keys.enabled) return "open";
     const header = authorization ?? "";
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!m) throw unauthenticated(header === "" ? "this service needs an API key: send Authorization: Bearer <key>" : "the Authorization header must be Bearer <key>");
+    if (!m)
+      throw unauthenticated(
+        header === ""
+          ? "this service needs an API key: send Authorization: Bearer <key>"
+          : "the Authorization header must be Bearer <key>",
+      );
     const grant = keys.find(m[1]);
     if (!grant) throw unauthenticated("the API key is not valid");
     return grant;

@@ -76,11 +76,18 @@ function parseFile(filePath: string): Entry[] {
   }
   if (!Array.isArray(parsed)) throw new Error("--api-keys-file: expected a JSON array of keys");
   return parsed.map((raw: unknown, i) => {
-    const item = (raw ?? {}) as { name?: unknown; key?: unknown; key_sha256?: unknown; read?: unknown; write?: unknown };
+    const item = (raw ?? {}) as {
+      name?: unknown;
+      key?: unknown;
+      key_sha256?: unknown;
+      read?: unknown;
+      write?: unknown;
+    };
     const name = typeof item.name === "string" && item.name ? item.name : `key ${i + 1} of --api-keys-file`;
     const list = (v: unknown, field: string) => {
       if (v === undefined) return [];
-      if (!Array.isArray(v) || !v.every((b) => typeof b === "string")) throw new Error(`${name}: "${field}" must be a list of bucket names or "*"`);
+      if (!Array.isArray(v) || !v.every((b) => typeof b === "string"))
+        throw new Error(`${name}: "${field}" must be a list of bucket names or "*"`);
       return v as string[];
     };
     const key = typeof item.key === "string" ? item.key : undefined;
@@ -89,13 +96,26 @@ function parseFile(filePath: string): Entry[] {
   });
 }
 
-function entry(name: string, key: string | undefined, hexDigest: string | undefined, read: string[], write: string[]): Entry {
-  if ((key === undefined) === (hexDigest === undefined)) throw new Error(`${name}: give exactly one of "key" and "key_sha256"`);
-  if (key !== undefined && !keyPattern.test(key)) throw new Error(`${name}: a key must be 16-256 characters of A-Z a-z 0-9 . _ ~ + / = -`);
-  if (hexDigest !== undefined && !/^[0-9a-fA-F]{64}$/.test(hexDigest)) throw new Error(`${name}: key_sha256 must be 64 hex digits`);
-  for (const b of [...read, ...write]) if (!isGrantedBucket(b)) throw new Error(`${name}: ${JSON.stringify(b)} is not a bucket name or "*"`);
+function entry(
+  name: string,
+  key: string | undefined,
+  hexDigest: string | undefined,
+  read: string[],
+  write: string[],
+): Entry {
+  if ((key === undefined) === (hexDigest === undefined))
+    throw new Error(`${name}: give exactly one of "key" and "key_sha256"`);
+  if (key !== undefined && !keyPattern.test(key))
+    throw new Error(`${name}: a key must be 16-256 characters of A-Z a-z 0-9 . _ ~ + / = -`);
+  if (hexDigest !== undefined && !/^[0-9a-fA-F]{64}$/.test(hexDigest))
+    throw new Error(`${name}: key_sha256 must be 64 hex digits`);
+  for (const b of [...read, ...write])
+    if (!isGrantedBucket(b)) throw new Error(`${name}: ${JSON.stringify(b)} is not a bucket name or "*"`);
   if (read.length + write.length === 0) throw new Error(`${name}: grants nothing (give read and/or write buckets)`);
-  return { digest: key !== undefined ? sha256(key) : Buffer.from(hexDigest!, "hex"), grant: { name, read: new Set(read), write: new Set(write) } };
+  return {
+    digest: key !== undefined ? sha256(key) : Buffer.from(hexDigest!, "hex"),
+    grant: { name, read: new Set(read), write: new Set(write) },
+  };
 }
 
 function sha256(text: string): Buffer {

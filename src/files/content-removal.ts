@@ -6,7 +6,7 @@
  * touched, so content that another database owns, or that this one never knew, is never removed.
  */
 import type { BlobStore } from "../store/blobs/blob-store.js";
-import { forgetRemovals, removalCandidates } from "../store/postgres/content-removals.js";
+import { forgetRemovals, removalCandidates, type RemovalCandidate } from "../store/postgres/content-removals.js";
 import type { Sql } from "../store/postgres/database.js";
 import type { Logger } from "../log.js";
 
@@ -24,7 +24,7 @@ export interface RemovalDeps {
  */
 export async function removeContent(deps: RemovalDeps, ids: readonly string[]): Promise<number> {
   const { sql, blobs, log } = deps;
-  let candidates;
+  let candidates: RemovalCandidate[];
   try {
     candidates = await removalCandidates(sql, ids);
   } catch (err) {
@@ -47,6 +47,8 @@ export async function removeContent(deps: RemovalDeps, ids: readonly string[]): 
       log.warn("could not remove content; the sweep will retry", { id, err: err });
     }
   }
-  await forgetRemovals(sql, removed).catch((err) => log.warn("could not forget removed content; the sweep will", { err: err }));
+  await forgetRemovals(sql, removed).catch((err) =>
+    log.warn("could not forget removed content; the sweep will", { err: err }),
+  );
   return removed.length;
 }

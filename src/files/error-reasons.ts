@@ -4,7 +4,7 @@
  * clients of every protocol can branch on it, and so that the REST face can choose an HTTP status
  * where the code alone does not say it (the app maps reasons to statuses; the domain knows none).
  */
-import { Code, ConnectError } from "@connectrpc/connect";
+import { type Code, ConnectError } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 
 /** The reasons this service gives. */
@@ -24,5 +24,11 @@ export const errorDomain = "files.v1";
 
 /** A ConnectError with a reason. */
 export function errorWithReason(message: string, code: Code, reason: ErrorReason, cause?: unknown): ConnectError {
-  return new ConnectError(message, code, undefined, [{ desc: ErrorInfoSchema, value: { reason, domain: errorDomain } }], cause);
+  return new ConnectError(
+    message,
+    code,
+    undefined,
+    [{ desc: ErrorInfoSchema, value: { reason, domain: errorDomain } }],
+    cause,
+  );
 }

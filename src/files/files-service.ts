@@ -18,7 +18,15 @@ import type { FileRow } from "../store/postgres/file-rows.js";
 import * as sessions from "../store/postgres/upload-sessions.js";
 import type { SessionRow } from "../store/postgres/upload-sessions.js";
 import { removeContent } from "./content-removal.js";
-import { checkBucket, checkKey, checkPrefix, checkMimeType, checkSha256, checkSize, checkUploadId } from "./request-validation.js";
+import {
+  checkBucket,
+  checkKey,
+  checkPrefix,
+  checkMimeType,
+  checkSha256,
+  checkSize,
+  checkUploadId,
+} from "./request-validation.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
 import { contentUrl, kBaseUrl, sessionUrl } from "./public-urls.js";
 import { receiveUpload, type UploadDeps } from "./upload/receive-upload.js";
@@ -64,7 +72,11 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
           owner: callerKeyName(ctx),
         },
         deps.sessionTtlSeconds,
-        { maxOpen: deps.maxOpenSessions, maxOpenPerOwner: deps.maxOpenSessionsPerKey, maxPendingBytesPerOwner: deps.maxPendingBytesPerKey },
+        {
+          maxOpen: deps.maxOpenSessions,
+          maxOpenPerOwner: deps.maxOpenSessionsPerKey,
+          maxPendingBytesPerOwner: deps.maxPendingBytesPerKey,
+        },
       );
       if ("refused" in inserted) throw sessionLimitReached(inserted.refused, size);
       return { session: toSession(inserted.row, ctx) };
@@ -72,7 +84,10 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
 
     async uploadContent(requests, ctx) {
       const outcome = await receiveUpload(deps, counted(requests, ctx), (session) => authorizeSession(ctx, session));
-      return { session: toSession(outcome.session, ctx, outcome.file), file: outcome.file && toFile(outcome.file, ctx) };
+      return {
+        session: toSession(outcome.session, ctx, outcome.file),
+        file: outcome.file && toFile(outcome.file, ctx),
+      };
     },
 
     async getUploadSession(req, ctx) {
@@ -85,7 +100,10 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
       const found = await addressedSession(req.uploadId, ctx);
       const id = found.id;
       if (found.completedAt) {
-        throw new ConnectError(`upload session ${id} is complete (it became file ${found.bucket}/${found.key}); delete the file instead`, Code.FailedPrecondition);
+        throw new ConnectError(
+          `upload session ${id} is complete (it became file ${found.bucket}/${found.key}); delete the file instead`,
+          Code.FailedPrecondition,
+        );
       }
       const row = await sessions.discardSession(sql, id);
       if (!row) throw sessionNotFound(id);
@@ -105,13 +123,18 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
       const bucket = checkBucket(req.bucket);
       authorize(ctx, "read", bucket);
       const prefix = checkPrefix(req.prefix);
-      if (req.pageSize < 0) throw new ConnectError(`page_size ${req.pageSize} is invalid: expected 0 (default ${defaultPageSize}) to ${maxPageSize}`, Code.InvalidArgument);
+      if (req.pageSize < 0)
+        throw new ConnectError(
+          `page_size ${req.pageSize} is invalid: expected 0 (default ${defaultPageSize}) to ${maxPageSize}`,
+          Code.InvalidArgument,
+        );
       const pageSize = Math.min(req.pageSize || defaultPageSize, maxPageSize);
       const after = req.pageToken === "" ? "" : decodePageToken(req.pageToken, bucket, prefix).after;
       // One row more than the page tells whether there is a next page.
       const rows = await files.listFiles(sql, bucket, { prefix, after, limit: pageSize + 1 });
       const page = rows.slice(0, pageSize);
-      const nextPageToken = rows.length > pageSize ? encodePageToken({ bucket, prefix, after: page[page.length - 1].key }) : "";
+      const nextPageToken =
+        rows.length > pageSize ? encodePageToken({ bucket, prefix, after: page[page.length - 1].key }) : "";
       return { data: page.map((row) => toFile(row, ctx)), nextPageToken };
     },
 
@@ -135,7 +158,8 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
       if (req.offset < 0n || req.offset > BigInt(row.bytes)) {
         throw new ConnectError(`offset ${req.offset} is outside the file (0 to ${row.bytes})`, Code.OutOfRange);
       }
-      if (req.limit < 0n) throw new ConnectError(`limit ${req.limit} is invalid: expected 0 (to the end) or more`, Code.InvalidArgument);
+      if (req.limit < 0n)
+        throw new ConnectError(`limit ${req.limit} is invalid: expected 0 (to the end) or more`, Code.InvalidArgument);
       const start = Number(req.offset);
       const end = req.limit === 0n || req.limit >= BigInt(row.bytes - start) ? row.bytes : start + Number(req.limit);
       // Before the info goes out (over REST: before the status line), so a client never gets a
@@ -151,7 +175,8 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
         }
       } catch (err) {
         // Replaced or deleted while we were about to read it: the version asked for is gone.
-        if (err instanceof BlobMissingError) throw new ConnectError(`file ${bucket}/${key} was replaced or deleted during the download`, Code.NotFound);
+        if (err instanceof BlobMissingError)
+          throw new ConnectError(`file ${bucket}/${key} was replaced or deleted during the download`, Code.NotFound);
         throw err;
       }
       if (sent !== end) throw new BlobMissingError(`part of the content of ${bucket}/${key} (${end - sent} bytes)`);
@@ -194,16 +219,25 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
   async function checkContent(row: FileRow, log: Logger): Promise<void> {
     const size = await blobs.size(row.blobId);
     if (size === row.bytes) return;
-    if ((await files.findFile(sql, row.bucket, row.key))?.blobId !== row.blobId) throw fileNotFound(row.bucket, row.key);
+    if ((await files.findFile(sql, row.bucket, row.key))?.blobId !== row.blobId)
+      throw fileNotFound(row.bucket, row.key);
     const problem = size === undefined ? "content missing" : `content has ${size} of ${row.bytes} bytes`;
     log.error("stored content is damaged", { bucket: row.bucket, key: row.key, blobId: row.blobId, problem });
-    await recordContentFault(sql, row, problem).catch((err) => log.warn("could not record a content fault", { blobId: row.blobId, err: err }));
-    throw new ConnectError(`the content of file ${row.bucket}/${row.key} is ${size === undefined ? "missing" : "damaged"} on the server (${problem}); the operator has been told`, Code.DataLoss);
+    await recordContentFault(sql, row, problem).catch((err) =>
+      log.warn("could not record a content fault", { blobId: row.blobId, err: err }),
+    );
+    throw new ConnectError(
+      `the content of file ${row.bucket}/${row.key} is ${size === undefined ? "missing" : "damaged"} on the server (${problem}); the operator has been told`,
+      Code.DataLoss,
+    );
   }
 }
 
 /** The request's messages, counting the content bytes they bring (for the call's log line). */
-async function* counted(requests: AsyncIterable<UploadContentRequest>, ctx: HandlerContext): AsyncIterable<UploadContentRequest> {
+async function* counted(
+  requests: AsyncIterable<UploadContentRequest>,
+  ctx: HandlerContext,
+): AsyncIterable<UploadContentRequest> {
   for await (const message of requests) {
     countBytes(ctx, "in", message.data.byteLength);
     yield message;
@@ -250,7 +284,11 @@ function notFound(message: string): ConnectError {
 }
 
 /** The valid bucket and key a call names, once the caller may `access` the bucket (decided before any lookup). */
-function addressedFile(req: { bucket: string; key: string }, ctx: HandlerContext, access: Access): { bucket: string; key: string } {
+function addressedFile(
+  req: { bucket: string; key: string },
+  ctx: HandlerContext,
+  access: Access,
+): { bucket: string; key: string } {
   const [bucket, key] = [checkBucket(req.bucket), checkKey(req.key)];
   authorize(ctx, access, bucket);
   return { bucket, key };

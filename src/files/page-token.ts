@@ -22,7 +22,9 @@ const maxTokenLength = 4096;
 
 /** Encodes a cursor as a URL-safe token. */
 export function encodePageToken(cursor: PageCursor): string {
-  return Buffer.from(JSON.stringify({ v: 1, b: cursor.bucket, p: cursor.prefix, a: cursor.after })).toString("base64url");
+  return Buffer.from(JSON.stringify({ v: 1, b: cursor.bucket, p: cursor.prefix, a: cursor.after })).toString(
+    "base64url",
+  );
 }
 
 /** Decodes a token for the given listing; throws INVALID_ARGUMENT if it is malformed or foreign. */
@@ -35,11 +37,17 @@ export function decodePageToken(token: string, bucket: string, prefix: string): 
   }
   const t = parsed as { v?: unknown; b?: unknown; p?: unknown; a?: unknown } | undefined;
   // A key we issued is a valid key within its listing's prefix; anything else was not made here.
-  if (!t || t.v !== 1 || typeof t.b !== "string" || typeof t.p !== "string" || !isKey(t.a) || !t.a.startsWith(t.p)) {
-    throw new ConnectError("page_token is invalid: pass the next_page_token of the previous page unchanged", Code.InvalidArgument);
+  if (t?.v !== 1 || typeof t.b !== "string" || typeof t.p !== "string" || !isKey(t.a) || !t.a.startsWith(t.p)) {
+    throw new ConnectError(
+      "page_token is invalid: pass the next_page_token of the previous page unchanged",
+      Code.InvalidArgument,
+    );
   }
   if (t.b !== bucket || t.p !== prefix) {
-    throw new ConnectError("page_token belongs to another listing: keep bucket and prefix the same while paging", Code.InvalidArgument);
+    throw new ConnectError(
+      "page_token belongs to another listing: keep bucket and prefix the same while paging",
+      Code.InvalidArgument,
+    );
   }
   return { bucket, prefix, after: t.a };
 }

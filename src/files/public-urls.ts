@@ -10,11 +10,14 @@ import type http2 from "node:http2";
 export const kBaseUrl = createContextKey<string>("http://localhost", { description: "public base URL" });
 
 /** Context values for connectNodeAdapter: the base URL derived once per request. */
-export function baseUrlContext(publicUrl: string): (req: http.IncomingMessage | http2.Http2ServerRequest) => ContextValues {
+export function baseUrlContext(
+  publicUrl: string,
+): (req: http.IncomingMessage | http2.Http2ServerRequest) => ContextValues {
   return (req) => {
     const authority = "authority" in req && req.authority ? req.authority : req.headers.host;
     // Only a plausible host[:port] is echoed back: a crafted Host header must not shape our URLs.
-    const host = typeof authority === "string" && /^[A-Za-z0-9.\-[\]:]{1,255}$/.test(authority) ? authority : "localhost";
+    const host =
+      typeof authority === "string" && /^[A-Za-z0-9.\-[\]:]{1,255}$/.test(authority) ? authority : "localhost";
     return createContextValues().set(kBaseUrl, publicUrl || `http://${host}`);
   };
 }

@@ -18,7 +18,8 @@ const keyPattern = new RegExp(`^${keyCharacters}{1,1024}$`);
 const prefixPattern = new RegExp(`^${keyCharacters}{0,1024}$`);
 // type/subtype with RFC 6838 restricted-name characters, then optional "; param=value" parts; a
 // quoted value holds visible ASCII only (it becomes a Content-Type header).
-const mimePattern = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}([ \t]*;[ \t]*[A-Za-z0-9!#$&^_.+-]+=("[\x20\x21\x23-\x5b\x5d-\x7e]*"|[A-Za-z0-9!#$&^_.+-]+))*$/;
+const mimePattern =
+  /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}([ \t]*;[ \t]*[A-Za-z0-9!#$&^_.+-]+=("[\x20\x21\x23-\x5b\x5d-\x7e]*"|[A-Za-z0-9!#$&^_.+-]+))*$/;
 const sha256Pattern = /^[0-9a-fA-F]{64}$/;
 
 /** The mime type used when a client declares none. */
@@ -30,7 +31,7 @@ function invalid(message: string): ConnectError {
 
 /** A quoted, shortened rendering of client input for error messages. */
 function show(value: string): string {
-  return JSON.stringify(value.length > 80 ? value.slice(0, 80) + "…" : value);
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
 }
 
 /** Checks a bucket name: 1–63 characters of a-z A-Z 0-9 _ -. */
@@ -58,7 +59,8 @@ export function checkKey(key: string): string {
 
 /** Checks a listing's key prefix: at most 1024 key characters (it need not be a whole key). */
 export function checkPrefix(prefix: string): string {
-  if (!prefixPattern.test(prefix)) throw invalid("prefix is invalid: use at most 1024 characters of a-z A-Z 0-9 _ - / .");
+  if (!prefixPattern.test(prefix))
+    throw invalid("prefix is invalid: use at most 1024 characters of a-z A-Z 0-9 _ - / .");
   return prefix;
 }
 
@@ -82,7 +84,11 @@ export function checkSha256(sha256: string): string | undefined {
 export function checkSize(size: bigint, maxFileSize: number): number {
   if (size < 0n) throw invalid(`size ${size} is invalid: expected a byte count of 0 or more`);
   if (size > BigInt(maxFileSize)) {
-    throw errorWithReason(`size ${size} is larger than the maximum file size of ${maxFileSize} bytes`, Code.ResourceExhausted, ErrorReason.FILE_TOO_LARGE);
+    throw errorWithReason(
+      `size ${size} is larger than the maximum file size of ${maxFileSize} bytes`,
+      Code.ResourceExhausted,
+      ErrorReason.FILE_TOO_LARGE,
+    );
   }
   return Number(size);
 }

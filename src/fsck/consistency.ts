@@ -17,10 +17,21 @@ import { removalCandidates } from "../store/postgres/content-removals.js";
 import type { Sql } from "../store/postgres/database.js";
 import { allFiles, findFile, unreferencedBlobIds, type FileRow } from "../store/postgres/file-rows.js";
 import type { SessionLocks } from "../store/postgres/session-locks.js";
-import { findSession, idsWithoutOpenSession, openSessions, type SessionRow } from "../store/postgres/upload-sessions.js";
+import {
+  findSession,
+  idsWithoutOpenSession,
+  openSessions,
+  type SessionRow,
+} from "../store/postgres/upload-sessions.js";
 
 /** Damage or orphaned content: `fsck` exits 1 when it finds any. */
-export type ProblemKind = "missing-blob" | "blob-size" | "blob-sha256" | "short-partial" | "orphan-blob" | "orphan-partial";
+export type ProblemKind =
+  | "missing-blob"
+  | "blob-size"
+  | "blob-sha256"
+  | "short-partial"
+  | "orphan-blob"
+  | "orphan-partial";
 /**
  * Not damage: bytes past a session's committed offset (cut off by its next request); content let go
  * of and waiting for the sweep; a fault a server recorded while serving a file (the file's own
@@ -69,7 +80,11 @@ export interface CheckOptions {
 
 /** Checks the whole store; answers every finding, problems and notes. */
 export async function checkConsistency(deps: ConsistencyDeps, options: CheckOptions = {}): Promise<ConsistencyReport> {
-  const report: ConsistencyReport = { checked: { files: 0, sessions: 0, blobs: 0, partials: 0, bytesHashed: 0 }, busySessions: 0, findings: [] };
+  const report: ConsistencyReport = {
+    checked: { files: 0, sessions: 0, blobs: 0, partials: 0, bytesHashed: 0 },
+    busySessions: 0,
+    findings: [],
+  };
   const batch = options.batchSize ?? 1000;
   await checkFiles(deps, options.hash ?? true, batch, report);
   await checkSessions(deps, batch, report);
@@ -83,7 +98,12 @@ export function problemsOf(report: ConsistencyReport): Finding[] {
   return report.findings.filter((f) => f.severity === "problem");
 }
 
-async function checkFiles({ sql, blobs }: ConsistencyDeps, hash: boolean, batch: number, report: ConsistencyReport): Promise<void> {
+async function checkFiles(
+  { sql, blobs }: ConsistencyDeps,
+  hash: boolean,
+  batch: number,
+  report: ConsistencyReport,
+): Promise<void> {
   let after: FileRow | undefined;
   for (;;) {
     const rows = await allFiles(sql, after, batch);
@@ -99,7 +119,12 @@ async function checkFiles({ sql, blobs }: ConsistencyDeps, hash: boolean, batch:
 }
 
 /** What is wrong with a file's blob, if anything. */
-async function inspectBlob(blobs: BlobStore, row: FileRow, hash: boolean, report: ConsistencyReport): Promise<Finding | undefined> {
+async function inspectBlob(
+  blobs: BlobStore,
+  row: FileRow,
+  hash: boolean,
+  report: ConsistencyReport,
+): Promise<Finding | undefined> {
   const problem = (kind: ProblemKind, detail: string): Finding => ({
     kind,
     severity: "problem",
@@ -109,23 +134,36 @@ async function inspectBlob(blobs: BlobStore, row: FileRow, hash: boolean, report
     repairable: false,
   });
   const size = await blobs.size(row.blobId);
-  if (size === undefined) return problem("missing-blob", `file ${row.bucket}/${row.key}: its blob ${row.blobId} is missing`);
-  if (size !== row.bytes) return problem("blob-size", `file ${row.bucket}/${row.key}: blob ${row.blobId} has ${size} bytes, the row says ${row.bytes}`);
+  if (size === undefined)
+    return problem("missing-blob", `file ${row.bucket}/${row.key}: its blob ${row.blobId} is missing`);
+  if (size !== row.bytes)
+    return problem(
+      "blob-size",
+      `file ${row.bucket}/${row.key}: blob ${row.blobId} has ${size} bytes, the row says ${row.bytes}`,
+    );
   if (!hash) return undefined;
   const digest = createHash("sha256");
   try {
     for await (const chunk of blobs.read(row.blobId, 0, row.bytes)) digest.update(chunk);
   } catch (err) {
-    if (err instanceof BlobMissingError) return problem("missing-blob", `file ${row.bucket}/${row.key}: its blob ${row.blobId} is missing`);
+    if (err instanceof BlobMissingError)
+      return problem("missing-blob", `file ${row.bucket}/${row.key}: its blob ${row.blobId} is missing`);
     throw err;
   }
   report.checked.bytesHashed += row.bytes;
   const actual = digest.digest();
   if (actual.equals(row.sha256)) return undefined;
-  return problem("blob-sha256", `file ${row.bucket}/${row.key}: blob ${row.blobId} has sha256 ${actual.toString("hex")}, the row says ${row.sha256.toString("hex")}`);
+  return problem(
+    "blob-sha256",
+    `file ${row.bucket}/${row.key}: blob ${row.blobId} has sha256 ${actual.toString("hex")}, the row says ${row.sha256.toString("hex")}`,
+  );
 }
 
-async function checkSessions({ sql, blobs, locks }: ConsistencyDeps, batch: number, report: ConsistencyReport): Promise<void> {
+async function checkSessions(
+  { sql, blobs, locks }: ConsistencyDeps,
+  batch: number,
+  report: ConsistencyReport,
+): Promise<void> {
   let afterId = "";
   for (;;) {
     const rows = await openSessions(sql, afterId, batch);
@@ -183,7 +221,14 @@ async function findOrphans({ sql, blobs }: ConsistencyDeps, batch: number, repor
       const size = await blobs.partialSize(id);
       if (size === undefined) continue; // removed since the listing
       if (pending.has(id)) report.findings.push(pendingRemoval(id, `partial content ${id} (${size} bytes)`));
-      else report.findings.push({ kind: "orphan-partial", severity: "problem", id, detail: `partial content ${id} (${size} bytes): no upload session refers to it`, repairable: true });
+      else
+        report.findings.push({
+          kind: "orphan-partial",
+          severity: "problem",
+          id,
+          detail: `partial content ${id} (${size} bytes): no upload session refers to it`,
+          repairable: true,
+        });
     }
   }
   for await (const ids of inBatches(blobs.listBlobs(), batch)) {
@@ -193,7 +238,14 @@ async function findOrphans({ sql, blobs }: ConsistencyDeps, batch: number, repor
       const size = await blobs.size(id);
       if (size === undefined) continue;
       if (pending.has(id)) report.findings.push(pendingRemoval(id, `blob ${id} (${size} bytes)`));
-      else report.findings.push({ kind: "orphan-blob", severity: "problem", id, detail: `blob ${id} (${size} bytes): no file or upload session refers to it`, repairable: true });
+      else
+        report.findings.push({
+          kind: "orphan-blob",
+          severity: "problem",
+          id,
+          detail: `blob ${id} (${size} bytes): no file or upload session refers to it`,
+          repairable: true,
+        });
     }
   }
 }
@@ -203,7 +255,13 @@ async function pendingOf(sql: Sql, ids: readonly string[]): Promise<Set<string>>
 }
 
 function pendingRemoval(id: string, what: string): Finding {
-  return { kind: "pending-removal", severity: "note", id, detail: `${what}: let go of, waiting for the sweep to remove it`, repairable: true };
+  return {
+    kind: "pending-removal",
+    severity: "note",
+    id,
+    detail: `${what}: let go of, waiting for the sweep to remove it`,
+    repairable: true,
+  };
 }
 
 async function listReportedFaults({ sql }: ConsistencyDeps, report: ConsistencyReport): Promise<void> {

@@ -7,7 +7,8 @@ export function formatReport(report: ConsistencyReport, repairRan: boolean): str
   const lines = [
     `checked ${count(files, "file")} (${mebibytes(bytesHashed)} hashed), ${count(sessions, "upload session")}, ${count(blobs, "blob")}, ${count(partials, "partial content")}`,
   ];
-  for (const f of report.findings) lines.push(`${f.severity.padEnd(8)} ${f.kind.padEnd(15)} ${f.detail}  [${outcome(f, repairRan)}]`);
+  for (const f of report.findings)
+    lines.push(`${f.severity.padEnd(8)} ${f.kind.padEnd(15)} ${f.detail}  [${outcome(f, repairRan)}]`);
   if (report.busySessions > 0) lines.push(`${count(report.busySessions, "upload session")} being written, not checked`);
   const problems = problemsOf(report);
   const notes = report.findings.length - problems.length;
@@ -16,8 +17,13 @@ export function formatReport(report: ConsistencyReport, repairRan: boolean): str
   } else {
     const repaired = problems.filter((f) => f.repair === "removed").length;
     const operator = problems.filter((f) => !f.repairable).length;
-    const parts = [repairRan ? `${repaired} repaired` : `${problems.length - operator} repairable with --repair`, `${operator} for an operator`];
-    lines.push(`${count(problems.length, "problem")} (${parts.join(", ")})${notes > 0 ? `, ${count(notes, "note")}` : ""}`);
+    const parts = [
+      repairRan ? `${repaired} repaired` : `${problems.length - operator} repairable with --repair`,
+      `${operator} for an operator`,
+    ];
+    lines.push(
+      `${count(problems.length, "problem")} (${parts.join(", ")})${notes > 0 ? `, ${count(notes, "note")}` : ""}`,
+    );
   }
   return lines.join("\n");
 }

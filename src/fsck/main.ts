@@ -10,7 +10,7 @@
 import { access } from "node:fs/promises";
 import path from "node:path";
 import { ownershipNames } from "../app.js";
-import { loadConfigWith } from "../config.js";
+import { loadConfigWith, type Config } from "../config.js";
 import { OwnershipError, verifyContentStore } from "../store/blob-ownership.js";
 import { connectDatabase } from "../store/postgres/database.js";
 import { createDirectoryBlobStore } from "../store/blobs/directory-blob-store.js";
@@ -20,44 +20,67 @@ import { checkConsistency, problemsOf } from "./consistency.js";
 import { formatReport } from "./format.js";
 import { repairFindings } from "./repair.js";
 
-const usage = "usage: npm run fsck -- [--json] [--repair] [server flags such as --database-url, --database-schema, --blob-dir]";
+const usage =
+  "usage: npm run fsck -- [--json] [--repair] [server flags such as --database-url, --database-schema, --blob-dir]";
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes("--help")) {
     console.log(usage);
     return 0;
   }
-  let config;
+  let config: Config;
   let json: boolean;
   let repair: boolean;
   try {
-    ({ config, switches: { json, repair } } = loadConfigWith(argv, process.env, { json: { type: "boolean" }, repair: { type: "boolean" } }));
+    ({
+      config,
+      switches: { json, repair },
+    } = loadConfigWith(argv, process.env, { json: { type: "boolean" }, repair: { type: "boolean" } }));
   } catch (err) {
     console.error(`fsck: ${(err as Error).message}\n${usage}`);
     return 2;
   }
   // A directory the server never used (a typo in BLOB_DIR) must not be created and then reported
   // as missing every blob.
-  const used = await Promise.all(["blobs", "partial"].map((d) => access(path.join(config.blobDir, d)).then(() => true, () => false)));
+  const used = await Promise.all(
+    ["blobs", "partial"].map((d) =>
+      access(path.join(config.blobDir, d)).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
   if (!used.every(Boolean)) {
     console.error(`fsck: ${config.blobDir} is not a blob directory of this service (set BLOB_DIR or --blob-dir)`);
     return 2;
   }
   const url = config.databaseUrl || embeddedPostgresUrl(config.embeddedPostgresPort);
-  const sql = connectDatabase({ url, schema: config.databaseSchema, max: 4, applicationName: "files-service fsck", connectTimeoutSeconds: config.databaseConnectTimeoutSeconds });
+  const sql = connectDatabase({
+    url,
+    schema: config.databaseSchema,
+    max: 4,
+    applicationName: "files-service fsck",
+    connectTimeoutSeconds: config.databaseConnectTimeoutSeconds,
+  });
   const locks = createSessionLocks(url, config.databaseSchema, config.databaseConnectTimeoutSeconds);
   try {
     const deps = { sql, blobs: await createDirectoryBlobStore(config.blobDir), locks };
     // Checking (let alone repairing) another database's store would call all of its content orphans.
     const owner = await verifyContentStore(sql, deps.blobs, ownershipNames(config));
     if (!owner && repair) {
-      console.error(`fsck: ${config.blobDir} records no owner yet; start the server on it once (it claims the directory) before --repair`);
+      console.error(
+        `fsck: ${config.blobDir} records no owner yet; start the server on it once (it claims the directory) before --repair`,
+      );
       return 2;
     }
     const report = await checkConsistency(deps);
     if (repair) await repairFindings(deps, report);
     const problems = problemsOf(report);
-    console.log(json ? JSON.stringify({ ...report, problems: problems.length, repaired: repair }, null, 2) : formatReport(report, repair));
+    console.log(
+      json
+        ? JSON.stringify({ ...report, problems: problems.length, repaired: repair }, null, 2)
+        : formatReport(report, repair),
+    );
     return problems.length > 0 ? 1 : 0;
   } catch (err) {
     console.error(`fsck: could not check: ${explain(err, config.databaseSchema, Boolean(config.databaseUrl))}`);
@@ -71,8 +94,10 @@ async function main(argv: string[]): Promise<number> {
 function explain(err: unknown, schema: string, external: boolean): string {
   if (err instanceof OwnershipError) return err.message;
   const code = (err as { code?: string }).code;
-  if (code === "42P01") return `schema "${schema}" has no files-service tables (has the server run with this DATABASE_SCHEMA?)`;
-  if (code === "ECONNREFUSED" && !external) return "no DATABASE_URL, and the embedded Postgres is not running (it runs while `npm start` does)";
+  if (code === "42P01")
+    return `schema "${schema}" has no files-service tables (has the server run with this DATABASE_SCHEMA?)`;
+  if (code === "ECONNREFUSED" && !external)
+    return "no DATABASE_URL, and the embedded Postgres is not running (it runs while `npm start` does)";
   return err instanceof Error ? err.message : String(err);
 }
 

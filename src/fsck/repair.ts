@@ -27,7 +27,11 @@ export async function repairFindings(deps: ConsistencyDeps, report: ConsistencyR
   }
 }
 
-async function repair({ sql, blobs, locks }: ConsistencyDeps, finding: Finding, report: ConsistencyReport): Promise<string> {
+async function repair(
+  { sql, blobs, locks }: ConsistencyDeps,
+  finding: Finding,
+  report: ConsistencyReport,
+): Promise<string> {
   switch (finding.kind) {
     case "pending-removal": {
       const removed = await removeContent({ sql, blobs, log: createLogger({ silent: true }) }, [finding.id]);
@@ -37,7 +41,9 @@ async function repair({ sql, blobs, locks }: ConsistencyDeps, finding: Finding, 
       const damaged = report.findings.some((f) => f.severity === "problem" && f.id === finding.id);
       if (damaged) return "left: the content is still damaged";
       await forgetContentFaults(sql, [finding.id]);
-      return (await findFileByBlob(sql, finding.id)) ? "forgotten: the content is whole now" : "forgotten: the file is gone";
+      return (await findFileByBlob(sql, finding.id))
+        ? "forgotten: the content is whole now"
+        : "forgotten: the file is gone";
     }
     case "orphan-blob":
       if ((await unreferencedBlobIds(sql, [finding.id])).length === 0) return "left: referred to again";

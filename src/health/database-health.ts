@@ -31,7 +31,10 @@ export function createDatabaseHealth(sql: Sql, log: Logger, options: DatabaseHea
     const query = sql`select 1`;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: "HEALTH_TIMEOUT" })), timeoutMs);
+      timer = setTimeout(
+        () => reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: "HEALTH_TIMEOUT" })),
+        timeoutMs,
+      );
     });
     try {
       await Promise.race([query, timedOut]);
@@ -39,7 +42,8 @@ export function createDatabaseHealth(sql: Sql, log: Logger, options: DatabaseHea
     } catch (err) {
       query.cancel(); // a query still waiting for a connection must not pile up behind the outage
       query.catch(() => undefined);
-      if (last?.serving !== false) log.warn("health: the database does not answer", { code: (err as { code?: unknown }).code, err: err });
+      if (last?.serving !== false)
+        log.warn("health: the database does not answer", { code: (err as { code?: unknown }).code, err: err });
       return false;
     } finally {
       clearTimeout(timer);

@@ -7,7 +7,10 @@
  */
 import { Code, ConnectError, type ConnectRouter, type ServiceImpl } from "@connectrpc/connect";
 import { FilesService } from "../../gen/files/v1/files_pb.js";
-import { Health as HealthService, HealthCheckResponse_ServingStatus as ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
+import {
+  Health as HealthService,
+  HealthCheckResponse_ServingStatus as ServingStatus,
+} from "../../gen/grpc/health/v1/health_pb.js";
 import type { Health } from "./database-health.js";
 
 // "" asks about the server as a whole; FilesService is the one service it has.
@@ -18,11 +21,15 @@ export function createHealthService(health: Health): ServiceImpl<typeof HealthSe
   return {
     async check(req) {
       if (!knownServices.has(req.service)) {
-        throw new ConnectError(`unknown service "${req.service}": ask about "" or "${FilesService.typeName}"`, Code.NotFound);
+        throw new ConnectError(
+          `unknown service "${req.service}": ask about "" or "${FilesService.typeName}"`,
+          Code.NotFound,
+        );
       }
       return { status: (await health.serving()) ? ServingStatus.SERVING : ServingStatus.NOT_SERVING };
     },
-    async *watch() {
+    // Not a generator: the call fails before any message.
+    watch() {
       throw new ConnectError("Watch is not implemented: call Check", Code.Unimplemented);
     },
   };

@@ -5,7 +5,14 @@
  * how many content bytes it moved. Handlers log through {@link callLog} and count the bytes they
  * move with {@link countBytes}, so that every line of a call can be found by its request id.
  */
-import { Code, ConnectError, createContextKey, type ContextValues, type HandlerContext, type Interceptor } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  createContextKey,
+  type ContextValues,
+  type HandlerContext,
+  type Interceptor,
+} from "@connectrpc/connect";
 import { randomUUID } from "node:crypto";
 import { codeToString } from "../transcoding/connect-internals.js";
 import type { Logger } from "../log.js";
@@ -48,7 +55,11 @@ export function callLogging(log: Logger): Interceptor {
     const started = performance.now();
     const protocol = req.contextValues.get(kProtocol) ?? protocolOf(req.header.get("content-type") ?? "");
     const call: CallRecord = {
-      log: log.child({ rpc: `${req.service.typeName}/${req.method.name}`, protocol, requestId: requestIdOf(req.header) }),
+      log: log.child({
+        rpc: `${req.service.typeName}/${req.method.name}`,
+        protocol,
+        requestId: requestIdOf(req.header),
+      }),
       bytesIn: 0,
       bytesOut: 0,
     };

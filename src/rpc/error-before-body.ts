@@ -42,11 +42,15 @@ interface Answer {
  * Answers `err` in the request's protocol; false (and nothing written) when the request speaks
  * none we know, so that the router answers it (405 or 415, also without reading the body).
  */
-export function sendRpcErrorBeforeBody(req: Parameters<NodeHandlerFn>[0], res: Parameters<NodeHandlerFn>[1], err: ConnectError): boolean {
+export function sendRpcErrorBeforeBody(
+  req: Parameters<NodeHandlerFn>[0],
+  res: Parameters<NodeHandlerFn>[1],
+  err: ConnectError,
+): boolean {
   const answer = answerFor(req.method ?? "", String(req.headers["content-type"] ?? ""), err);
   if (!answer) return false;
   res.statusCode = answer.status;
-  answer.header.forEach((value, name) => res.setHeader(name, value));
+  for (const [name, value] of answer.header) res.setHeader(name, value);
   if (req.httpVersionMajor === 1 && !req.complete) res.setHeader("connection", "close");
   // end() without writeHead(): with no body, Node's HTTP/2 layer then sends the one header block
   // with END_STREAM, a true trailers-only response.
@@ -60,7 +64,9 @@ function answerFor(method: string, contentType: string, err: ConnectError): Answ
   const connectType = parseConnectContentType(contentType);
   if (connectType && !connectType.stream) return connectUnary(err);
   if (connectType) {
-    const header = new Headers({ "content-type": connectType.binary ? connectContentTypeStreamProto : connectContentTypeStreamJson });
+    const header = new Headers({
+      "content-type": connectType.binary ? connectContentTypeStreamProto : connectContentTypeStreamJson,
+    });
     // The error's metadata goes into the end-stream message with it.
     const end = createConnectEndStreamSerialization(undefined).serialize({ metadata: new Headers(), error: err });
     return { status: 200, header, body: encodeEnvelope(connectEndStreamFlag, end) };
@@ -69,7 +75,8 @@ function answerFor(method: string, contentType: string, err: ConnectError): Answ
   if (grpcType) return trailersOnly(grpcType.binary ? grpcContentTypeProto : grpcContentTypeJson, err);
   const webType = parseGrpcWebContentType(contentType);
   // gRPC-Web text is not served by the router (it answers 415): leave it to the router.
-  if (webType && !webType.text) return trailersOnly(webType.binary ? grpcWebContentTypeProto : grpcWebContentTypeJson, err);
+  if (webType && !webType.text)
+    return trailersOnly(webType.binary ? grpcWebContentTypeProto : grpcWebContentTypeJson, err);
   return undefined;
 }
 

@@ -16,7 +16,11 @@ import { ErrorReason, errorWithReason } from "../files/error-reasons.js";
  * Maps any error to the ConnectError a client should see; logs what the client must not see. The
  * stores' `classifiers` say which errors are their failures, and of what kind.
  */
-export function toConnectError(err: unknown, log: Logger, classifiers: readonly StoreFailureClassifier[]): ConnectError {
+export function toConnectError(
+  err: unknown,
+  log: Logger,
+  classifiers: readonly StoreFailureClassifier[],
+): ConnectError {
   if (err instanceof ConnectError) {
     // A streamed request message that does not parse: Connect calls it INTERNAL, but the
     // client sent it (see rpc-handler.ts for the unary case).
@@ -59,7 +63,12 @@ function storeFailure(failure: StoreFailure, err: unknown, log: Logger): Connect
       return connectError("concurrent update; retry", Code.Aborted);
     case "full":
       log.error(`${failure.store === "content" ? "blob" : "metadata"} storage full`, fields);
-      return errorWithReason("storage is full; nothing past the committed offset was kept", Code.ResourceExhausted, ErrorReason.STORAGE_FULL, err);
+      return errorWithReason(
+        "storage is full; nothing past the committed offset was kept",
+        Code.ResourceExhausted,
+        ErrorReason.STORAGE_FULL,
+        err,
+      );
   }
 }
 
@@ -72,7 +81,8 @@ export function errorMapping(log: Logger, classifiers: readonly StoreFailureClas
   return (next) => async (req) => {
     const mapped = (err: unknown) => {
       const connectError = toConnectError(err, log, classifiers);
-      if (connectError.code === Code.Canceled) log.info("client went away", { rpc: req.method.name, error: describeCause(connectError) });
+      if (connectError.code === Code.Canceled)
+        log.info("client went away", { rpc: req.method.name, error: describeCause(connectError) });
       return connectError;
     };
     try {
@@ -113,7 +123,16 @@ async function* mapStream<T>(messages: AsyncIterable<T>, mapped: (err: unknown) 
       try {
         yield next.value;
       } catch (err) {
-        thrownIn = err instanceof ConnectError ? err : new ConnectError("the client went away: the response could not be written", Code.Canceled, undefined, undefined, err);
+        thrownIn =
+          err instanceof ConnectError
+            ? err
+            : new ConnectError(
+                "the client went away: the response could not be written",
+                Code.Canceled,
+                undefined,
+                undefined,
+                err,
+              );
       }
     }
   } finally {

@@ -17,7 +17,11 @@
  * The same handlers serve the REST transcoder, in process, so both faces share one router.
  */
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
-import { universalRequestFromNodeRequest, universalResponseToNodeResponse, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
+import {
+  universalRequestFromNodeRequest,
+  universalResponseToNodeResponse,
+  type ConnectNodeAdapterOptions,
+} from "@connectrpc/connect-node";
 import type { UniversalHandler, UniversalServerResponse } from "../transcoding/connect-internals.js";
 import { isUnparsableBinaryMessage, unparsableMessageText } from "../transcoding/connect-internals.js";
 import type { Logger } from "../log.js";
@@ -65,7 +69,10 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandlerFn {
       .catch((reason: unknown) => {
         const err = ConnectError.from(reason);
         // A client that goes away mid-response is routine; anything else is worth a look.
-        const gone = err.code === Code.Aborted || err.code === Code.Canceled || /ERR_STREAM_DESTROYED|ERR_HTTP2_INVALID_STREAM|ERR_STREAM_PREMATURE_CLOSE/.test(err.message);
+        const gone =
+          err.code === Code.Aborted ||
+          err.code === Code.Canceled ||
+          /ERR_STREAM_DESTROYED|ERR_HTTP2_INVALID_STREAM|ERR_STREAM_PREMATURE_CLOSE/.test(err.message);
         if (!gone) options.log.warn("could not write a response", { rpc: handler.method.name, error: err.message });
       });
   };
@@ -99,7 +106,8 @@ export function parseErrorsAsInvalidArgument(handler: UniversalHandler): Univers
 
 function fixGrpcStatus(headers: Headers | undefined): void {
   if (headers?.get("grpc-status") !== String(Code.Internal)) return;
-  if (isUnparsableBinaryMessage(decodeURIComponent(headers.get("grpc-message") ?? ""))) headers.set("grpc-status", String(Code.InvalidArgument));
+  if (isUnparsableBinaryMessage(decodeURIComponent(headers.get("grpc-message") ?? "")))
+    headers.set("grpc-status", String(Code.InvalidArgument));
 }
 
 async function fixConnectUnary(res: UniversalServerResponse): Promise<UniversalServerResponse> {
@@ -112,11 +120,15 @@ async function fixConnectUnary(res: UniversalServerResponse): Promise<UniversalS
   } catch {
     error = undefined;
   }
-  const replay = (data: Uint8Array) => (async function* () {
-    yield data;
-  })();
-  if (error?.code !== "internal" || !isUnparsableBinaryMessage(error.message ?? "")) return { ...res, body: replay(bytes) };
-  const fixed = Buffer.from(JSON.stringify({ code: "invalid_argument", message: unparsableMessageText(error.message ?? "") }));
+  const replay = (data: Uint8Array) =>
+    (async function* () {
+      yield data;
+    })();
+  if (error?.code !== "internal" || !isUnparsableBinaryMessage(error.message ?? ""))
+    return { ...res, body: replay(bytes) };
+  const fixed = Buffer.from(
+    JSON.stringify({ code: "invalid_argument", message: unparsableMessageText(error.message ?? "") }),
+  );
   const header = new Headers(res.header);
   header.delete("content-length");
   return { ...res, status: 400, header, body: replay(fixed) };

@@ -56,7 +56,9 @@ export async function bindContentStore(sql: Sql, blobs: BlobStore, names: Owners
   if (deployment.blobStoreId !== null && (await refersToContent(sql))) throw storeOfAnother(names);
   // Compare-and-set: of two servers binding this database at once, one is told no.
   if (!(await bindBlobStore(sql, owner.storeId, deployment.blobStoreId))) {
-    throw new OwnershipError(`${names.database} was just bound to another blob store by another server; check ${names.storeSettings} on every server of this database`);
+    throw new OwnershipError(
+      `${names.database} was just bound to another blob store by another server; check ${names.storeSettings} on every server of this database`,
+    );
   }
   return owner;
 }
@@ -65,7 +67,11 @@ export async function bindContentStore(sql: Sql, blobs: BlobStore, names: Owners
  * Checks, without claiming anything, that `blobs` is this database's store (for tools such as fsck
  * that must not write). Answers undefined for a store that no database has claimed yet.
  */
-export async function verifyContentStore(sql: Sql, blobs: BlobStore, names: OwnershipNames): Promise<StoreOwner | undefined> {
+export async function verifyContentStore(
+  sql: Sql,
+  blobs: BlobStore,
+  names: OwnershipNames,
+): Promise<StoreOwner | undefined> {
   const deployment = await readDeployment(sql);
   const owner = await blobs.readOwner();
   if (!owner) return undefined;

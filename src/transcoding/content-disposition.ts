@@ -9,7 +9,13 @@
 import { create } from "content-disposition";
 
 /** Media types shown inline unless told otherwise: what browsers display without running scripts. */
-export const defaultInlineContentTypes: readonly string[] = ["image/*", "application/pdf", "text/plain", "video/*", "audio/*"];
+export const defaultInlineContentTypes: readonly string[] = [
+  "image/*",
+  "application/pdf",
+  "text/plain",
+  "video/*",
+  "audio/*",
+];
 
 // Types a browser renders as a document that runs scripts: never inline, even under "image/*".
 const neverInline = new Set(["text/html", "application/xhtml+xml", "image/svg+xml"]);
@@ -39,13 +45,19 @@ export function createDispositionPolicy(inline: readonly string[] = defaultInlin
     if (problem) throw new Error(`inline content types: ${problem}`);
   }
   const exact = new Set(inline.map((t) => t.trim().toLowerCase()).filter((t) => !t.endsWith("/*")));
-  const whole = new Set(inline.map((t) => t.trim().toLowerCase()).filter((t) => t.endsWith("/*")).map((t) => t.slice(0, -1)));
+  const whole = new Set(
+    inline
+      .map((t) => t.trim().toLowerCase())
+      .filter((t) => t.endsWith("/*"))
+      .map((t) => t.slice(0, -1)),
+  );
   const showInline = (contentType: string) => {
     const essence = contentType.split(";", 1)[0].trim().toLowerCase(); // without charset and the like
     if (neverInline.has(essence)) return false;
     return exact.has(essence) || whole.has(essence.slice(0, essence.indexOf("/") + 1));
   };
-  return (contentType, filename) => create(filename || undefined, { type: showInline(contentType) ? "inline" : "attachment" });
+  return (contentType, filename) =>
+    create(filename || undefined, { type: showInline(contentType) ? "inline" : "attachment" });
 }
 
 /** The file name a path-like value stands for: its last "/"-separated segment ("a/b/c.txt" → "c.txt"). */

@@ -28,7 +28,8 @@ export function resolveFieldPath(schema: DescMessage, path: string): DescField[]
 export function queryParameterFields(schema: DescMessage, prefix = "", depth = 0): [string, DescField][] {
   if (depth > 3) return [];
   return schema.fields.flatMap((f): [string, DescField][] => {
-    if (f.fieldKind === "message" && !f.message.typeName.startsWith("google.protobuf.")) return queryParameterFields(f.message, `${prefix}${f.name}.`, depth + 1);
+    if (f.fieldKind === "message" && !f.message.typeName.startsWith("google.protobuf."))
+      return queryParameterFields(f.message, `${prefix}${f.name}.`, depth + 1);
     return f.fieldKind === "map" ? [] : [[`${prefix}${f.name}`, f]];
   });
 }

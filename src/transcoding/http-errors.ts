@@ -6,7 +6,7 @@
  * map reasons to statuses; the transcoder's own HTTP-level errors (a body too large, a form where
  * raw bytes belong) carry an HttpErrorStatus detail, which never leaves the transcoder.
  */
-import { Code, ConnectError } from "@connectrpc/connect";
+import { type Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, codeToString } from "./connect-internals.js";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { HttpErrorStatusSchema } from "../../gen/transcoding/v1/annotations_pb.js";
@@ -24,7 +24,10 @@ export function errorWithHttpStatus(message: string, code: Code, status: number,
 }
 
 /** The error, carrying the status `statusForReason` gives its ErrorInfo reason, if it gives one. */
-export function withStatusForReason(err: ConnectError, statusForReason: Readonly<Record<string, number>> | undefined): ConnectError {
+export function withStatusForReason(
+  err: ConnectError,
+  statusForReason: Readonly<Record<string, number>> | undefined,
+): ConnectError {
   if (!statusForReason) return err;
   const reason = err.findDetails(ErrorInfoSchema)[0]?.reason;
   if (reason === undefined || !Object.hasOwn(statusForReason, reason)) return err;

@@ -6,7 +6,12 @@
  * derived from its Host) to the handlers.
  */
 import { Code, ConnectError, type ContextValues, type Transport } from "@connectrpc/connect";
-import { createAsyncIterable, createConnectTransportFromClient, type UniversalClientFn, type UniversalHandler } from "./connect-internals.js";
+import {
+  createAsyncIterable,
+  createConnectTransportFromClient,
+  type UniversalClientFn,
+  type UniversalHandler,
+} from "./connect-internals.js";
 
 /** Makes a transport for one HTTP request, carrying its context values. */
 export type InProcessTransports = (contextValues: ContextValues | undefined) => Transport;
@@ -22,14 +27,27 @@ export function createInProcessTransports(handlers: readonly UniversalHandler[])
       const handler = byPath.get(path);
       if (!handler) throw new ConnectError(`no handler for ${path}`, Code.Unimplemented);
       const signal = req.signal ?? new AbortController().signal;
-      const res = await handler({ httpVersion: "2.0", method: req.method, url: req.url, header: req.header, body: req.body ?? createAsyncIterable<Uint8Array>([]), signal, contextValues });
+      const res = await handler({
+        httpVersion: "2.0",
+        method: req.method,
+        url: req.url,
+        header: req.header,
+        body: req.body ?? createAsyncIterable<Uint8Array>([]),
+        signal,
+        contextValues,
+      });
       // The transport's own message iterator can't be returned early, so a call given up on (its
       // signal aborted) ends the handler's response stream here: the handler's generator finishes.
       const body = (res.body ?? createAsyncIterable<Uint8Array>([]))[Symbol.asyncIterator]();
       const stop = () => void body.return?.().catch(() => undefined);
       if (signal.aborted) stop();
       else signal.addEventListener("abort", stop, { once: true });
-      return { status: res.status, header: new Headers(res.header), body: { [Symbol.asyncIterator]: () => body }, trailer: new Headers(res.trailer) };
+      return {
+        status: res.status,
+        header: new Headers(res.header),
+        body: { [Symbol.asyncIterator]: () => body },
+        trailer: new Headers(res.trailer),
+      };
     };
     return createConnectTransportFromClient({
       httpClient,

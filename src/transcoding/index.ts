@@ -10,5 +10,10 @@ export { bindRequest } from "./request-binding.js";
 export { errorWithHttpStatus, restError } from "./http-errors.js";
 export { messageToRestJson, stringifyRestJson } from "./rest-json.js";
 export { createOpenApiDocument, type CommentSource, type OpenApiInfo } from "./openapi.js";
-export { createDispositionPolicy, defaultInlineContentTypes, inlineContentTypeProblem, type DispositionPolicy } from "./content-disposition.js";
+export {
+  createDispositionPolicy,
+  defaultInlineContentTypes,
+  inlineContentTypeProblem,
+  type DispositionPolicy,
+} from "./content-disposition.js";
 export { limitRequestBody, type MinimumRate, type RequestBodyLimits } from "./request-body-limits.js";

@@ -7,7 +7,14 @@
  * A path variable over several segments (`{key=**}`) becomes a plain `{key}` parameter whose
  * description says it may contain "/": OpenAPI has no multi-segment parameters.
  */
-import { ScalarType, type DescEnum, type DescField, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import {
+  ScalarType,
+  type DescEnum,
+  type DescField,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+} from "@bufbuild/protobuf";
 import { queryParameterFields } from "./field-paths.js";
 import { createRouteTable, type Route } from "./route-table.js";
 
@@ -34,7 +41,11 @@ const errorSchema: Schema = {
 };
 
 /** Builds the document for every annotated method of `services`. */
-export function createOpenApiDocument(services: readonly DescService[], info: OpenApiInfo, comment: CommentSource = () => undefined): Record<string, unknown> {
+export function createOpenApiDocument(
+  services: readonly DescService[],
+  info: OpenApiInfo,
+  comment: CommentSource = () => undefined,
+): Record<string, unknown> {
   const table = createRouteTable(services.flatMap((s) => s.methods));
   const schemas: Record<string, Schema> = { Error: errorSchema };
   const ref = (desc: DescMessage | DescEnum): Schema => {
@@ -77,10 +88,15 @@ function openApiPath(route: Route): string {
       parts.push(`${s.kind === "single" ? s.prefix : ""}{${names[s.variable]}}`);
     }
   }
-  return "/" + parts.join("/") + (t.verb ? `:${t.verb}` : "");
+  return `/${parts.join("/")}${t.verb ? `:${t.verb}` : ""}`;
 }
 
-function operation(route: Route, ref: (d: DescMessage | DescEnum) => Schema, fieldSchema: (f: DescField) => Schema, comment: CommentSource) {
+function operation(
+  route: Route,
+  ref: (d: DescMessage | DescEnum) => Schema,
+  fieldSchema: (f: DescField) => Schema,
+  comment: CommentSource,
+) {
   // Parameters and headers carry the field's comment themselves; their schemas stay bare.
   const { method } = route;
   const input = method.input;
@@ -88,17 +104,35 @@ function operation(route: Route, ref: (d: DescMessage | DescEnum) => Schema, fie
   const parameters: Schema[] = route.template.variables.map((v, i) => {
     const field = fieldAt(input, v);
     const multi = route.template.multiSegment[i] ? ' It may contain "/".' : "";
-    return { name: v.join("."), in: "path", required: true, schema: valueSchema(field, ref), description: (comment(field) ?? "") + multi };
+    return {
+      name: v.join("."),
+      in: "path",
+      required: true,
+      schema: valueSchema(field, ref),
+      description: (comment(field) ?? "") + multi,
+    };
   });
   for (const binding of route.rest?.requestHeaders ?? []) {
     const field = fieldAt(input, binding.field.split("."));
-    parameters.push({ name: binding.header, in: "header", required: false, schema: valueSchema(field, ref), description: comment(field) });
+    parameters.push({
+      name: binding.header,
+      in: "header",
+      required: false,
+      schema: valueSchema(field, ref),
+      description: comment(field),
+    });
   }
   if (route.body !== "*") {
     for (const [name, field] of queryParameterFields(input)) {
       const top = name.split(".")[0];
       if (pathFields.has(name) || top === route.bodyField?.name) continue;
-      parameters.push({ name, in: "query", required: false, schema: valueSchema(field, ref), description: comment(field) });
+      parameters.push({
+        name,
+        in: "query",
+        required: false,
+        schema: valueSchema(field, ref),
+        description: comment(field),
+      });
     }
   }
 
@@ -111,8 +145,15 @@ function operation(route: Route, ref: (d: DescMessage | DescEnum) => Schema, fie
   };
   const rawBody = route.bodyField?.fieldKind === "scalar" && route.bodyField.scalar === ScalarType.BYTES;
   if (route.body === "*") op.requestBody = { required: true, content: { "application/json": { schema: ref(input) } } };
-  else if (rawBody) op.requestBody = { required: false, content: { "application/octet-stream": { schema: { type: "string", contentMediaType: "application/octet-stream" } } } };
-  else if (route.bodyField) op.requestBody = { required: true, content: { "application/json": { schema: fieldSchema(route.bodyField) } } };
+  else if (rawBody)
+    op.requestBody = {
+      required: false,
+      content: {
+        "application/octet-stream": { schema: { type: "string", contentMediaType: "application/octet-stream" } },
+      },
+    };
+  else if (route.bodyField)
+    op.requestBody = { required: true, content: { "application/json": { schema: fieldSchema(route.bodyField) } } };
 
   const responseHeaders = Object.fromEntries(
     (route.rest?.responseHeaders ?? []).map((h) => {
@@ -127,24 +168,62 @@ function operation(route: Route, ref: (d: DescMessage | DescEnum) => Schema, fie
     const etag = {
       ETag: { schema: { type: "string" } },
       "Content-Length": { schema: { type: "integer" } },
-      "Content-Disposition": { schema: { type: "string" }, description: "attachment, or inline for the media types the server shows (never HTML or SVG); with the file name when the method names one." },
+      "Content-Disposition": {
+        schema: { type: "string" },
+        description:
+          "attachment, or inline for the media types the server shows (never HTML or SVG); with the file name when the method names one.",
+      },
       "X-Content-Type-Options": { schema: { type: "string", const: "nosniff" } },
-      "Content-Security-Policy": { schema: { type: "string", const: "sandbox" }, description: "Uploaded content never runs scripts in this origin." },
+      "Content-Security-Policy": {
+        schema: { type: "string", const: "sandbox" },
+        description: "Uploaded content never runs scripts in this origin.",
+      },
     };
-    parameters.push({ name: "Range", in: "header", required: false, schema: { type: "string" }, description: "One byte range, e.g. bytes=0-1023, bytes=1024- or bytes=-100." });
+    parameters.push({
+      name: "Range",
+      in: "header",
+      required: false,
+      schema: { type: "string" },
+      description: "One byte range, e.g. bytes=0-1023, bytes=1024- or bytes=-100.",
+    });
     parameters.push({ name: "If-None-Match", in: "header", required: false, schema: { type: "string" } });
-    responses["200"] = { description: "The content, with the representation's media type.", headers: etag, content: binary };
-    responses["206"] = { description: "The requested range.", headers: { ...etag, "Content-Range": { schema: { type: "string" } } }, content: binary };
+    responses["200"] = {
+      description: "The content, with the representation's media type.",
+      headers: etag,
+      content: binary,
+    };
+    responses["206"] = {
+      description: "The requested range.",
+      headers: { ...etag, "Content-Range": { schema: { type: "string" } } },
+      content: binary,
+    };
     responses["304"] = { description: "Not modified: If-None-Match matched the ETag." };
-    responses["416"] = { description: "The range starts past the end.", content: { "application/json": { schema: ref0() } } };
+    responses["416"] = {
+      description: "The range starts past the end.",
+      content: { "application/json": { schema: ref0() } },
+    };
   } else if (method.methodKind === "server_streaming") {
-    responses["200"] = { description: "Newline-delimited JSON, one message a line.", content: { "application/x-ndjson": { schema: body } } };
+    responses["200"] = {
+      description: "Newline-delimited JSON, one message a line.",
+      content: { "application/x-ndjson": { schema: body } },
+    };
   } else {
     const nullable = route.responseBodyField?.fieldKind === "message" ? { oneOf: [body, { type: "null" }] } : body;
-    responses["200"] = { description: "OK", headers: responseHeaders, content: { "application/json": { schema: nullable } } };
+    responses["200"] = {
+      description: "OK",
+      headers: responseHeaders,
+      content: { "application/json": { schema: nullable } },
+    };
   }
-  if (rawBody) responses["415"] = { description: "A multipart/form-data body: send the raw bytes instead.", content: { "application/json": { schema: ref0() } } };
-  responses.default = { description: "An error; the status follows the code (400, 404, 409, 413, 503, ...).", content: { "application/json": { schema: ref0() } } };
+  if (rawBody)
+    responses["415"] = {
+      description: "A multipart/form-data body: send the raw bytes instead.",
+      content: { "application/json": { schema: ref0() } },
+    };
+  responses.default = {
+    description: "An error; the status follows the code (400, 404, 409, 413, 503, ...).",
+    content: { "application/json": { schema: ref0() } },
+  };
   op.responses = responses;
   return op;
 }
@@ -166,7 +245,10 @@ function fieldAt(schema: DescMessage, path: readonly string[]): DescField {
 function messageSchema(desc: DescMessage, comment: CommentSource, fieldSchema: (f: DescField) => Schema): Schema {
   const known = wellKnown(desc.typeName);
   if (known) return withDescription(known, comment(desc));
-  return withDescription({ type: "object", properties: Object.fromEntries(desc.fields.map((f) => [f.name, fieldSchema(f)])) }, comment(desc));
+  return withDescription(
+    { type: "object", properties: Object.fromEntries(desc.fields.map((f) => [f.name, fieldSchema(f)])) },
+    comment(desc),
+  );
 }
 
 function enumSchema(desc: DescEnum, comment: CommentSource): Schema {
@@ -182,9 +264,25 @@ function valueSchema(field: DescField, ref: (d: DescMessage | DescEnum) => Schem
     case "message":
       return ref(field.message);
     case "list":
-      return { type: "array", items: field.listKind === "scalar" ? scalarSchema(field.scalar) : field.listKind === "enum" ? ref(field.enum) : ref(field.message) };
+      return {
+        type: "array",
+        items:
+          field.listKind === "scalar"
+            ? scalarSchema(field.scalar)
+            : field.listKind === "enum"
+              ? ref(field.enum)
+              : ref(field.message),
+      };
     case "map":
-      return { type: "object", additionalProperties: field.mapKind === "scalar" ? scalarSchema(field.scalar) : field.mapKind === "enum" ? ref(field.enum) : ref(field.message) };
+      return {
+        type: "object",
+        additionalProperties:
+          field.mapKind === "scalar"
+            ? scalarSchema(field.scalar)
+            : field.mapKind === "enum"
+              ? ref(field.enum)
+              : ref(field.message),
+      };
   }
 }
 

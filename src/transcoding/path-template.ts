@@ -75,7 +75,11 @@ export function parsePathTemplate(source: string): PathTemplate {
     if (seen.has(key)) fail(`field ${key} is bound twice`);
     seen.add(key);
   }
-  const multiSegment = variables.map((_, i) => segments.filter((s) => s.variable === i).length > 1 || segments.some((s) => s.kind === "multi" && s.variable === i));
+  const multiSegment = variables.map(
+    (_, i) =>
+      segments.filter((s) => s.variable === i).length > 1 ||
+      segments.some((s) => s.kind === "multi" && s.variable === i),
+  );
   return { source, segments, verb, variables, multiSegment };
 }
 
@@ -103,7 +107,12 @@ function splitOutsideBraces(body: string, fail: (p: string) => never): string[] 
   return parts;
 }
 
-function parseSegments(parts: string[], variables: string[][], fail: (p: string) => never, insideVariable: boolean): TemplateSegment[] {
+function parseSegments(
+  parts: string[],
+  variables: string[][],
+  fail: (p: string) => never,
+  insideVariable: boolean,
+): TemplateSegment[] {
   const out: TemplateSegment[] = [];
   for (const part of parts) {
     if (part === "") fail("empty segment");
@@ -121,7 +130,10 @@ function parseSegments(parts: string[], variables: string[][], fail: (p: string)
       if (!fieldPathPattern.test(fieldPath)) fail(`invalid field path ${JSON.stringify(fieldPath)}`);
       const index = variables.length;
       variables.push(fieldPath.split("."));
-      const sub = eq < 0 ? [{ kind: "single", prefix: "" } as TemplateSegment] : parseSegments(inner.slice(eq + 1).split("/"), variables, fail, true);
+      const sub =
+        eq < 0
+          ? [{ kind: "single", prefix: "" } as TemplateSegment]
+          : parseSegments(inner.slice(eq + 1).split("/"), variables, fail, true);
       if (prefix !== "" && (sub.length !== 1 || sub[0].kind !== "single" || sub[0].prefix !== "")) {
         fail(`segment ${JSON.stringify(part)}: a variable after a literal prefix must be a single segment`);
       }
@@ -159,14 +171,19 @@ export function matchPathTemplate(template: PathTemplate, rawSegments: readonly 
     }
     const decoded = decodeSegment(rawSegments[i]);
     if (decoded === undefined) return undefined;
-    if (seg.kind === "literal" ? decoded !== seg.value : decoded.length <= seg.prefix.length || !decoded.startsWith(seg.prefix)) return undefined;
+    if (
+      seg.kind === "literal"
+        ? decoded !== seg.value
+        : decoded.length <= seg.prefix.length || !decoded.startsWith(seg.prefix)
+    )
+      return undefined;
     if (seg.variable !== undefined) {
       const value = template.multiSegment[seg.variable] ? decodeMulti(rawSegments[i])! : decoded;
       captured[seg.variable].push(seg.kind === "single" ? value.slice(seg.prefix.length) : value);
     }
   }
   const bindings: Bindings = new Map();
-  template.variables.forEach((field, i) => bindings.set(field.join("."), captured[i].join("/")));
+  for (const [i, field] of template.variables.entries()) bindings.set(field.join("."), captured[i].join("/"));
   return bindings;
 }
 

@@ -51,9 +51,13 @@ export async function callWithRawBody(call: RawClientStream): Promise<Message> {
     signal: call.signal,
     contextValues: call.contextValues,
   });
-  if (res.status !== 200) throw new ConnectError(`${method.name}: the handler answered HTTP ${res.status}`, Code.Internal);
+  if (res.status !== 200)
+    throw new ConnectError(`${method.name}: the handler answered HTTP ${res.status}`, Code.Internal);
   let answer: Message | undefined;
-  for await (const env of pipe(res.body ?? createAsyncIterable<Uint8Array>([]), transformSplitEnvelope(Number.MAX_SAFE_INTEGER))) {
+  for await (const env of pipe(
+    res.body ?? createAsyncIterable<Uint8Array>([]),
+    transformSplitEnvelope(Number.MAX_SAFE_INTEGER),
+  )) {
     if ((env.flags & endStreamFlag) === endStreamFlag) {
       const end = endStreamFromJson(env.data);
       if (end.error) throw end.error;

@@ -11,7 +11,14 @@
  * query parameter never sets it, nor any field inside it.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { fromJson, type DescField, type DescMessage, type JsonObject, type JsonValue, type Message } from "@bufbuild/protobuf";
+import {
+  fromJson,
+  type DescField,
+  type DescMessage,
+  type JsonObject,
+  type JsonValue,
+  type Message,
+} from "@bufbuild/protobuf";
 import { ScalarType } from "@bufbuild/protobuf";
 import { findField, queryParameterFields, resolveFieldPath } from "./field-paths.js";
 import type { Route } from "./route-table.js";
@@ -40,7 +47,8 @@ export function bindRequest(route: Route, parts: RequestParts): Message {
   const setBy = new Map<string, string>();
 
   if (route.body === "*" && parts.body !== undefined) {
-    if (parts.body === null || typeof parts.body !== "object" || Array.isArray(parts.body)) throw invalid(`the request body must be a JSON object (${schema.typeName})`);
+    if (parts.body === null || typeof parts.body !== "object" || Array.isArray(parts.body))
+      throw invalid(`the request body must be a JSON object (${schema.typeName})`);
     for (const [name, value] of Object.entries(parts.body)) {
       const field = findField(schema, name);
       if (!field) throw invalid(`the request body has an unknown field "${name}"`);
@@ -66,9 +74,12 @@ export function bindRequest(route: Route, parts: RequestParts): Message {
 
   const names = new Set(parts.query.keys());
   if (names.size > 0 && route.body === "*") {
-    throw invalid(`unexpected query parameter "${[...names][0]}": this request takes all its fields from the JSON body`);
+    throw invalid(
+      `unexpected query parameter "${[...names][0]}": this request takes all its fields from the JSON body`,
+    );
   }
-  for (const name of names) bindScalar(schema, json, setBy, name, parts.query.getAll(name), `query parameter "${name}"`);
+  for (const name of names)
+    bindScalar(schema, json, setBy, name, parts.query.getAll(name), `query parameter "${name}"`);
 
   for (const binding of route.rest?.requestHeaders ?? []) {
     const value = parts.header(binding.header.toLowerCase());
@@ -78,7 +89,9 @@ export function bindRequest(route: Route, parts: RequestParts): Message {
     const coerced = fromString(fields.at(-1)!, value.trim(), `header ${binding.header}`);
     const previous = readJsonPath(json, fields);
     if (previous !== undefined && JSON.stringify(previous) !== JSON.stringify(coerced)) {
-      throw invalid(`header ${binding.header}: ${value} disagrees with the ${key} given by ${setBy.get(key) ?? "the request"}`);
+      throw invalid(
+        `header ${binding.header}: ${value} disagrees with the ${key} given by ${setBy.get(key) ?? "the request"}`,
+      );
     }
     writeJsonPath(json, fields, coerced);
   }
@@ -90,26 +103,40 @@ export function bindRequest(route: Route, parts: RequestParts): Message {
   }
 }
 
-function bindScalar(schema: DescMessage, json: JsonObject, setBy: Map<string, string>, name: string, values: string[], what: string): void {
+function bindScalar(
+  schema: DescMessage,
+  json: JsonObject,
+  setBy: Map<string, string>,
+  name: string,
+  values: string[],
+  what: string,
+): void {
   let fields: DescField[];
   try {
     fields = resolveFieldPath(schema, name);
   } catch {
     const known = queryParameterFields(schema)
       .map(([path]) => path)
-      .filter((f) => ![...setBy.keys()].some((set) => f === set || f.startsWith(set + ".")))
+      .filter((f) => ![...setBy.keys()].some((set) => f === set || f.startsWith(`${set}.`)))
       .join(", ");
     throw invalid(`unknown ${what}${known ? `; this request takes ${known}` : ""}`);
   }
   const key = fields.map((f) => f.name).join(".");
   for (const [path, by] of setBy) {
-    if (path !== key && !path.startsWith(key + ".") && !key.startsWith(path + ".")) continue;
-    if (by === "the body") throw invalid(`${what}: field ${key} is bound to the request body, so a query parameter may not set it; send it in the body`);
+    if (path !== key && !path.startsWith(`${key}.`) && !key.startsWith(`${path}.`)) continue;
+    if (by === "the body")
+      throw invalid(
+        `${what}: field ${key} is bound to the request body, so a query parameter may not set it; send it in the body`,
+      );
     throw invalid(`${what}: field ${key} is already set by ${by}`);
   }
   const leaf = fields.at(-1)!;
   if (leaf.fieldKind === "list") {
-    writeJsonPath(json, fields, values.map((v) => fromString(leaf, v, what)));
+    writeJsonPath(
+      json,
+      fields,
+      values.map((v) => fromString(leaf, v, what)),
+    );
   } else {
     if (values.length > 1) throw invalid(`${what} is given ${values.length} times but is not repeated`);
     writeJsonPath(json, fields, fromString(leaf, values[0], what));

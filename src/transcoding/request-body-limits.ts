@@ -30,7 +30,10 @@ export function bodyWithinTime<T>(body: AsyncIterable<T>, timeoutMs: number): As
       const source = body[Symbol.asyncIterator]();
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(bodyTooSlow(`the request body did not arrive within ${timeoutMs / 1000} s`)), Math.max(0, deadline - Date.now()));
+        timer = setTimeout(
+          () => reject(bodyTooSlow(`the request body did not arrive within ${timeoutMs / 1000} s`)),
+          Math.max(0, deadline - Date.now()),
+        );
       });
       let cut = false;
       try {
@@ -66,7 +69,10 @@ export interface MinimumRate {
  * than the minimum rate asks. It is checked as chunks arrive: a client that sends nothing at all
  * is the idle timeout's to cut.
  */
-export async function* bodyAtMinimumRate(body: AsyncIterable<Uint8Array>, rate: MinimumRate): AsyncGenerator<Uint8Array> {
+export async function* bodyAtMinimumRate(
+  body: AsyncIterable<Uint8Array>,
+  rate: MinimumRate,
+): AsyncGenerator<Uint8Array> {
   const source = body[Symbol.asyncIterator]();
   const required = (rate.bytesPerSecond * rate.windowMs) / 1000;
   let waitedMs = 0;
@@ -84,7 +90,9 @@ export async function* bodyAtMinimumRate(body: AsyncIterable<Uint8Array>, rate: 
           // The chunk in hand goes on before the cut: everything that arrived is kept.
           yield next.value;
           cut = true;
-          throw bodyTooSlow(`the request body arrived at ${Math.floor(bytes / (waitedMs / 1000))} bytes/s, below the minimum of ${rate.bytesPerSecond} bytes/s; what arrived is kept`);
+          throw bodyTooSlow(
+            `the request body arrived at ${Math.floor(bytes / (waitedMs / 1000))} bytes/s, below the minimum of ${rate.bytesPerSecond} bytes/s; what arrived is kept`,
+          );
         }
         waitedMs = 0;
         bytes = 0;
@@ -99,7 +107,9 @@ export async function* bodyAtMinimumRate(body: AsyncIterable<Uint8Array>, rate: 
 
 function bodyTooSlow(message: string): ConnectError {
   // A standard detail, not an HTTP status: RPC clients get this error too.
-  return new ConnectError(message, Code.DeadlineExceeded, undefined, [{ desc: ErrorInfoSchema, value: { reason: requestBodyTimeoutReason, domain: "http" } }]);
+  return new ConnectError(message, Code.DeadlineExceeded, undefined, [
+    { desc: ErrorInfoSchema, value: { reason: requestBodyTimeoutReason, domain: "http" } },
+  ]);
 }
 
 /** The limits a server puts on request bodies. */
@@ -114,7 +124,11 @@ export interface RequestBodyLimits {
  * The body with the limits that fit how it is read: `whole` for a body read to its end before the
  * call begins, `streamed` for a body the call consumes as it arrives (client-streaming methods).
  */
-export function limitRequestBody(body: AsyncIterable<Uint8Array>, read: "whole" | "streamed", limits: RequestBodyLimits): AsyncIterable<Uint8Array> {
+export function limitRequestBody(
+  body: AsyncIterable<Uint8Array>,
+  read: "whole" | "streamed",
+  limits: RequestBodyLimits,
+): AsyncIterable<Uint8Array> {
   if (read === "whole") return bodyWithinTime(body, limits.wholeBodyTimeoutMs);
   return limits.streamMinimumRate ? bodyAtMinimumRate(body, limits.streamMinimumRate) : body;
 }

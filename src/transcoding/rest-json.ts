@@ -10,14 +10,24 @@ import { ScalarType } from "@bufbuild/protobuf";
 /** A JSON value that may hold bigints (64-bit integers) where numbers go. */
 export type RestJson = null | boolean | number | bigint | string | RestJson[] | { [key: string]: RestJson };
 
-const int64Types = new Set([ScalarType.INT64, ScalarType.UINT64, ScalarType.SINT64, ScalarType.FIXED64, ScalarType.SFIXED64]);
+const int64Types = new Set([
+  ScalarType.INT64,
+  ScalarType.UINT64,
+  ScalarType.SINT64,
+  ScalarType.FIXED64,
+  ScalarType.SFIXED64,
+]);
 // Wrapper types whose proto3 JSON is a 64-bit integer as a string.
 const int64Wrappers = new Set(["google.protobuf.Int64Value", "google.protobuf.UInt64Value"]);
 // Well-known types with a JSON form of their own: left as protobuf-es writes them.
-const ownJsonForm = /^google\.protobuf\.(Any|Timestamp|Duration|FieldMask|Struct|Value|ListValue|NullValue|Empty|\w+Value)$/;
+const ownJsonForm =
+  /^google\.protobuf\.(Any|Timestamp|Duration|FieldMask|Struct|Value|ListValue|NullValue|Empty|\w+Value)$/;
 
 /** A message as REST JSON. */
-export function messageToRestJson<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): { [key: string]: RestJson } {
+export function messageToRestJson<Desc extends DescMessage>(
+  schema: Desc,
+  message: MessageShape<Desc>,
+): { [key: string]: RestJson } {
   const json = toJson(schema, message, { useProtoFieldName: true, alwaysEmitImplicit: true }) as JsonValue;
   return int64sToNumbers(schema, json) as { [key: string]: RestJson };
 }
@@ -47,7 +57,12 @@ function convertField(field: DescField, value: JsonValue): RestJson {
       if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
       const out: { [key: string]: RestJson } = {};
       for (const [k, v] of Object.entries(value)) {
-        out[k] = field.mapKind === "scalar" ? convertScalar(field.scalar, v) : field.mapKind === "message" ? convertMessage(field.message, v) : v;
+        out[k] =
+          field.mapKind === "scalar"
+            ? convertScalar(field.scalar, v)
+            : field.mapKind === "message"
+              ? convertMessage(field.message, v)
+              : v;
       }
       return out;
     }
@@ -69,9 +84,15 @@ function convertScalar(type: ScalarType, value: JsonValue): RestJson {
 /** JSON text of a REST JSON value; bigints are written as plain numbers. */
 export function stringifyRestJson(value: RestJson): string {
   if (typeof value === "bigint") return value.toString();
-  if (Array.isArray(value)) return "[" + value.map(stringifyRestJson).join(",") + "]";
+  if (Array.isArray(value)) return `[${value.map(stringifyRestJson).join(",")}]`;
   if (value !== null && typeof value === "object") {
-    return "{" + Object.entries(value).map(([k, v]) => JSON.stringify(k) + ":" + stringifyRestJson(v)).join(",") + "}";
+    return (
+      "{" +
+      Object.entries(value)
+        .map(([k, v]) => `${JSON.stringify(k)}:${stringifyRestJson(v)}`)
+        .join(",") +
+      "}"
+    );
   }
   return JSON.stringify(value);
 }

@@ -13,7 +13,13 @@ import { http } from "../../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../../gen/google/api/http_pb.js";
 import { rest, type RestOptions } from "../../gen/transcoding/v1/annotations_pb.js";
 import { resolveFieldPath } from "./field-paths.js";
-import { matchPathTemplate, parsePathTemplate, specificity, type Bindings, type PathTemplate } from "./path-template.js";
+import {
+  matchPathTemplate,
+  parsePathTemplate,
+  specificity,
+  type Bindings,
+  type PathTemplate,
+} from "./path-template.js";
 
 /** One HTTP binding of one RPC method. */
 export interface Route {
@@ -70,7 +76,10 @@ function compileRule(method: DescMethod, rule: HttpRule, restOptions: RestOption
   };
   const pattern = rule.pattern;
   if (pattern.case === undefined) fail("google.api.http has no method and path");
-  const [httpMethod, path] = pattern.case === "custom" ? [pattern.value!.kind.toUpperCase(), pattern.value!.path] : [pattern.case!.toUpperCase(), pattern.value as string];
+  const [httpMethod, path] =
+    pattern.case === "custom"
+      ? [pattern.value!.kind.toUpperCase(), pattern.value!.path]
+      : [pattern.case!.toUpperCase(), pattern.value as string];
   let template: PathTemplate;
   try {
     template = parsePathTemplate(path);
@@ -87,10 +96,12 @@ function compileRule(method: DescMethod, rule: HttpRule, restOptions: RestOption
   };
   for (const variable of template.variables) {
     const leaf = check(method.input, variable.join("."), "path variable").at(-1)!;
-    if (leaf.fieldKind !== "scalar" && leaf.fieldKind !== "enum") fail(`path variable ${variable.join(".")} must be a scalar field`);
+    if (leaf.fieldKind !== "scalar" && leaf.fieldKind !== "enum")
+      fail(`path variable ${variable.join(".")} must be a scalar field`);
   }
   if (rule.body !== "" && rule.body !== "*") route.bodyField = check(method.input, rule.body, "body").at(-1);
-  if (rule.responseBody !== "") route.responseBodyField = check(method.output, rule.responseBody, "response_body").at(-1);
+  if (rule.responseBody !== "")
+    route.responseBodyField = check(method.output, rule.responseBody, "response_body").at(-1);
   if (rule.body === "" && (method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming")) {
     fail("a client-streaming method needs a body");
   }
@@ -102,23 +113,37 @@ function compileRule(method: DescMethod, rule: HttpRule, restOptions: RestOption
     const metadata = check(method.output, download.metadata, "download metadata").at(-1)!;
     if (!metadata.message) fail(`download metadata ${download.metadata} must be a message field`);
     check(method.output, download.content, "download content");
-    for (const [name, path] of [["size", download.size], ["content_type", download.contentType], ["etag", download.etag], ["filename", download.filename]] as const) {
+    for (const [name, path] of [
+      ["size", download.size],
+      ["content_type", download.contentType],
+      ["etag", download.etag],
+      ["filename", download.filename],
+    ] as const) {
       if (path) check(metadata.message!, path, `download ${name}`);
     }
-    for (const [name, path] of [["range_offset", download.rangeOffset], ["range_limit", download.rangeLimit]] as const) {
+    for (const [name, path] of [
+      ["range_offset", download.rangeOffset],
+      ["range_limit", download.rangeLimit],
+    ] as const) {
       if (path) check(method.input, path, `download ${name}`);
     }
   }
   return route;
 }
 
-function matchRoute(routes: readonly Route[], verbs: ReadonlySet<string>, httpMethod: string, rawPath: string): RouteMatch {
+function matchRoute(
+  routes: readonly Route[],
+  verbs: ReadonlySet<string>,
+  httpMethod: string,
+  rawPath: string,
+): RouteMatch {
   if (!rawPath.startsWith("/")) return { kind: "not_found" };
   const segments = rawPath.slice(1).split("/");
   const last = segments[segments.length - 1];
   const colon = last.lastIndexOf(":");
   const tries: { verb?: string; segments: string[] }[] = [];
-  if (colon > 0 && verbs.has(last.slice(colon + 1))) tries.push({ verb: last.slice(colon + 1), segments: [...segments.slice(0, -1), last.slice(0, colon)] });
+  if (colon > 0 && verbs.has(last.slice(colon + 1)))
+    tries.push({ verb: last.slice(colon + 1), segments: [...segments.slice(0, -1), last.slice(0, colon)] });
   tries.push({ segments });
 
   for (const attempt of tries) {
@@ -130,7 +155,8 @@ function matchRoute(routes: readonly Route[], verbs: ReadonlySet<string>, httpMe
     }
     if (matches.length === 0) continue;
     // HEAD is served by the GET route.
-    const wanted = (m: { route: Route }) => m.route.httpMethod === httpMethod || (httpMethod === "HEAD" && m.route.httpMethod === "GET");
+    const wanted = (m: { route: Route }) =>
+      m.route.httpMethod === httpMethod || (httpMethod === "HEAD" && m.route.httpMethod === "GET");
     const candidates = matches.filter(wanted);
     if (candidates.length === 0) {
       const allow = new Set(matches.map((m) => m.route.httpMethod));

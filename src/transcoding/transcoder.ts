@@ -19,7 +19,14 @@
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
 import { createAsyncIterable, type UniversalHandler } from "./connect-internals.js";
-import { ScalarType, type DescMethod, type DescMethodStreaming, type DescMethodUnary, type JsonValue, type Message } from "@bufbuild/protobuf";
+import {
+  ScalarType,
+  type DescMethod,
+  type DescMethodStreaming,
+  type DescMethodUnary,
+  type JsonValue,
+  type Message,
+} from "@bufbuild/protobuf";
 import { createDispositionPolicy } from "./content-disposition.js";
 import { serveDownload } from "./download.js";
 import { readFieldPath, resolveFieldPath } from "./field-paths.js";
@@ -83,7 +90,8 @@ export interface Transcoder {
 }
 
 // Headers that belong to this HTTP hop or to the protocol, never handed to the RPC as metadata.
-const hopHeaders = /^(:|host$|connection$|keep-alive$|transfer-encoding$|te$|trailer$|upgrade$|proxy-|content-|accept-encoding$|expect$|connect-|grpc-|range$|if-)/;
+const hopHeaders =
+  /^(:|host$|connection$|keep-alive$|transfer-encoding$|te$|trailer$|upgrade$|proxy-|content-|accept-encoding$|expect$|connect-|grpc-|range$|if-)/;
 
 /** Creates the transcoder for every annotated method of the given routes. */
 export function createTranscoder(options: TranscoderOptions): Transcoder {
@@ -92,7 +100,11 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
   const handlers = new Map(options.handlers.map((h) => [h.method, h]));
   // Error metadata that HTTP clients understand as headers: authentication challenges, retry
   // hints, and whatever a method binds to response headers (an upload's Upload-Offset).
-  const errorHeaders = new Set(["www-authenticate", "retry-after", ...table.routes.flatMap((r) => (r.rest?.responseHeaders ?? []).map((h) => h.header.toLowerCase()))]);
+  const errorHeaders = new Set([
+    "www-authenticate",
+    "retry-after",
+    ...table.routes.flatMap((r) => (r.rest?.responseHeaders ?? []).map((h) => h.header.toLowerCase())),
+  ]);
   const chunkBytes = options.rawChunkBytes ?? 256 * 1024;
   const bodyLimits = options.bodyLimits ?? { wholeBodyTimeoutMs: 30_000 };
   // A body cut for its pace is 408 Request Timeout, whatever the service maps besides.
@@ -111,7 +123,10 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
     const match = table.match(method, rawPath);
     if (match.kind === "not_found") throw new ConnectError(`no route for ${method} ${rawPath}`, Code.NotFound);
     if (match.kind === "method_not_allowed") {
-      const err = new ConnectError(`${method} is not allowed on ${rawPath}; use ${match.allow.join(", ")}`, Code.Unimplemented);
+      const err = new ConnectError(
+        `${method} is not allowed on ${rawPath}; use ${match.allow.join(", ")}`,
+        Code.Unimplemented,
+      );
       return sendJson(req, res, 405, restError(err).body, { allow: match.allow.join(", ") });
     }
     const { route, bindings } = match;
@@ -128,11 +143,24 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
       const handler = handlers.get(route.method)!;
       const first = bindRequest(route, parts);
       const body = limitRequestBody(req as AsyncIterable<Uint8Array>, "streamed", bodyLimits);
-      const answer = await callWithRawBody({ handler, method: route.method, header: rpcHeader, contextValues, signal, first, field: route.bodyField!, body, pieceBytes: chunkBytes });
+      const answer = await callWithRawBody({
+        handler,
+        method: route.method,
+        header: rpcHeader,
+        contextValues,
+        signal,
+        first,
+        field: route.bodyField!,
+        body,
+        pieceBytes: chunkBytes,
+      });
       return respond(req, res, route, answer);
     }
     if (kind === "client_streaming" || kind === "bidi_streaming") {
-      throw new ConnectError(`${route.method.name} is ${kind.replace("_", "-")}; REST serves it only with a bytes body`, Code.Unimplemented);
+      throw new ConnectError(
+        `${route.method.name} is ${kind.replace("_", "-")}; REST serves it only with a bytes body`,
+        Code.Unimplemented,
+      );
     }
     const transport = transports(contextValues); // raw-body uploads above call the handler directly
     const body = route.body === "" ? undefined : await readBody(req, rawBody);
@@ -140,13 +168,32 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
     if (rawBody && body !== undefined) setBytes(route, request, body as Uint8Array);
 
     if (kind === "unary") {
-      const { message } = await transport.unary(route.method as DescMethodUnary, signal, undefined, rpcHeader, request, undefined);
+      const { message } = await transport.unary(
+        route.method as DescMethodUnary,
+        signal,
+        undefined,
+        rpcHeader,
+        request,
+        undefined,
+      );
       return respond(req, res, route, message as Message);
     }
     if (route.rest?.download) {
-      return serveDownload({ method: route.method, options: route.rest.download, transport, rpcHeader, signal, disposition }, req, res, request);
+      return serveDownload(
+        { method: route.method, options: route.rest.download, transport, rpcHeader, signal, disposition },
+        req,
+        res,
+        request,
+      );
     }
-    const call = await transport.stream(route.method as DescMethodStreaming, signal, undefined, rpcHeader, createAsyncIterable([request]), undefined);
+    const call = await transport.stream(
+      route.method as DescMethodStreaming,
+      signal,
+      undefined,
+      rpcHeader,
+      createAsyncIterable([request]),
+      undefined,
+    );
     return streamJsonLines(req, res, route, call.message as AsyncIterable<Message>);
   }
 
@@ -196,13 +243,21 @@ function responseJson(route: Route, message: Message): RestJson {
   return route.responseBodyField ? (json[route.responseBodyField.name] ?? null) : json;
 }
 
-async function streamJsonLines(req: NodeRequest, res: NodeResponse, route: Route, messages: AsyncIterable<Message>): Promise<void> {
+async function streamJsonLines(
+  _req: NodeRequest,
+  res: NodeResponse,
+  route: Route,
+  messages: AsyncIterable<Message>,
+): Promise<void> {
   res.writeHead(200, { "content-type": "application/x-ndjson" });
   try {
-    for await (const message of messages) await write(res, Buffer.from(stringifyRestJson(responseJson(route, message)) + "\n"));
+    for await (const message of messages)
+      await write(res, Buffer.from(`${stringifyRestJson(responseJson(route, message))}\n`));
   } catch (reason) {
     if (res.destroyed) return;
-    await write(res, Buffer.from(stringifyRestJson({ error: restError(ConnectError.from(reason)).body }) + "\n")).catch(() => undefined);
+    await write(res, Buffer.from(`${stringifyRestJson({ error: restError(ConnectError.from(reason)).body })}\n`)).catch(
+      () => undefined,
+    );
   }
   res.end();
 }

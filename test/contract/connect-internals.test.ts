@@ -19,28 +19,66 @@ test("async iterables and envelopes: createAsyncIterable, encodeEnvelope, pipe +
   const data = new Uint8Array([7, 8, 9]);
   const envelope = internals.encodeEnvelope(internals.connectEndStreamFlag, data);
   expect([...envelope]).toEqual([0b10, 0, 0, 0, 3, 7, 8, 9]); // flags, big-endian length, data
-  const split = await collect(internals.pipe(internals.createAsyncIterable([envelope.subarray(0, 4), envelope.subarray(4)]), internals.transformSplitEnvelope(1024)));
+  const split = await collect(
+    internals.pipe(
+      internals.createAsyncIterable([envelope.subarray(0, 4), envelope.subarray(4)]),
+      internals.transformSplitEnvelope(1024),
+    ),
+  );
   expect(split).toEqual([{ flags: 0b10, data }]);
 });
 
 test("Connect protocol pieces: codes, statuses, headers, end-stream and error serialisation", () => {
   expect(internals.codeToString(Code.ResourceExhausted)).toBe("resource_exhausted");
-  expect([Code.Canceled, Code.ResourceExhausted, Code.FailedPrecondition, Code.Aborted, Code.DataLoss, Code.Unauthenticated].map(internals.codeToHttpStatus)).toEqual([499, 429, 400, 409, 500, 401]);
-  const header = internals.connectRequestHeader("client_streaming", true, undefined, new Headers({ authorization: "Bearer x" }), false);
-  expect([header.get("content-type"), header.get("connect-protocol-version"), header.get("authorization")]).toEqual(["application/connect+proto", "1", "Bearer x"]);
+  expect(
+    [
+      Code.Canceled,
+      Code.ResourceExhausted,
+      Code.FailedPrecondition,
+      Code.Aborted,
+      Code.DataLoss,
+      Code.Unauthenticated,
+    ].map(internals.codeToHttpStatus),
+  ).toEqual([499, 429, 400, 409, 500, 401]);
+  const header = internals.connectRequestHeader(
+    "client_streaming",
+    true,
+    undefined,
+    new Headers({ authorization: "Bearer x" }),
+    false,
+  );
+  expect([header.get("content-type"), header.get("connect-protocol-version"), header.get("authorization")]).toEqual([
+    "application/connect+proto",
+    "1",
+    "Bearer x",
+  ]);
   expect(internals.parseConnectContentType("application/connect+json")).toEqual({ stream: true, binary: false });
   expect(internals.parseConnectContentType("application/proto")).toEqual({ stream: false, binary: true });
   const err = new ConnectError("no", Code.NotFound);
-  const end = internals.createConnectEndStreamSerialization(undefined).serialize({ metadata: new Headers(), error: err });
+  const end = internals
+    .createConnectEndStreamSerialization(undefined)
+    .serialize({ metadata: new Headers(), error: err });
   expect(internals.connectEndStreamFromJson(end).error?.code).toBe(Code.NotFound);
-  expect(JSON.parse(new TextDecoder().decode(internals.connectErrorToJsonBytes(err, undefined)))).toEqual({ code: "not_found", message: "no" });
-  expect([internals.connectContentTypeUnaryJson, internals.connectContentTypeStreamJson, internals.connectContentTypeStreamProto]).toEqual(["application/json", "application/connect+json", "application/connect+proto"]);
+  expect(JSON.parse(new TextDecoder().decode(internals.connectErrorToJsonBytes(err, undefined)))).toEqual({
+    code: "not_found",
+    message: "no",
+  });
+  expect([
+    internals.connectContentTypeUnaryJson,
+    internals.connectContentTypeStreamJson,
+    internals.connectContentTypeStreamProto,
+  ]).toEqual(["application/json", "application/connect+json", "application/connect+proto"]);
 });
 
 test("gRPC and gRPC-Web pieces: content types and trailer status", () => {
   expect(internals.parseGrpcContentType("application/grpc")).toEqual({ binary: true, codec: undefined });
   expect(internals.parseGrpcWebContentType("application/grpc-web+json")).toMatchObject({ binary: false, text: false });
-  expect([internals.grpcContentTypeProto, internals.grpcContentTypeJson, internals.grpcWebContentTypeProto, internals.grpcWebContentTypeJson]).toEqual([
+  expect([
+    internals.grpcContentTypeProto,
+    internals.grpcContentTypeJson,
+    internals.grpcWebContentTypeProto,
+    internals.grpcWebContentTypeJson,
+  ]).toEqual([
     "application/grpc+proto",
     "application/grpc+json",
     "application/grpc-web+proto",
@@ -55,9 +93,19 @@ test("a router handler answers an unparsable binary message INTERNAL 'parse bina
   router.service(FilesService, { getFile: async () => ({}) });
   const handler: internals.UniversalHandler = router.handlers.find((h) => h.method.name === "GetFile")!;
   const call = async (contentType: string, body: Uint8Array) => {
-    const res = await handler({ httpVersion: "1.1", method: "POST", url: `http://x${handler.requestPath}`, header: new Headers({ "content-type": contentType }), body: internals.createAsyncIterable([body]), signal: new AbortController().signal });
+    const res = await handler({
+      httpVersion: "1.1",
+      method: "POST",
+      url: `http://x${handler.requestPath}`,
+      header: new Headers({ "content-type": contentType }),
+      body: internals.createAsyncIterable([body]),
+      signal: new AbortController().signal,
+    });
     const text = new TextDecoder().decode(Buffer.concat(await collect(res.body ?? internals.createAsyncIterable([]))));
-    return { status: res.status, error: (res.status === 200 ? {} : JSON.parse(text)) as { code: string; message: string } };
+    return {
+      status: res.status,
+      error: (res.status === 200 ? {} : JSON.parse(text)) as { code: string; message: string },
+    };
   };
   const binary = await call("application/proto", new Uint8Array([0xff, 0xff, 0xff]));
   expect(binary.status).toBe(500);
@@ -66,6 +114,9 @@ test("a router handler answers an unparsable binary message INTERNAL 'parse bina
   const json = await call("application/json", new TextEncoder().encode("{bad"));
   expect([json.status, json.error.code]).toEqual([400, "invalid_argument"]);
   // A message that parses is not mistaken for one that does not.
-  const ok = await call("application/proto", toBinary(GetFileRequestSchema, create(GetFileRequestSchema, { bucket: "b" })));
+  const ok = await call(
+    "application/proto",
+    toBinary(GetFileRequestSchema, create(GetFileRequestSchema, { bucket: "b" })),
+  );
   expect(ok.status).toBe(200);
 });

@@ -31,7 +31,10 @@ test("gen/ is what buf generate makes of proto/ now", async () => {
     const committed = path.join(root, "gen");
     expect(await listFiles(fresh)).toEqual(await listFiles(committed));
     for (const file of await listFiles(fresh)) {
-      const [a, b] = await Promise.all([readFile(path.join(fresh, file), "utf8"), readFile(path.join(committed, file), "utf8")]);
+      const [a, b] = await Promise.all([
+        readFile(path.join(fresh, file), "utf8"),
+        readFile(path.join(committed, file), "utf8"),
+      ]);
       if (a !== b) throw new Error(`gen/${file} is stale: run npm run generate and commit the result`);
     }
   } finally {

@@ -24,12 +24,18 @@ beforeAll(async () => {
 
 async function testFiles(dir: string): Promise<string[]> {
   const entries = await readdir(path.join(root, dir), { withFileTypes: true, recursive: true });
-  return entries.filter((e) => e.isFile() && e.name.endsWith(".test.ts")).map((e) => path.relative(root, path.join(e.parentPath, e.name)));
+  return entries
+    .filter((e) => e.isFile() && e.name.endsWith(".test.ts"))
+    .map((e) => path.relative(root, path.join(e.parentPath, e.name)));
 }
 
 /** The projects whose testMatch (all of the form <rootDir>/dir/**\/*.test.ts) takes the file. */
 function projectsOf(file: string): string[] {
-  return projects.filter((p) => p.testMatch.some((glob) => file.startsWith(glob.replace("<rootDir>/", "").replace("**/*.test.ts", "")))).map((p) => p.displayName);
+  return projects
+    .filter((p) =>
+      p.testMatch.some((glob) => file.startsWith(glob.replace("<rootDir>/", "").replace("**/*.test.ts", ""))),
+    )
+    .map((p) => p.displayName);
 }
 
 test("every test file is in exactly one project", async () => {

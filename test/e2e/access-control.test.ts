@@ -23,7 +23,9 @@ const logLines: string[] = [];
 
 let t: TestApp;
 beforeAll(async () => {
-  t = await startTestApp({ "api-keys": `${admin}:rw:* ${reader}:r:cats ${writer}:w:cats` }, {}, (line) => logLines.push(line));
+  t = await startTestApp({ "api-keys": `${admin}:rw:* ${reader}:r:cats ${writer}:w:cats` }, {}, (line) =>
+    logLines.push(line),
+  );
   await uploadFile(as(admin, "grpc"), "cats", "tabby.jpg", content(10));
   await uploadFile(as(admin, "grpc"), "dogs", "shiba.jpg", content(10));
 });
@@ -31,8 +33,18 @@ afterAll(() => t?.close());
 
 function as(key: string | undefined, transport: "grpc" | "connect"): Client<typeof FilesService> {
   const baseUrl = t.baseUrl;
-  const interceptors = key ? [(next: Parameters<import("@connectrpc/connect").Interceptor>[0]) => (req: Parameters<typeof next>[0]) => (req.header.set("authorization", `Bearer ${key}`), next(req))] : [];
-  const tr = transport === "grpc" ? createGrpcTransport({ baseUrl, interceptors }) : createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors });
+  const interceptors = key
+    ? [
+        (next: Parameters<import("@connectrpc/connect").Interceptor>[0]) => (req: Parameters<typeof next>[0]) => {
+          req.header.set("authorization", `Bearer ${key}`);
+          return next(req);
+        },
+      ]
+    : [];
+  const tr =
+    transport === "grpc"
+      ? createGrpcTransport({ baseUrl, interceptors })
+      : createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors });
   return createClient(FilesService, tr);
 }
 
@@ -61,14 +73,26 @@ describe.each(["grpc", "connect"] as const)("over %s", (transport) => {
 
   test("another bucket: permission_denied whether it exists or not", async () => {
     const files = as(reader, transport);
-    const existing = await files.getFile({ bucket: "dogs", key: "shiba.jpg" }).catch((e: unknown) => ConnectError.from(e));
-    const missing = await files.getFile({ bucket: "wolves", key: "shiba.jpg" }).catch((e: unknown) => ConnectError.from(e));
+    const existing = await files
+      .getFile({ bucket: "dogs", key: "shiba.jpg" })
+      .catch((e: unknown) => ConnectError.from(e));
+    const missing = await files
+      .getFile({ bucket: "wolves", key: "shiba.jpg" })
+      .catch((e: unknown) => ConnectError.from(e));
     expect(existing).toBeInstanceOf(ConnectError);
     expect((existing as ConnectError).code).toBe(Code.PermissionDenied);
     expect((missing as ConnectError).code).toBe(Code.PermissionDenied);
-    expect((existing as ConnectError).rawMessage.replace("dogs", "X")).toBe((missing as ConnectError).rawMessage.replace("wolves", "X"));
+    expect((existing as ConnectError).rawMessage.replace("dogs", "X")).toBe(
+      (missing as ConnectError).rawMessage.replace("wolves", "X"),
+    );
     expect(await codeOf(files.listFiles({ bucket: "dogs" }))).toBe("PermissionDenied");
-    expect(await codeOf((async () => { for await (const _ of files.downloadFile({ bucket: "dogs", key: "shiba.jpg" })); })())).toBe("PermissionDenied");
+    expect(
+      await codeOf(
+        (async () => {
+          for await (const _ of files.downloadFile({ bucket: "dogs", key: "shiba.jpg" }));
+        })(),
+      ),
+    ).toBe("PermissionDenied");
   });
 
   test("a writer uploads into its bucket but can't read it or write others", async () => {
@@ -97,7 +121,10 @@ describe("over REST", () => {
     const none = await call("GET", "/v1/files");
     expect(none.status).toBe(401);
     expect(none.headers.get("www-authenticate")).toMatch(/^Bearer/);
-    expect(await none.json()).toEqual({ code: "unauthenticated", message: expect.stringMatching(/Authorization: Bearer/) });
+    expect(await none.json()).toEqual({
+      code: "unauthenticated",
+      message: expect.stringMatching(/Authorization: Bearer/),
+    });
     expect((await call("GET", "/v1/files", "wrong-key-0123456789abcdef")).status).toBe(401);
     expect((await call("GET", "/v1/files/dogs/shiba.jpg", reader)).status).toBe(403);
     expect((await call("GET", "/v1/files/wolves/none.jpg", reader)).status).toBe(403);
@@ -106,7 +133,9 @@ describe("over REST", () => {
   });
 
   test("a raw upload needs write access to the session's bucket", async () => {
-    const created = (await (await call("POST", "/v1/files", admin, JSON.stringify({ bucket: "dogs", key: "r.bin", size: 3 }))).json()) as { id: string };
+    const created = (await (
+      await call("POST", "/v1/files", admin, JSON.stringify({ bucket: "dogs", key: "r.bin", size: 3 }))
+    ).json()) as { id: string };
     expect((await call("POST", `/v1/files/session:${created.id}`, writer, "abc")).status).toBe(403);
     expect((await call("POST", `/v1/files/session:${created.id}`, admin, "abc")).status).toBe(200);
   });
@@ -129,9 +158,18 @@ describe("without keys", () => {
     const db = await createTestDatabase();
     const blobDir = await mkdtemp(path.join(tmpdir(), "files-open-"));
     try {
-      const flags = (extra: string[]) => loadConfig(["--port", "0", "--database-url", db.url, "--database-schema", db.schema, "--blob-dir", blobDir, ...extra], {});
-      await expect(startApp(flags(["--host", "0.0.0.0"]), createLogger({ silent: true }))).rejects.toThrow(/no API keys are configured.*--allow-open-access/);
-      const open = await startApp(flags(["--host", "0.0.0.0", "--allow-open-access", "true"]), createLogger({ silent: true }));
+      const flags = (extra: string[]) =>
+        loadConfig(
+          ["--port", "0", "--database-url", db.url, "--database-schema", db.schema, "--blob-dir", blobDir, ...extra],
+          {},
+        );
+      await expect(startApp(flags(["--host", "0.0.0.0"]), createLogger({ silent: true }))).rejects.toThrow(
+        /no API keys are configured.*--allow-open-access/,
+      );
+      const open = await startApp(
+        flags(["--host", "0.0.0.0", "--allow-open-access", "true"]),
+        createLogger({ silent: true }),
+      );
       await open.close();
     } finally {
       await db.drop();

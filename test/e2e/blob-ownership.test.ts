@@ -28,7 +28,12 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "files-ownership-"));
   await chmod(dir, 0o755); // as root, the embedded Postgres runs as user "postgres" and must enter it
   blobDir = path.join(dir, "blobs");
-  embedded = { DATABASE_URL: "", EMBEDDED_POSTGRES_DIR: path.join(dir, "pg"), EMBEDDED_POSTGRES_PORT: String(await freePort()), BLOB_DIR: blobDir };
+  embedded = {
+    DATABASE_URL: "",
+    EMBEDDED_POSTGRES_DIR: path.join(dir, "pg"),
+    EMBEDDED_POSTGRES_PORT: String(await freePort()),
+    BLOB_DIR: blobDir,
+  };
 });
 afterAll(async () => {
   await stopEverything(starts, embedded.EMBEDDED_POSTGRES_DIR);
@@ -78,10 +83,19 @@ test("the zero-config start owns ./data/blobs: a start on another database with 
 
   // The user sets DATABASE_URL and forgets BLOB_DIR: the sweep (every second here) would run at once.
   const other = await database();
-  const refused = await refusedStart({ DATABASE_URL: other.url, DATABASE_SCHEMA: other.schema, BLOB_DIR: blobDir, SWEEP_INTERVAL_SECONDS: "1" });
+  const refused = await refusedStart({
+    DATABASE_URL: other.url,
+    DATABASE_SCHEMA: other.schema,
+    BLOB_DIR: blobDir,
+    SWEEP_INTERVAL_SECONDS: "1",
+  });
   expect(refused.code).toBe(1);
-  expect(refused.log).toMatch(/blob directory .*blobs belongs to another database \(the embedded Postgres in .*pg, schema public, claimed [^)]*\), not to 127\.0\.0\.1:5432\/postgres, schema test_\w+/);
-  expect(refused.log).toMatch(/Choose: give this database a store of its own with BLOB_DIR \(--blob-dir\), or set DATABASE_URL \/ DATABASE_SCHEMA/);
+  expect(refused.log).toMatch(
+    /blob directory .*blobs belongs to another database \(the embedded Postgres in .*pg, schema public, claimed [^)]*\), not to 127\.0\.0\.1:5432\/postgres, schema test_\w+/,
+  );
+  expect(refused.log).toMatch(
+    /Choose: give this database a store of its own with BLOB_DIR \(--blob-dir\), or set DATABASE_URL \/ DATABASE_SCHEMA/,
+  );
   expect(await readdir(path.join(blobDir, "blobs"), { recursive: true })).toEqual(blobsBefore);
   const owner = JSON.parse(await readFile(path.join(blobDir, "owner.json"), "utf8"));
   expect(owner.database).toMatch(/^the embedded Postgres in .*pg, schema public$/);
@@ -105,7 +119,12 @@ test("two schemas of one database cannot share a blob directory; the owner's rep
   const replica = await start({ DATABASE_URL: a.url, DATABASE_SCHEMA: a.schema, BLOB_DIR: shared });
   expect(sha256((await download(replica.client, "a", "kept.bin")).data)).toBe(sha256(data));
 
-  const refused = await refusedStart({ DATABASE_URL: b.url, DATABASE_SCHEMA: b.schema, BLOB_DIR: shared, SWEEP_INTERVAL_SECONDS: "1" });
+  const refused = await refusedStart({
+    DATABASE_URL: b.url,
+    DATABASE_SCHEMA: b.schema,
+    BLOB_DIR: shared,
+    SWEEP_INTERVAL_SECONDS: "1",
+  });
   expect(refused.code).toBe(1);
   expect(refused.log).toContain(`belongs to another database (127.0.0.1:5432/postgres, schema ${a.schema}, claimed `);
   expect(refused.log).toContain(`not to 127.0.0.1:5432/postgres, schema ${b.schema}`);
@@ -119,7 +138,13 @@ test("a database whose files are in one directory is refused another one, instea
   const server = await start({ DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema, BLOB_DIR: path.join(dir, "first") });
   await uploadFile(server.client, "a", "file.bin", content(1000));
   await stop(server);
-  const refused = await refusedStart({ DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema, BLOB_DIR: path.join(dir, "second") });
+  const refused = await refusedStart({
+    DATABASE_URL: db.url,
+    DATABASE_SCHEMA: db.schema,
+    BLOB_DIR: path.join(dir, "second"),
+  });
   expect(refused.code).toBe(1);
-  expect(refused.log).toMatch(/schema test_\w+ keeps its content in another blob store, not in the blob directory .*second\. Starting here would leave its files' content behind/);
+  expect(refused.log).toMatch(
+    /schema test_\w+ keeps its content in another blob store, not in the blob directory .*second\. Starting here would leave its files' content behind/,
+  );
 }, 60_000);

@@ -29,21 +29,37 @@ test("a gRPC upload and a REST download: one line each, with protocol, request i
       req.header.set("x-request-id", requestId);
       return next(req);
     };
-  const files = createClient(FilesService, createGrpcTransport({ baseUrl: t.baseUrl, interceptors: [withHeaders("upload-42")] }));
+  const files = createClient(
+    FilesService,
+    createGrpcTransport({ baseUrl: t.baseUrl, interceptors: [withHeaders("upload-42")] }),
+  );
   const { session } = await files.createUploadSession({ bucket: "logs", key: "a.bin", size: 3000n });
   await files.uploadContent(chunks(session!.id, content(3000), 1000));
-  const download = await restCall(t.baseUrl, "GET", "/v1/files/logs/a.bin:content", undefined, { authorization: `Bearer ${key}`, "x-request-id": "download-7" });
+  const download = await restCall(t.baseUrl, "GET", "/v1/files/logs/a.bin:content", undefined, {
+    authorization: `Bearer ${key}`,
+    "x-request-id": "download-7",
+  });
   expect(download.status).toBe(200);
 
   const upload = callLines().find((l) => l.rpc === "files.v1.FilesService/UploadContent");
-  expect(upload).toMatchObject({ level: "info", protocol: "grpc", requestId: "upload-42", code: "ok", bytesIn: 3000, bytesOut: 0 });
+  expect(upload).toMatchObject({
+    level: "info",
+    protocol: "grpc",
+    requestId: "upload-42",
+    code: "ok",
+    bytesIn: 3000,
+    bytesOut: 0,
+  });
   expect(typeof upload!.ms).toBe("number");
   const served = callLines().find((l) => l.rpc === "files.v1.FilesService/DownloadFile");
   expect(served).toMatchObject({ protocol: "rest", requestId: "download-7", code: "ok", bytesOut: 3000 });
 });
 
 test("a failed call logs its code; a request id that is not sane is replaced; no line shows the key", async () => {
-  const missing = await restCall(t.baseUrl, "GET", "/v1/files/logs/none.bin", undefined, { authorization: `Bearer ${key}`, "x-request-id": "bad id\twith spaces" });
+  const missing = await restCall(t.baseUrl, "GET", "/v1/files/logs/none.bin", undefined, {
+    authorization: `Bearer ${key}`,
+    "x-request-id": "bad id\twith spaces",
+  });
   expect(missing.status).toBe(404);
   const line = callLines().find((l) => l.rpc === "files.v1.FilesService/GetFile" && l.code === "not_found");
   expect(line).toMatchObject({ protocol: "rest" });

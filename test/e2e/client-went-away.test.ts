@@ -28,10 +28,13 @@ async function createSession(key: string, size: number): Promise<string> {
   return res.json().id as string;
 }
 
-const committedOffset = async (id: string) => (await restCall(t.baseUrl, "GET", `/v1/files/session:${id}`)).json().offset as number;
+const committedOffset = async (id: string) =>
+  (await restCall(t.baseUrl, "GET", `/v1/files/session:${id}`)).json().offset as number;
 
 /** Runs `cut`, which breaks a request off, and answers the log lines written meanwhile. */
-async function linesLoggedDuring(cut: (from: number) => Promise<void>): Promise<{ level: string; message: string; rpc?: string }[]> {
+async function linesLoggedDuring(
+  cut: (from: number) => Promise<void>,
+): Promise<{ level: string; message: string; rpc?: string }[]> {
   const from = logLines.length;
   await cut(from);
   return logLines.slice(from).map((line) => JSON.parse(line));
@@ -54,31 +57,44 @@ async function* halfAnUpload(id: string, abort: AbortSignal) {
   await new Promise((resolve) => abort.addEventListener("abort", resolve));
 }
 
-describe.each(["grpc (HTTP/2)", "connect (HTTP/1.1)"] as const)("over %s, a client that aborts mid-upload", (transport) => {
-  test("is logged at info as gone, and its 100 KiB are kept", async () => {
-    const id = await createSession(`abort-${transport.split(" ")[0]}`, 200 * KiB);
-    const lines = await linesLoggedDuring(async (from) => {
-      const abort = new AbortController();
-      const call = t.client(transport).uploadContent(halfAnUpload(id, abort.signal), { signal: abort.signal });
-      await eventually(async () => (await partialBytes(t.blobDir, id)) === 100 * KiB);
-      abort.abort();
-      await call.catch(() => undefined);
-      await cutLoggedSince(from);
-      await eventually(async () => (await committedOffset(id)) === 100 * KiB);
+describe.each(["grpc (HTTP/2)", "connect (HTTP/1.1)"] as const)(
+  "over %s, a client that aborts mid-upload",
+  (transport) => {
+    test("is logged at info as gone, and its 100 KiB are kept", async () => {
+      const id = await createSession(`abort-${transport.split(" ")[0]}`, 200 * KiB);
+      const lines = await linesLoggedDuring(async (from) => {
+        const abort = new AbortController();
+        const call = t.client(transport).uploadContent(halfAnUpload(id, abort.signal), { signal: abort.signal });
+        await eventually(async () => (await partialBytes(t.blobDir, id)) === 100 * KiB);
+        abort.abort();
+        await call.catch(() => undefined);
+        await cutLoggedSince(from);
+        await eventually(async () => (await committedOffset(id)) === 100 * KiB);
+      });
+      expectRoutine(lines);
+      expect(lines).toContainEqual(
+        expect.objectContaining({ level: "info", message: "client went away", rpc: "UploadContent" }),
+      );
     });
-    expectRoutine(lines);
-    expect(lines).toContainEqual(expect.objectContaining({ level: "info", message: "client went away", rpc: "UploadContent" }));
-  });
-});
+  },
+);
 
 test("gRPC: the whole HTTP/2 connection cut mid-upload is logged at info as gone", async () => {
   const id = await createSession("grpc-cut", 200 * KiB);
   const lines = await linesLoggedDuring(async (from) => {
     const session = http2.connect(t.baseUrl);
     session.on("error", () => undefined);
-    const stream = session.request({ ":method": "POST", ":path": "/files.v1.FilesService/UploadContent", "content-type": "application/grpc", te: "trailers" });
+    const stream = session.request({
+      ":method": "POST",
+      ":path": "/files.v1.FilesService/UploadContent",
+      "content-type": "application/grpc",
+      te: "trailers",
+    });
     stream.on("error", () => undefined);
-    const message = toBinary(UploadContentRequestSchema, create(UploadContentRequestSchema, { uploadId: id, data: randomBytes(50 * KiB) }));
+    const message = toBinary(
+      UploadContentRequestSchema,
+      create(UploadContentRequestSchema, { uploadId: id, data: randomBytes(50 * KiB) }),
+    );
     const envelope = Buffer.alloc(5 + message.length);
     envelope.writeUInt32BE(message.length, 1);
     envelope.set(message, 5);
@@ -89,13 +105,18 @@ test("gRPC: the whole HTTP/2 connection cut mid-upload is logged at info as gone
     await eventually(async () => (await committedOffset(id)) === 50 * KiB);
   });
   expectRoutine(lines);
-  expect(lines).toContainEqual(expect.objectContaining({ level: "info", message: "client went away", rpc: "UploadContent" }));
+  expect(lines).toContainEqual(
+    expect.objectContaining({ level: "info", message: "client went away", rpc: "UploadContent" }),
+  );
 });
 
 test("REST: an upload body broken off is logged at info as gone, and what arrived is kept", async () => {
   const id = await createSession("rest-cut", 400 * KiB);
   const lines = await linesLoggedDuring(async (from) => {
-    const req = http.request(`${t.baseUrl}/v1/files/session:${id}`, { method: "POST", headers: { "content-length": 400 * KiB } });
+    const req = http.request(`${t.baseUrl}/v1/files/session:${id}`, {
+      method: "POST",
+      headers: { "content-length": 400 * KiB },
+    });
     req.on("error", () => undefined);
     req.write(randomBytes(300 * KiB));
     // The transcoder hands the body on in 256 KiB pieces: the first on disk shows the handler reading.
@@ -105,11 +126,13 @@ test("REST: an upload body broken off is logged at info as gone, and what arrive
     await eventually(async () => (await committedOffset(id)) >= 256 * KiB);
   });
   expectRoutine(lines);
-  expect(lines).toContainEqual(expect.objectContaining({ level: "info", message: "client went away", rpc: "UploadContent" }));
+  expect(lines).toContainEqual(
+    expect.objectContaining({ level: "info", message: "client went away", rpc: "UploadContent" }),
+  );
 });
 
 test("REST: a JSON body broken off is no error either", async () => {
-  const lines = await linesLoggedDuring(async (from) => {
+  const lines = await linesLoggedDuring(async (_from) => {
     const req = http.request(`${t.baseUrl}/v1/files`, { method: "POST", headers: { "content-length": 100 } });
     const closed = new Promise((resolve) => req.on("error", resolve).on("close", resolve));
     req.write('{"bucket": "gone", ');

@@ -31,5 +31,7 @@ test("the compiled service loads every module with plain node, and reads its set
     (err: { code: number; stderr: string }) => err,
   );
   expect(failed?.code).toBe(2);
-  expect(failed?.stderr).toContain('--log-level / LOG_LEVEL: \\"loud\\" is not one of debug, info, warn, error, silent');
+  expect(failed?.stderr).toContain(
+    '--log-level / LOG_LEVEL: \\"loud\\" is not one of debug, info, warn, error, silent',
+  );
 }, 60_000);

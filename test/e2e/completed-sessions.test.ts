@@ -47,7 +47,12 @@ async function uploadAndLoseTheAnswer(id: string, data: Buffer, fileUrl: string)
 
 test("REST: the session answers complete and its file; a retry without content answers the file; with content, 400", async () => {
   const data = content(300_000);
-  const created = await restCall(base, "POST", "/v1/files", JSON.stringify({ bucket: "lost", key: "answer.bin", mime_type: "application/octet-stream", size: data.length }));
+  const created = await restCall(
+    base,
+    "POST",
+    "/v1/files",
+    JSON.stringify({ bucket: "lost", key: "answer.bin", mime_type: "application/octet-stream", size: data.length }),
+  );
   expect(created.status).toBe(200);
   const id = created.json().id as string;
   await uploadAndLoseTheAnswer(id, data, "/v1/files/lost/answer.bin");
@@ -65,16 +70,28 @@ test("REST: the session answers complete and its file; a retry without content a
   expect([head.status, head.headers.get("upload-offset")]).toEqual([200, String(data.length)]);
 
   // The client retries the completing request without content: the same answer as the lost one.
-  const again = await restCall(base, "POST", `/v1/files/session:${id}`, Buffer.alloc(0), { "upload-offset": String(data.length) });
+  const again = await restCall(base, "POST", `/v1/files/session:${id}`, Buffer.alloc(0), {
+    "upload-offset": String(data.length),
+  });
   expect(again.status).toBe(200);
   expect(again.json()).toMatchObject({ bucket: "lost", key: "answer.bin", sha256: sha256(data) });
 
   // It resends the content instead: refused whole, saying why; the file is unchanged.
-  const resent = await restCall(base, "POST", `/v1/files/session:${id}`, data.subarray(0, 1000), { "upload-offset": "0" });
+  const resent = await restCall(base, "POST", `/v1/files/session:${id}`, data.subarray(0, 1000), {
+    "upload-offset": "0",
+  });
   expect(resent.status).toBe(400);
-  expect(resent.json()).toMatchObject({ code: "failed_precondition", message: expect.stringMatching(/is complete: all 300000 bytes were committed and became file lost\/answer\.bin; nothing of this request was kept/) });
+  expect(resent.json()).toMatchObject({
+    code: "failed_precondition",
+    message: expect.stringMatching(
+      /is complete: all 300000 bytes were committed and became file lost\/answer\.bin; nothing of this request was kept/,
+    ),
+  });
   expect(resent.headers.get("upload-offset")).toBe(String(data.length));
-  expect((await restCall(base, "GET", "/v1/files/lost/answer.bin")).json()).toMatchObject({ sha256: sha256(data), bytes: data.length });
+  expect((await restCall(base, "GET", "/v1/files/lost/answer.bin")).json()).toMatchObject({
+    sha256: sha256(data),
+    bytes: data.length,
+  });
 
   // A completed session cannot be cancelled: its file is deleted instead.
   const cancel = await restCall(base, "DELETE", `/v1/files/session:${id}`);
@@ -83,7 +100,11 @@ test("REST: the session answers complete and its file; a retry without content a
 
 test("gRPC: GetUploadSession answers complete and the file; once the file is replaced, complete without it", async () => {
   const data = content(10_000);
-  const { session } = await server.client.createUploadSession({ bucket: "lost", key: "grpc.bin", size: BigInt(data.length) });
+  const { session } = await server.client.createUploadSession({
+    bucket: "lost",
+    key: "grpc.bin",
+    size: BigInt(data.length),
+  });
   const id = session!.id;
   await uploadAndLoseTheAnswer(id, data, "/v1/files/lost/grpc.bin");
 
@@ -99,8 +120,13 @@ test("gRPC: GetUploadSession answers complete and the file; once the file is rep
   await server.client.uploadContent(chunks(next!.id, replacement));
   const old = (await server.client.getUploadSession({ uploadId: id })).session!;
   expect([old.complete, old.offset, old.file]).toEqual([true, BigInt(data.length), undefined]);
-  const retry = await server.client.uploadContent(chunks(id, new Uint8Array(0))).catch((err: unknown) => ConnectError.from(err));
-  expect(retry).toMatchObject({ code: Code.FailedPrecondition, rawMessage: expect.stringMatching(/has since been replaced or deleted/) });
+  const retry = await server.client
+    .uploadContent(chunks(id, new Uint8Array(0)))
+    .catch((err: unknown) => ConnectError.from(err));
+  expect(retry).toMatchObject({
+    code: Code.FailedPrecondition,
+    rawMessage: expect.stringMatching(/has since been replaced or deleted/),
+  });
 
   // Until it would have expired; then it is gone like any other.
   await db.sql`update upload_sessions set expires_at = now() - interval '1 second' where id = ${id}`;
@@ -108,10 +134,14 @@ test("gRPC: GetUploadSession answers complete and the file; once the file is rep
 });
 
 test("completed sessions, kept for their clients, do not count against the open-session limit", async () => {
-  const [{ count }] = await db.sql<{ count: number }[]>`select count(*)::int as count from upload_sessions where completed_at is not null`;
+  const [{ count }] = await db.sql<
+    { count: number }[]
+  >`select count(*)::int as count from upload_sessions where completed_at is not null`;
   expect(count).toBeGreaterThanOrEqual(2); // the limit is 2
   for (const key of ["one.bin", "two.bin"]) {
     expect((await server.client.createUploadSession({ bucket: "lost", key, size: 1n })).session!.complete).toBe(false);
   }
-  await expect(server.client.createUploadSession({ bucket: "lost", key: "three.bin", size: 1n })).rejects.toMatchObject({ code: Code.ResourceExhausted });
+  await expect(server.client.createUploadSession({ bucket: "lost", key: "three.bin", size: 1n })).rejects.toMatchObject(
+    { code: Code.ResourceExhausted },
+  );
 });

@@ -20,7 +20,13 @@ const servers: ServerProcess[] = [];
 beforeAll(async () => {
   db = await createTestDatabase();
   blobDir = await mkdtemp(path.join(tmpdir(), "files-crash-"));
-  env = { DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema, BLOB_DIR: blobDir, CHECKPOINT_BYTES: "1MiB", SHUTDOWN_GRACE_SECONDS: "1" };
+  env = {
+    DATABASE_URL: db.url,
+    DATABASE_SCHEMA: db.schema,
+    BLOB_DIR: blobDir,
+    CHECKPOINT_BYTES: "1MiB",
+    SHUTDOWN_GRACE_SECONDS: "1",
+  };
 });
 afterAll(async () => {
   for (const s of servers) if (s.child.exitCode === null) s.child.kill("SIGKILL");
@@ -46,11 +52,21 @@ async function* trickle(uploadId: string, data: Buffer, stop: AbortSignal) {
 test("SIGKILL mid-upload: after restart the upload resumes from the committed offset with a matching sha256", async () => {
   const data = content(12 * MiB);
   let server = await start();
-  const { session } = await server.client.createUploadSession({ bucket: "crash", key: "big.bin", size: BigInt(data.length), sha256: sha256(data) });
+  const { session } = await server.client.createUploadSession({
+    bucket: "crash",
+    key: "big.bin",
+    size: BigInt(data.length),
+    sha256: sha256(data),
+  });
   const id = session!.id;
   const stop = new AbortController();
-  const call = server.client.uploadContent(trickle(id, data.subarray(0, 10 * MiB), stop.signal)).catch((err: unknown) => err);
-  await eventually(async () => (await server.client.getUploadSession({ uploadId: id })).session!.offset >= 3n * BigInt(MiB), 20_000);
+  const call = server.client
+    .uploadContent(trickle(id, data.subarray(0, 10 * MiB), stop.signal))
+    .catch((err: unknown) => err);
+  await eventually(
+    async () => (await server.client.getUploadSession({ uploadId: id })).session!.offset >= 3n * BigInt(MiB),
+    20_000,
+  );
   server.child.kill("SIGKILL");
   expect(await server.exited).toBe("SIGKILL");
   stop.abort();
@@ -76,11 +92,17 @@ test("SIGKILL mid-upload: after restart the upload resumes from the committed of
 test("SIGTERM: in-flight uploads commit what they received, then the process exits 0", async () => {
   const data = content(4 * MiB);
   let server = await start();
-  const { session } = await server.client.createUploadSession({ bucket: "term", key: "t.bin", size: BigInt(data.length) });
+  const { session } = await server.client.createUploadSession({
+    bucket: "term",
+    key: "t.bin",
+    size: BigInt(data.length),
+  });
   const id = session!.id;
   const stop = new AbortController();
   const sent = 3 * MiB;
-  const call = server.client.uploadContent(trickle(id, data.subarray(0, sent), stop.signal)).catch((err: unknown) => err);
+  const call = server.client
+    .uploadContent(trickle(id, data.subarray(0, sent), stop.signal))
+    .catch((err: unknown) => err);
   // Everything sent is on disk, perhaps not all of it committed yet: the shutdown must commit it.
   await eventually(async () => (await partialBytes(blobDir, id)) === sent, 20_000);
   server.child.kill("SIGTERM");

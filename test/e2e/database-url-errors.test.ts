@@ -35,7 +35,9 @@ afterEach(async () => {
 test("a closed port: exits non-zero at once, naming DATABASE_URL, the host:port and 'refused'", async () => {
   const port = await freePort();
   const started = Date.now();
-  const { exit, log } = await failedStart({ DATABASE_URL: `postgres://postgres:${password}@127.0.0.1:${port}/postgres` });
+  const { exit, log } = await failedStart({
+    DATABASE_URL: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+  });
   expect(exit).not.toBe(0);
   expect(Date.now() - started).toBeLessThan(10_000); // tsx compiling the sources takes most of it
   const { error } = failureLine(log);
@@ -47,7 +49,10 @@ test("a closed port: exits non-zero at once, naming DATABASE_URL, the host:port 
 
 test("a host that takes the connection and never answers (a blackhole), timeout 1: fails after about 1 s, saying it timed out", async () => {
   const port = await tcpServer(() => undefined); // accepts, reads nothing, answers nothing
-  const { exit, log } = await failedStart({ DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/postgres`, DATABASE_CONNECT_TIMEOUT_SECONDS: "1" });
+  const { exit, log } = await failedStart({
+    DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    DATABASE_CONNECT_TIMEOUT_SECONDS: "1",
+  });
   expect(exit).not.toBe(0);
   const { error, time } = failureLine(log);
   expect(error).toMatch(/DATABASE_URL/);
@@ -70,7 +75,9 @@ test("a wrong password: says authentication failed, with Postgres's words, never
       socket.end(Buffer.concat([head, fields]));
     });
   });
-  const { exit, log } = await failedStart({ DATABASE_URL: `postgres://postgres:${password}@127.0.0.1:${port}/postgres` });
+  const { exit, log } = await failedStart({
+    DATABASE_URL: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+  });
   expect(exit).not.toBe(0);
   const { error } = failureLine(log);
   expect(error).toMatch(/DATABASE_URL/);
@@ -81,7 +88,9 @@ test("a wrong password: says authentication failed, with Postgres's words, never
 
 test("an unknown host: says so, naming the host", async () => {
   // .invalid never resolves (RFC 6761).
-  const { exit, log } = await failedStart({ DATABASE_URL: `postgres://postgres:${password}@db.example.invalid:5432/postgres` });
+  const { exit, log } = await failedStart({
+    DATABASE_URL: `postgres://postgres:${password}@db.example.invalid:5432/postgres`,
+  });
   expect(exit).not.toBe(0);
   const { error } = failureLine(log);
   expect(error).toMatch(/DATABASE_URL/);

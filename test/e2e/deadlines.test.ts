@@ -25,7 +25,9 @@ describe.each(transportNames)("over %s", (transport) => {
 
   test("with a limit, a longer deadline is invalid_argument and a shorter one is served", async () => {
     const t = await start({ "max-request-timeout-seconds": "5" });
-    await expect(t.client(transport).listBuckets({}, { timeoutMs: 10_000 })).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(t.client(transport).listBuckets({}, { timeoutMs: 10_000 })).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+    });
     expect((await t.client(transport).listBuckets({}, { timeoutMs: 4_000 })).data).toEqual([]);
   });
 });

@@ -5,13 +5,18 @@
  * passes what was fsynced, nothing half-written becomes visible, and once the disk is healthy the
  * upload resumes from its committed offset and completes with the right sha256.
  */
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, type ConnectError } from "@connectrpc/connect";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { countPendingRemovals } from "../../src/store/postgres/content-removals.js";
 import { createDirectoryBlobStore } from "../../src/store/blobs/directory-blob-store.js";
 import { failureOf } from "../support/connect-errors.js";
-import { createFaultyBlobStore, type FaultCode, type FaultOp, type FaultyBlobStore } from "../support/faulty-blob-store.js";
+import {
+  createFaultyBlobStore,
+  type FaultCode,
+  type FaultOp,
+  type FaultyBlobStore,
+} from "../support/faulty-blob-store.js";
 import { startTestApp, transportNames, type TestApp } from "../support/test-app.js";
 import { chunks, content, download, sha256, uploadFile } from "../support/uploads.js";
 
@@ -70,27 +75,38 @@ describe.each(transportNames)("over %s", (transport) => {
     ["write", "EIO", "before"],
     ["sync", "EIO", "after"], // fsync reports an error: what it covered can no longer be trusted
     ["sync", "ENOSPC", "before"],
-  ])("%s fails with %s (%s) mid-upload: the offset stays at the last good fsync, then the upload resumes", async (op, code, stage) => {
-    const key = `mid/${op}-${code}.bin`;
-    const data = content(MiB + 123);
-    const { session } = await files().createUploadSession({ bucket, key, size: BigInt(data.length), sha256: sha256(data) });
-    const id = session!.id;
-    disk.inject({ op, code, stage, skip: 4 });
+  ])(
+    "%s fails with %s (%s) mid-upload: the offset stays at the last good fsync, then the upload resumes",
+    async (op, code, stage) => {
+      const key = `mid/${op}-${code}.bin`;
+      const data = content(MiB + 123);
+      const { session } = await files().createUploadSession({
+        bucket,
+        key,
+        size: BigInt(data.length),
+        sha256: sha256(data),
+      });
+      const id = session!.id;
+      disk.inject({ op, code, stage, skip: 4 });
 
-    expectDiskError(await failureOf(files().uploadContent(chunks(id, data, 32 * KiB))), code);
-    const offset = await offsetOf(id);
-    expect(offset).toBeGreaterThan(0); // the checkpoints before the fault held
-    expect(offset).toBeLessThan(data.length);
-    expect(offset).toBeLessThanOrEqual(disk.durableOffset(id));
-    await expectInvisible(key);
+      expectDiskError(await failureOf(files().uploadContent(chunks(id, data, 32 * KiB))), code);
+      const offset = await offsetOf(id);
+      expect(offset).toBeGreaterThan(0); // the checkpoints before the fault held
+      expect(offset).toBeLessThan(data.length);
+      expect(offset).toBeLessThanOrEqual(disk.durableOffset(id));
+      await expectInvisible(key);
 
-    // Still failing: a retry fails the same way and keeps the offset.
-    expectDiskError(await failureOf(files().uploadContent(chunks(id, data.subarray(offset), 32 * KiB, offset))), code);
-    expect(await offsetOf(id)).toBe(offset);
+      // Still failing: a retry fails the same way and keeps the offset.
+      expectDiskError(
+        await failureOf(files().uploadContent(chunks(id, data.subarray(offset), 32 * KiB, offset))),
+        code,
+      );
+      expect(await offsetOf(id)).toBe(offset);
 
-    disk.clear();
-    await resumeAndVerify(id, key, data);
-  });
+      disk.clear();
+      await resumeAndVerify(id, key, data);
+    },
+  );
 
   test("the running hash cannot be rebuilt (read fails): unavailable, and the upload resumes afterwards", async () => {
     const key = "rehash.bin";
@@ -112,7 +128,12 @@ describe.each(transportNames)("over %s", (transport) => {
   test("the partial content cannot be opened (ENOSPC): resource_exhausted at offset 0, then it works", async () => {
     const key = "open.bin";
     const data = content(100 * KiB);
-    const { session } = await files().createUploadSession({ bucket, key, size: BigInt(data.length), sha256: sha256(data) });
+    const { session } = await files().createUploadSession({
+      bucket,
+      key,
+      size: BigInt(data.length),
+      sha256: sha256(data),
+    });
     disk.inject({ op: "openAppend", code: "ENOSPC", times: 1 });
     expectDiskError(await failureOf(files().uploadContent(chunks(session!.id, data))), "ENOSPC");
     expect(await offsetOf(session!.id)).toBe(0);
@@ -123,21 +144,29 @@ describe.each(transportNames)("over %s", (transport) => {
   test.each<[FaultCode, "before" | "after"]>([
     ["ENOSPC", "before"],
     ["EIO", "after"], // linked, but the directory fsync failed: the blob may or may not survive
-  ])("completion cannot make the content a blob (%s, %s): the file stays invisible, a retry completes it", async (code, stage) => {
-    const key = `complete-${code}.bin`;
-    const data = content(200 * KiB);
-    const { session } = await files().createUploadSession({ bucket, key, size: BigInt(data.length), sha256: sha256(data) });
-    const id = session!.id;
-    disk.inject({ op: "commit", code, stage, times: 1 });
-    expectDiskError(await failureOf(files().uploadContent(chunks(id, data))), code);
-    expect(await offsetOf(id)).toBe(data.length); // all of it is committed; only completion is left
-    await expectInvisible(key);
+  ])(
+    "completion cannot make the content a blob (%s, %s): the file stays invisible, a retry completes it",
+    async (code, stage) => {
+      const key = `complete-${code}.bin`;
+      const data = content(200 * KiB);
+      const { session } = await files().createUploadSession({
+        bucket,
+        key,
+        size: BigInt(data.length),
+        sha256: sha256(data),
+      });
+      const id = session!.id;
+      disk.inject({ op: "commit", code, stage, times: 1 });
+      expectDiskError(await failureOf(files().uploadContent(chunks(id, data))), code);
+      expect(await offsetOf(id)).toBe(data.length); // all of it is committed; only completion is left
+      await expectInvisible(key);
 
-    const res = await files().uploadContent(chunks(id, Buffer.alloc(0), undefined, data.length));
-    expect(res.file).toMatchObject({ bytes: BigInt(data.length), sha256: sha256(data) });
-    expect(sha256((await download(files(), bucket, key)).data)).toBe(sha256(data));
-    expect(await readdir(path.join(t.blobDir, "blobs", id.slice(0, 2)))).toContain(id);
-  });
+      const res = await files().uploadContent(chunks(id, Buffer.alloc(0), undefined, data.length));
+      expect(res.file).toMatchObject({ bytes: BigInt(data.length), sha256: sha256(data) });
+      expect(sha256((await download(files(), bucket, key)).data)).toBe(sha256(data));
+      expect(await readdir(path.join(t.blobDir, "blobs", id.slice(0, 2)))).toContain(id);
+    },
+  );
 
   test("a refused request whose bytes cannot be cut off (truncate fails) is still refused whole", async () => {
     const key = "refused.bin";

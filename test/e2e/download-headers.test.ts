@@ -27,14 +27,24 @@ afterAll(async () => {
 });
 
 async function upload(bucket: string, key: string, data: Buffer, mimeType: string): Promise<void> {
-  const created = await restCall(base, "POST", "/v1/files", JSON.stringify({ bucket, key, size: data.length, mime_type: mimeType }));
+  const created = await restCall(
+    base,
+    "POST",
+    "/v1/files",
+    JSON.stringify({ bucket, key, size: data.length, mime_type: mimeType }),
+  );
   expect(created.status).toBe(200);
   expect((await restCall(base, "POST", `/v1/files/session:${created.json().id}`, data)).status).toBe(200);
 }
 
 /** Runs a shell command (curl) in `cwd`; answers its stdout. */
 async function sh(command: string, cwd = dir): Promise<string> {
-  return (await promisify(execFile)("sh", ["-c", command.replaceAll("http://localhost:8321", base)], { cwd, encoding: "utf8" })).stdout;
+  return (
+    await promisify(execFile)("sh", ["-c", command.replaceAll("http://localhost:8321", base)], {
+      cwd,
+      encoding: "utf8",
+    })
+  ).stdout;
 }
 
 /** The response headers curl sees for a GET (or with `extra` arguments), lower-cased names. */
@@ -68,8 +78,15 @@ test("an HTML page is an attachment, never sniffed, and sandboxed should a brows
 });
 
 test("an SVG image is an attachment too, though images are shown inline", async () => {
-  await upload("web", "logo.svg", Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'), "image/svg+xml");
-  expect((await headersOf("/v1/files/web/logo.svg:content"))["content-disposition"]).toBe("attachment; filename=logo.svg");
+  await upload(
+    "web",
+    "logo.svg",
+    Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'),
+    "image/svg+xml",
+  );
+  expect((await headersOf("/v1/files/web/logo.svg:content"))["content-disposition"]).toBe(
+    "attachment; filename=logo.svg",
+  );
 });
 
 test("a PNG is shown inline, with the same protections; on HEAD and on a range as well", async () => {
@@ -85,7 +102,12 @@ test("a PNG is shown inline, with the same protections; on HEAD and on a range a
 test("with --inline-content-types set, only those types are inline", async () => {
   const strict = await startTestApp({ "inline-content-types": "application/pdf" });
   try {
-    const created = await restCall(strict.baseUrl, "POST", "/v1/files", JSON.stringify({ bucket: "b", key: "a.png", size: 1, mime_type: "image/png" }));
+    const created = await restCall(
+      strict.baseUrl,
+      "POST",
+      "/v1/files",
+      JSON.stringify({ bucket: "b", key: "a.png", size: 1, mime_type: "image/png" }),
+    );
     await restCall(strict.baseUrl, "POST", `/v1/files/session:${created.json().id}`, Buffer.alloc(1));
     const res = await fetch(`${strict.baseUrl}/v1/files/b/a.png:content`);
     expect(res.headers.get("content-disposition")).toBe("attachment; filename=a.png");

@@ -27,7 +27,9 @@ async function failure(promise: Promise<unknown>): Promise<ConnectError> {
 
 describe.each(transportNames)("over %s", (name) => {
   test("a size beyond the maximum: resource_exhausted with reason FILE_TOO_LARGE, and no HTTP status detail", async () => {
-    const err = await failure(t.client(name).createUploadSession({ bucket: "r", key: "big", size: 2n * 1024n * 1024n }));
+    const err = await failure(
+      t.client(name).createUploadSession({ bucket: "r", key: "big", size: 2n * 1024n * 1024n }),
+    );
     expect(err.code).toBe(Code.ResourceExhausted);
     expect(err.findDetails(ErrorInfoSchema).map((d) => [d.reason, d.domain])).toEqual([["FILE_TOO_LARGE", "files.v1"]]);
     expect(err.findDetails(HttpErrorStatusSchema)).toEqual([]);
@@ -42,11 +44,23 @@ describe.each(transportNames)("over %s", (name) => {
 });
 
 test("REST answers those reasons 413, and other codes their usual status", async () => {
-  const tooBig = await restCall(t.baseUrl, "POST", "/v1/files", JSON.stringify({ bucket: "r", key: "big", size: 2 * 1024 * 1024 }));
+  const tooBig = await restCall(
+    t.baseUrl,
+    "POST",
+    "/v1/files",
+    JSON.stringify({ bucket: "r", key: "big", size: 2 * 1024 * 1024 }),
+  );
   expect([tooBig.status, tooBig.json().code]).toEqual([413, "resource_exhausted"]);
-  const created = await restCall(t.baseUrl, "POST", "/v1/files", JSON.stringify({ bucket: "r", key: "rest", size: 10 }));
+  const created = await restCall(
+    t.baseUrl,
+    "POST",
+    "/v1/files",
+    JSON.stringify({ bucket: "r", key: "rest", size: 10 }),
+  );
   const past = await restCall(t.baseUrl, "POST", `/v1/files/session:${created.json().id}`, Buffer.alloc(11));
   expect([past.status, past.json().code]).toEqual([413, "out_of_range"]);
-  const wrongOffset = await restCall(t.baseUrl, "POST", `/v1/files/session:${created.json().id}`, Buffer.alloc(5), { "upload-offset": "3" });
+  const wrongOffset = await restCall(t.baseUrl, "POST", `/v1/files/session:${created.json().id}`, Buffer.alloc(5), {
+    "upload-offset": "3",
+  });
   expect(wrongOffset.status).toBe(409);
 });

@@ -47,7 +47,10 @@ describe.each(transportNames)("over %s", (transport) => {
 
   test.each([0, 1, MiB + 1, 20 * MiB])("uploads %i bytes in chunks and downloads the same bytes", async (size) => {
     const data = content(size);
-    const res = await uploadFile(files(), bucket, `sizes/${size}.bin`, data, { sha256: sha256(data), chunkSize: 256 * KiB + 7 });
+    const res = await uploadFile(files(), bucket, `sizes/${size}.bin`, data, {
+      sha256: sha256(data),
+      chunkSize: 256 * KiB + 7,
+    });
     expect(res.file).toMatchObject({ bucket, key: `sizes/${size}.bin`, bytes: BigInt(size), sha256: sha256(data) });
     expect(res.session?.offset).toBe(BigInt(size));
     expect(res.file!.url).toBe(`${t.baseUrl}/v1/files/${bucket}/sizes/${size}.bin:content`);
@@ -67,7 +70,12 @@ describe.each(transportNames)("over %s", (transport) => {
 
   test("an upload resumes from the committed offset after the client aborts mid-stream", async () => {
     const data = content(200 * KiB);
-    const { session } = await files().createUploadSession({ bucket, key: "resume.bin", size: BigInt(data.length), sha256: sha256(data) });
+    const { session } = await files().createUploadSession({
+      bucket,
+      key: "resume.bin",
+      size: BigInt(data.length),
+      sha256: sha256(data),
+    });
     const id = session!.id;
     const abort = new AbortController();
     // Send 100 KiB in 10 KiB messages, then hang until aborted.
@@ -108,7 +116,10 @@ describe.each(transportNames)("over %s", (transport) => {
     const data = content(20);
     const { session } = await files().createUploadSession({ bucket, key: "offset.bin", size: 20n });
     await files().uploadContent(chunks(session!.id, data.subarray(0, 10)));
-    await rejectsWith(Code.Aborted, /offset 5 .*resume from offset 10/)(files().uploadContent(chunks(session!.id, data.subarray(10), 4, 5)));
+    await rejectsWith(
+      Code.Aborted,
+      /offset 5 .*resume from offset 10/,
+    )(files().uploadContent(chunks(session!.id, data.subarray(10), 4, 5)));
     expect((await files().getUploadSession({ uploadId: session!.id })).session?.offset).toBe(10n);
   });
 
@@ -116,9 +127,10 @@ describe.each(transportNames)("over %s", (transport) => {
     const data = content(300 * KiB);
     const { session } = await files().createUploadSession({ bucket, key: "over.bin", size: 200n * 1024n });
     // 300 KiB in 50 KiB messages: checkpoints commit 100 and 200 KiB before the overflow is seen.
-    await rejectsWith(Code.OutOfRange, /declared size of 204800 bytes; nothing of this request was kept/)(
-      files().uploadContent(chunks(session!.id, data, 50 * KiB)),
-    );
+    await rejectsWith(
+      Code.OutOfRange,
+      /declared size of 204800 bytes; nothing of this request was kept/,
+    )(files().uploadContent(chunks(session!.id, data, 50 * KiB)));
     expect((await files().getUploadSession({ uploadId: session!.id })).session?.offset).toBe(0n);
     // The session still works, from offset 0.
     const res = await files().uploadContent(chunks(session!.id, data.subarray(0, 200 * KiB), 64 * KiB));
@@ -127,7 +139,12 @@ describe.each(transportNames)("over %s", (transport) => {
 
   test("a checksum mismatch fails with data_loss and the file never appears", async () => {
     const data = content(1000);
-    const { session } = await files().createUploadSession({ bucket, key: "bad-sum.bin", size: 1000n, sha256: sha256(content(1000)) });
+    const { session } = await files().createUploadSession({
+      bucket,
+      key: "bad-sum.bin",
+      size: 1000n,
+      sha256: sha256(content(1000)),
+    });
     await rejectsWith(Code.DataLoss, /not the promised/)(files().uploadContent(chunks(session!.id, data)));
     await rejectsWith(Code.NotFound)(files().getFile({ bucket, key: "bad-sum.bin" }));
     await rejectsWith(Code.NotFound)(files().getUploadSession({ uploadId: session!.id }));
@@ -147,7 +164,10 @@ describe.each(transportNames)("over %s", (transport) => {
     }
     const first = files().uploadContent(slowWriter());
     await eventually(async () => (await sessionLockHolder(t.db.sql, id)) !== undefined); // the first writer holds it
-    await rejectsWith(Code.Aborted, /being written by another request/)(files().uploadContent(chunks(id, data.subarray(32), 32, 32)));
+    await rejectsWith(
+      Code.Aborted,
+      /being written by another request/,
+    )(files().uploadContent(chunks(id, data.subarray(32), 32, 32)));
     finish();
     const res = await first;
     expect(res.file?.sha256).toBe(sha256(data));
@@ -158,7 +178,12 @@ describe.each(transportNames)("over %s", (transport) => {
     const v1 = content(100);
     const v2 = content(150);
     await uploadFile(files(), bucket, "replace/me.txt", v1, { mimeType: "text/plain" });
-    const { session } = await files().createUploadSession({ bucket, key: "replace/me.txt", mimeType: "text/csv", size: 150n });
+    const { session } = await files().createUploadSession({
+      bucket,
+      key: "replace/me.txt",
+      mimeType: "text/csv",
+      size: 150n,
+    });
     await files().uploadContent(chunks(session!.id, v2.subarray(0, 50)));
     // While v2 is incomplete, v1 is what readers see.
     expect((await files().getFile({ bucket, key: "replace/me.txt" })).file?.sha256).toBe(sha256(v1));
@@ -225,12 +250,26 @@ describe.each(transportNames)("over %s", (transport) => {
     const buckets = (await files().listBuckets({})).data.map((b) => b.name);
     expect(buckets).toEqual([...buckets].sort());
     expect(buckets).toEqual(expect.arrayContaining([bucket, listBucket]));
-    await rejectsWith(Code.InvalidArgument, /another listing/)(files().listFiles({ bucket: bucket, pageToken: (await files().listFiles({ bucket: listBucket, pageSize: 1 })).nextPageToken }));
+    await rejectsWith(
+      Code.InvalidArgument,
+      /another listing/,
+    )(
+      files().listFiles({
+        bucket: bucket,
+        pageToken: (await files().listFiles({ bucket: listBucket, pageSize: 1 })).nextPageToken,
+      }),
+    );
   });
 
   test("bad input gets invalid_argument naming what was wrong", async () => {
-    await rejectsWith(Code.InvalidArgument, /bucket "bad bucket"/)(files().createUploadSession({ bucket: "bad bucket", key: "k", size: 1n }));
-    await rejectsWith(Code.InvalidArgument, /key "a\/\/b"/)(files().createUploadSession({ bucket, key: "a//b", size: 1n }));
+    await rejectsWith(
+      Code.InvalidArgument,
+      /bucket "bad bucket"/,
+    )(files().createUploadSession({ bucket: "bad bucket", key: "k", size: 1n }));
+    await rejectsWith(
+      Code.InvalidArgument,
+      /key "a\/\/b"/,
+    )(files().createUploadSession({ bucket, key: "a//b", size: 1n }));
     await rejectsWith(Code.InvalidArgument, /size -1/)(files().createUploadSession({ bucket, key: "k", size: -1n }));
     await rejectsWith(Code.InvalidArgument, /upload_id "nope"/)(files().getUploadSession({ uploadId: "nope" }));
     await rejectsWith(Code.NotFound)(files().getUploadSession({ uploadId: "00000000-0000-4000-8000-000000000000" }));
@@ -244,12 +283,15 @@ test("sessions expire: not_found at once, partial content swept", async () => {
     const files = short.client("grpc (HTTP/2)");
     const { session } = await files.createUploadSession({ bucket: "exp", key: "e.bin", size: 10n });
     await files.uploadContent(chunks(session!.id, content(4)));
-    const [{ expiresIn }] = await short.db.sql`select extract(epoch from expires_at - now())::int as "expiresIn" from upload_sessions where id = ${session!.id}`;
+    const [{ expiresIn }] = await short.db
+      .sql`select extract(epoch from expires_at - now())::int as "expiresIn" from upload_sessions where id = ${session!.id}`;
     expect(expiresIn).toBeGreaterThan(50); // the configured TTL, counted from the last write
     // Let the clock run out without waiting for it.
     await short.db.sql`update upload_sessions set expires_at = now() - interval '1 second' where id = ${session!.id}`;
     await expect(files.getUploadSession({ uploadId: session!.id })).rejects.toMatchObject({ code: Code.NotFound });
-    await expect(files.uploadContent(chunks(session!.id, content(6), 6, 4))).rejects.toMatchObject({ code: Code.NotFound });
+    await expect(files.uploadContent(chunks(session!.id, content(6), 6, 4))).rejects.toMatchObject({
+      code: Code.NotFound,
+    });
     expect(await readdir(path.join(short.blobDir, "partial"))).toContain(session!.id);
     const report = await short.app.sweeper.sweep();
     expect(report.expiredSessions).toBe(1);
@@ -262,20 +304,29 @@ test("sessions expire: not_found at once, partial content swept", async () => {
 test("two servers on one database: the second writer of a session is refused, and takes over once the first loses its lock", async () => {
   // Its own pools and lock connection on the same schema and blob directory: to the database, a
   // second server process. (It also makes a schema and directory of its own, which it never uses.)
-  const other = await startTestApp({ "database-schema": t.db.schema, "blob-dir": t.blobDir, "checkpoint-bytes": "64KiB" });
+  const other = await startTestApp({
+    "database-schema": t.db.schema,
+    "blob-dir": t.blobDir,
+    "checkpoint-bytes": "64KiB",
+  });
   try {
     const [a, b] = [t.client("grpc (HTTP/2)"), other.client("grpc (HTTP/2)")];
     const data = content(64);
     const id = (await a.createUploadSession({ bucket: "two-servers", key: "x.bin", size: 64n })).session!.id;
     let finish!: () => void;
     const held = new Promise<void>((resolve) => (finish = resolve));
-    const first = a.uploadContent((async function* () {
-      yield { uploadId: id, data: data.subarray(0, 32) };
-      await held;
-      yield { data: data.subarray(32) };
-    })());
+    const first = a.uploadContent(
+      (async function* () {
+        yield { uploadId: id, data: data.subarray(0, 32) };
+        await held;
+        yield { data: data.subarray(32) };
+      })(),
+    );
     const holder = await eventually(() => sessionLockHolder(t.db.sql, id));
-    await rejectsWith(Code.Aborted, /being written by another request/)(b.uploadContent(chunks(id, data.subarray(32), 32, 32)));
+    await rejectsWith(
+      Code.Aborted,
+      /being written by another request/,
+    )(b.uploadContent(chunks(id, data.subarray(32), 32, 32)));
     expect((await b.getUploadSession({ uploadId: id })).session!.offset).toBe(0n);
 
     // The first server's lock connection dies (a network cut, an outage): the lock is free.
@@ -286,7 +337,11 @@ test("two servers on one database: the second writer of a session is refused, an
     // The first writer may not write or commit any more: it has lost its lock.
     finish();
     const lost = await failureOf(first);
-    expect([Code[lost.code], lost.rawMessage, lost.metadata.get("upload-offset")]).toEqual([Code[Code.Unavailable], expect.stringMatching(/lost the lock/), "0"]);
+    expect([Code[lost.code], lost.rawMessage, lost.metadata.get("upload-offset")]).toEqual([
+      Code[Code.Unavailable],
+      expect.stringMatching(/lost the lock/),
+      "0",
+    ]);
     expect(sha256((await download(a, "two-servers", "x.bin")).data)).toBe(sha256(data));
   } finally {
     await other.close();
@@ -303,20 +358,31 @@ test("the periodic sweep removes expired sessions by itself, and skips one that 
     const busy = (await files.createUploadSession({ bucket: "exp", key: "busy.bin", size: 10n })).session!.id;
     let finish!: () => void;
     const held = new Promise<void>((resolve) => (finish = resolve));
-    const writer = files.uploadContent((async function* () {
-      yield { uploadId: busy, data: content(4) };
-      await held;
-    })());
+    const writer = files.uploadContent(
+      (async function* () {
+        yield { uploadId: busy, data: content(4) };
+        await held;
+      })(),
+    );
     await eventually(async () => (await partialBytes(swept.blobDir, busy)) === 4);
     // Both at once, so the sweep that removes the one has seen the other expired too.
-    await swept.db.sql`update upload_sessions set expires_at = now() - interval '1 second' where id in ${swept.db.sql([idle, busy])}`;
-    await eventually(async () => (await partialBytes(swept.blobDir, idle)) === undefined, 10_000, "the sweep removed the idle session's content");
+    await swept.db
+      .sql`update upload_sessions set expires_at = now() - interval '1 second' where id in ${swept.db.sql([idle, busy])}`;
+    await eventually(
+      async () => (await partialBytes(swept.blobDir, idle)) === undefined,
+      10_000,
+      "the sweep removed the idle session's content",
+    );
     expect(await swept.db.sql`select id from upload_sessions where id = ${idle}`).toHaveLength(0);
     expect(await partialBytes(swept.blobDir, busy)).toBe(4);
     // The writer finds its session expired; the next sweeps take it.
     finish();
     await rejectsWith(Code.NotFound)(writer);
-    await eventually(async () => (await partialBytes(swept.blobDir, busy)) === undefined, 10_000, "the sweep removed the busy session's content");
+    await eventually(
+      async () => (await partialBytes(swept.blobDir, busy)) === undefined,
+      10_000,
+      "the sweep removed the busy session's content",
+    );
   } finally {
     await swept.close();
   }
@@ -326,7 +392,11 @@ test("a cancel that lands while the upload completes: the writer answers not_fou
   let beforeCommit: ((id: string) => Promise<void>) | undefined;
   const racing = await startTestApp({}, async (config) => {
     const inner = await createDirectoryBlobStore(config.blobDir);
-    return { blobs: { ...inner, commit: async (id: string) => (await beforeCommit?.(id), inner.commit(id)) } };
+    const commit = async (id: string) => {
+      await beforeCommit?.(id);
+      await inner.commit(id);
+    };
+    return { blobs: { ...inner, commit } };
   });
   try {
     const files = racing.client("grpc (HTTP/2)");
@@ -334,7 +404,10 @@ test("a cancel that lands while the upload completes: the writer answers not_fou
     beforeCommit = async (id) => void (await files.cancelUploadSession({ uploadId: id }));
     await rejectsWith(Code.NotFound, /not found/)(files.uploadContent(chunks(session!.id, content(100))));
     expect(await racing.db.sql`select blob_id from files`).toHaveLength(0);
-    expect([await racing.app.blobs.partialSize(session!.id), await racing.app.blobs.size(session!.id)]).toEqual([undefined, undefined]);
+    expect([await racing.app.blobs.partialSize(session!.id), await racing.app.blobs.size(session!.id)]).toEqual([
+      undefined,
+      undefined,
+    ]);
     expect(await countPendingRemovals(racing.db.sql)).toBe(0);
   } finally {
     await racing.close();

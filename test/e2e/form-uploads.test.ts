@@ -26,7 +26,10 @@ afterAll(async () => {
 
 /** Runs curl with these arguments in the temp directory; answers the body and the status. */
 async function curl(args: string): Promise<{ status: number; body: string }> {
-  const { stdout } = await promisify(execFile)("sh", ["-c", `curl -s -w '\\n%{http_code}' ${args}`], { cwd: dir, encoding: "utf8" });
+  const { stdout } = await promisify(execFile)("sh", ["-c", `curl -s -w '\\n%{http_code}' ${args}`], {
+    cwd: dir,
+    encoding: "utf8",
+  });
   const cut = stdout.lastIndexOf("\n");
   return { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) };
 }
@@ -41,12 +44,20 @@ describe.each([
     const data = randomBytes(size);
     const name = `form-${size}.bin`;
     await writeFile(path.join(dir, name), data);
-    const created = await restCall(t.baseUrl, "POST", "/v1/files", JSON.stringify({ bucket: "forms", key: `${httpVersion || "h1"}/${name}`, size }));
+    const created = await restCall(
+      t.baseUrl,
+      "POST",
+      "/v1/files",
+      JSON.stringify({ bucket: "forms", key: `${httpVersion || "h1"}/${name}`, size }),
+    );
     const id = created.json().id as string;
 
     const form = await curl(`${httpVersion} -F file=@${name} ${t.baseUrl}/v1/files/session:${id}`);
     expect(form.status).toBe(415);
-    expect(JSON.parse(form.body)).toEqual({ code: "invalid_argument", message: expect.stringMatching(/multipart\/form-data.*--data-binary @file or curl -T file/) });
+    expect(JSON.parse(form.body)).toEqual({
+      code: "invalid_argument",
+      message: expect.stringMatching(/multipart\/form-data.*--data-binary @file or curl -T file/),
+    });
     expect((await restCall(t.baseUrl, "GET", `/v1/files/session:${id}`)).json().offset).toBe(0);
     expect(await partialBytes(t.blobDir, id)).toBeUndefined(); // the upload never began
 

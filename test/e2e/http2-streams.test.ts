@@ -12,7 +12,9 @@ test("an upload refused mid-stream over gRPC leaves no open stream: shutdown is 
   const files = t.client("grpc (HTTP/2)");
   const { session } = await files.createUploadSession({ bucket: "b", key: "over.bin", size: 200n * 1024n });
   // 300 KiB against a declared 200: refused at the fifth message, while the client still sends.
-  await expect(files.uploadContent(chunks(session!.id, content(300 * 1024), 50 * 1024))).rejects.toMatchObject({ code: Code.OutOfRange });
+  await expect(files.uploadContent(chunks(session!.id, content(300 * 1024), 50 * 1024))).rejects.toMatchObject({
+    code: Code.OutOfRange,
+  });
   // The client got its status (from the trailers) and the session still works.
   expect((await files.getUploadSession({ uploadId: session!.id })).session?.offset).toBe(0n);
   const started = Date.now();

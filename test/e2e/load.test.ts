@@ -17,7 +17,12 @@ let server: ServerProcess;
 beforeAll(async () => {
   db = await createTestDatabase();
   blobDir = await mkdtemp(path.join(tmpdir(), "files-load-"));
-  server = await startServerProcess({ DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema, BLOB_DIR: blobDir, DATABASE_POOL_MAX: "20" });
+  server = await startServerProcess({
+    DATABASE_URL: db.url,
+    DATABASE_SCHEMA: db.schema,
+    BLOB_DIR: blobDir,
+    DATABASE_POOL_MAX: "20",
+  });
 });
 afterAll(async () => {
   server?.child.kill("SIGTERM");
@@ -27,7 +32,11 @@ afterAll(async () => {
 });
 
 test("120 concurrent uploads over gRPC and REST with readers and deleters: all verified, store consistent", async () => {
-  const report = await runLoad(server.port, { databaseUrl: db.url, schema: db.schema, blobDir }, { uploads: 120, maxSize: 1024 * 1024, readers: 6 });
+  const report = await runLoad(
+    server.port,
+    { databaseUrl: db.url, schema: db.schema, blobDir },
+    { uploads: 120, maxSize: 1024 * 1024, readers: 6 },
+  );
   console.log(formatLoadReport(report));
   expect(report.failures).toEqual([]);
   expect(report.verified).toBe(120);

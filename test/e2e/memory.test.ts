@@ -50,7 +50,8 @@ function post(pathname: string, body: Iterable<Buffer> | string): Promise<{ stat
     if (typeof body === "string") return void req.end(body);
     const parts = body[Symbol.iterator]();
     const pump = () => {
-      for (let next = parts.next(); !next.done; next = parts.next()) if (!req.write(next.value)) return void req.once("drain", pump);
+      for (let next = parts.next(); !next.done; next = parts.next())
+        if (!req.write(next.value)) return void req.once("drain", pump);
       req.end();
     };
     pump();
@@ -76,7 +77,9 @@ async function upload(key: string, bytes: number): Promise<number> {
 
   expect(res.status).toBe(200);
   expect(JSON.parse(res.text)).toMatchObject({ bytes, sha256: expected.digest("hex") });
-  console.log(`${bytes / MiB} MiB REST upload: server RSS ${before.toFixed(0)} MiB before, peak growth ${growth.toFixed(0)} MiB`);
+  console.log(
+    `${bytes / MiB} MiB REST upload: server RSS ${before.toFixed(0)} MiB before, peak growth ${growth.toFixed(0)} MiB`,
+  );
   return growth;
 }
 

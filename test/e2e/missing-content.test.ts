@@ -39,16 +39,20 @@ afterAll(async () => {
 /** Stores a file and answers the path of its content in the blob directory. */
 async function stored(key: string, bytes: number): Promise<string> {
   await uploadFile(server.client, "damaged", key, content(bytes));
-  const [{ blobId }] = await db.sql<{ blobId: string }[]>`select blob_id from files where bucket = 'damaged' and key = ${key}`;
+  const [{ blobId }] = await db.sql<
+    { blobId: string }[]
+  >`select blob_id from files where bucket = 'damaged' and key = ${key}`;
   return path.join(dir, "blobs", blobId.slice(0, 2), blobId);
 }
 
 /** curl as a user runs it: the status, the headers and the body it saved. */
 async function curl(...args: string[]) {
   const out = path.join(dir, "curl-body");
-  const { stdout } = await run("curl", ["-sS", "-o", out, "-D", "-", ...args]).catch((err: { stdout: string; stderr: string }) => {
-    throw new Error(`curl failed: ${err.stderr}`);
-  });
+  const { stdout } = await run("curl", ["-sS", "-o", out, "-D", "-", ...args]).catch(
+    (err: { stdout: string; stderr: string }) => {
+      throw new Error(`curl failed: ${err.stderr}`);
+    },
+  );
   const status = Number(/^HTTP\/[\d.]+ (\d+)/m.exec(stdout)![1]);
   return { status, headers: stdout, body: await readFile(out, "utf8").catch(() => "") };
 }
@@ -60,26 +64,40 @@ test("missing content: 500 data_loss before any byte, over REST (GET, HEAD, Rang
 
   const get = await curl(url);
   expect(get.status).toBe(500);
-  expect(JSON.parse(get.body)).toEqual({ code: "data_loss", message: expect.stringMatching(/^the content of file damaged\/gone\.bin is missing on the server/) });
+  expect(JSON.parse(get.body)).toEqual({
+    code: "data_loss",
+    message: expect.stringMatching(/^the content of file damaged\/gone\.bin is missing on the server/),
+  });
   expect((await curl("-I", url)).status).toBe(500);
   expect((await curl("-r", "10-20", url)).status).toBe(500);
 
   const messages: string[] = [];
   const stream = server.client.downloadFile({ bucket: "damaged", key: "gone.bin" });
-  await expect((async () => {
-    for await (const m of stream) messages.push(m.part.case!);
-  })()).rejects.toMatchObject({ code: Code.DataLoss });
+  await expect(
+    (async () => {
+      for await (const m of stream) messages.push(m.part.case!);
+    })(),
+  ).rejects.toMatchObject({ code: Code.DataLoss });
   expect(messages).toEqual([]); // not even the info: the client is told before it starts
 
   const logged = server.log.filter((line) => line.includes('"stored content is damaged"'));
   expect(logged.length).toBe(4);
-  expect(JSON.parse(logged[0])).toMatchObject({ level: "error", bucket: "damaged", key: "gone.bin", problem: "content missing" });
+  expect(JSON.parse(logged[0])).toMatchObject({
+    level: "error",
+    bucket: "damaged",
+    key: "gone.bin",
+    problem: "content missing",
+  });
   const [fault] = await db.sql`select bucket, key, problem, times from content_faults`;
   expect(fault).toEqual({ bucket: "damaged", key: "gone.bin", problem: "content missing", times: 4 });
 
-  const { stdout } = await run("npm", ["run", "--silent", "fsck", "--", "--database-url", db.url, "--database-schema", db.schema, "--blob-dir", dir], { cwd: root }).catch((err: { stdout: string }) => err);
-  expect(stdout).toMatch(/problem  missing-blob .*damaged\/gone\.bin/);
-  expect(stdout).toMatch(/note     reported-fault .*a server found file damaged\/gone\.bin's content missing \(4 times/);
+  const { stdout } = await run(
+    "npm",
+    ["run", "--silent", "fsck", "--", "--database-url", db.url, "--database-schema", db.schema, "--blob-dir", dir],
+    { cwd: root },
+  ).catch((err: { stdout: string }) => err);
+  expect(stdout).toMatch(/problem {2}missing-blob .*damaged\/gone\.bin/);
+  expect(stdout).toMatch(/note {5}reported-fault .*a server found file damaged\/gone\.bin's content missing \(4 times/);
 }, 60_000);
 
 test("content cut short: 500 naming how much is there, never a 200 with a short body", async () => {

@@ -19,7 +19,16 @@ import path from "node:path";
 import type { Client } from "@connectrpc/connect";
 import type { FilesService } from "../../gen/files/v1/files_pb.js";
 import { freePort } from "../support/free-port.js";
-import { isRunning, listening, npmStart, parentPid, postmasterPid, stopEverything, within, type NpmStart } from "../support/npm-start.js";
+import {
+  isRunning,
+  listening,
+  npmStart,
+  parentPid,
+  postmasterPid,
+  stopEverything,
+  within,
+  type NpmStart,
+} from "../support/npm-start.js";
 import { chunks, content, download, eventually, partialBytes, sha256, uploadFile } from "../support/uploads.js";
 
 const KiB = 1024;
@@ -41,7 +50,12 @@ beforeAll(async () => {
   await chmod(dir, 0o755); // as root, the embedded Postgres runs as user "postgres" and must enter it
   pgDir = path.join(dir, "pg");
   blobDir = path.join(dir, "blobs");
-  env = { DATABASE_URL: "", EMBEDDED_POSTGRES_DIR: pgDir, EMBEDDED_POSTGRES_PORT: String(await freePort()), BLOB_DIR: blobDir };
+  env = {
+    DATABASE_URL: "",
+    EMBEDDED_POSTGRES_DIR: pgDir,
+    EMBEDDED_POSTGRES_PORT: String(await freePort()),
+    BLOB_DIR: blobDir,
+  };
   bashEnv = { ...env, npm_config_script_shell: "bash" };
 });
 afterEach(async () => {
@@ -69,7 +83,14 @@ async function timed<T>(promise: Promise<T>, timeoutMs: number, what: string): P
  * the rest; `headArrived` resolves once the server has written the head to the session's partial
  * content.
  */
-async function heldUpload(client: Client<typeof FilesService>, key: string, data: Buffer, headBytes: number, release: Promise<void>, signal?: AbortSignal) {
+async function heldUpload(
+  client: Client<typeof FilesService>,
+  key: string,
+  data: Buffer,
+  headBytes: number,
+  release: Promise<void>,
+  signal?: AbortSignal,
+) {
   const { session } = await client.createUploadSession({ bucket: "ctrl-c", key, size: BigInt(data.length) });
   const id = session!.id;
   async function* headThenRest() {
@@ -79,7 +100,11 @@ async function heldUpload(client: Client<typeof FilesService>, key: string, data
   }
   const response = client.uploadContent(headThenRest(), { signal });
   response.catch(() => {}); // awaited, or meant to fail, by the caller
-  const headArrived = eventually(async () => (await partialBytes(blobDir, id)) === headBytes, 20_000, "the head of the upload is on disk");
+  const headArrived = eventually(
+    async () => (await partialBytes(blobDir, id)) === headBytes,
+    20_000,
+    "the head of the upload is on disk",
+  );
   return { response, headArrived };
 }
 
@@ -91,10 +116,14 @@ test("a second npm start on the same data dir fails fast naming the server that 
   const second = start();
   const { value: code, ms } = await timed(second.exited, 30_000, "the second npm start's exit");
   expect(code).not.toBe(0);
-  const refusal = second.log.map((line) => /"message":"could not start"/.test(line) && (JSON.parse(line) as { error: string }).error).find(Boolean);
+  const refusal = second.log
+    .map((line) => /"message":"could not start"/.test(line) && (JSON.parse(line) as { error: string }).error)
+    .find(Boolean);
   // The server that holds the data dir is the one that started its postmaster.
   expect(refusal).toContain(`${pgDir} is in use by another server (pid ${parentPid(postmaster)})`);
-  expect(refusal).toMatch(/Stop that server, or give this server its own EMBEDDED_POSTGRES_DIR and EMBEDDED_POSTGRES_PORT .*, or set DATABASE_URL/);
+  expect(refusal).toMatch(
+    /Stop that server, or give this server its own EMBEDDED_POSTGRES_DIR and EMBEDDED_POSTGRES_PORT .*, or set DATABASE_URL/,
+  );
   expect(ms).toBeLessThan(fastFailureMs);
 
   // The first server's database is untouched: same postmaster, and it serves writes and reads.
@@ -135,7 +164,13 @@ test("Ctrl-C lets the upload in flight finish, exits 0 and keeps the file", asyn
   const server = await listening(start(bashEnv));
   const data = content(3 * MiB);
   let sendTheRest!: () => void;
-  const upload = await heldUpload(server.client, "ctrl-c.bin", data, 1 * MiB, new Promise<void>((r) => (sendTheRest = r)));
+  const upload = await heldUpload(
+    server.client,
+    "ctrl-c.bin",
+    data,
+    1 * MiB,
+    new Promise<void>((r) => (sendTheRest = r)),
+  );
   await upload.headArrived;
 
   server.interrupt();
@@ -158,7 +193,14 @@ test("a second Ctrl-C a while after the first forces the exit, and stops the emb
   const server = await listening(start(bashEnv));
   const postmaster = (await postmasterPid(pgDir))!;
   const abandon = new AbortController();
-  const stalled = await heldUpload(server.client, "stalled.bin", content(2 * MiB), 1 * MiB, new Promise<void>(() => {}), abandon.signal);
+  const stalled = await heldUpload(
+    server.client,
+    "stalled.bin",
+    content(2 * MiB),
+    1 * MiB,
+    new Promise<void>(() => {}),
+    abandon.signal,
+  );
   await stalled.headArrived;
 
   server.interrupt();

@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { FilesService } from "../../gen/files/v1/files_pb.js";
+import type { FilesService } from "../../gen/files/v1/files_pb.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 import { content, uploadFile } from "../support/uploads.js";
 
@@ -28,22 +28,41 @@ const crafted = token({ v: 1, b: "a", p: "", a: "\u0000" });
 const errorsLogged = () => logLines.filter((line) => (JSON.parse(line) as { level: string }).level === "error");
 
 test("the crafted token over REST (curl): 400 invalid_argument, no server error", async () => {
-  const { stdout } = await promisify(execFile)("curl", ["-sS", "-w", "\n%{http_code}", `${t.baseUrl}/v1/files/a?page_token=${crafted}`]);
+  const { stdout } = await promisify(execFile)("curl", [
+    "-sS",
+    "-w",
+    "\n%{http_code}",
+    `${t.baseUrl}/v1/files/a?page_token=${crafted}`,
+  ]);
   const [body, status] = [stdout.slice(0, stdout.lastIndexOf("\n")), stdout.slice(stdout.lastIndexOf("\n") + 1)];
   expect(status).toBe("400");
-  expect(JSON.parse(body)).toEqual({ code: "invalid_argument", message: "page_token is invalid: pass the next_page_token of the previous page unchanged" });
+  expect(JSON.parse(body)).toEqual({
+    code: "invalid_argument",
+    message: "page_token is invalid: pass the next_page_token of the previous page unchanged",
+  });
   expect(errorsLogged()).toEqual([]);
 });
 
-test.each(["grpc (HTTP/2)", "connect (HTTP/1.1)"] as const)("the crafted token over %s: invalid_argument", async (transport) => {
-  const err = await t.client(transport).listFiles({ bucket: "a", pageToken: crafted }).then(() => undefined, ConnectError.from);
-  expect(err && Code[err.code]).toBe("InvalidArgument");
-  expect(errorsLogged()).toEqual([]);
-});
+test.each(["grpc (HTTP/2)", "connect (HTTP/1.1)"] as const)(
+  "the crafted token over %s: invalid_argument",
+  async (transport) => {
+    const err = await t
+      .client(transport)
+      .listFiles({ bucket: "a", pageToken: crafted })
+      .then(() => undefined, ConnectError.from);
+    expect(err && Code[err.code]).toBe("InvalidArgument");
+    expect(errorsLogged()).toEqual([]);
+  },
+);
 
 test("a token of the right shape with any key: a valid key pages on, anything else is invalid_argument", async () => {
-  const keyOk = (k: string) => /^[a-zA-Z0-9_\-/.]{1,1024}$/.test(k) && k.split("/").every((s) => s !== "" && s !== "." && s !== "..");
-  const keys = fc.oneof(fc.constantFrom("\u0000", "a\u0000", "b", "\ud800", "a/../b", "x".repeat(1025), "é", ""), fc.fullUnicodeString({ maxLength: 20 }), fc.string({ maxLength: 20 }));
+  const keyOk = (k: string) =>
+    /^[a-zA-Z0-9_\-/.]{1,1024}$/.test(k) && k.split("/").every((s) => s !== "" && s !== "." && s !== "..");
+  const keys = fc.oneof(
+    fc.constantFrom("\u0000", "a\u0000", "b", "\ud800", "a/../b", "x".repeat(1025), "é", ""),
+    fc.fullUnicodeString({ maxLength: 20 }),
+    fc.string({ maxLength: 20 }),
+  );
   await fc.assert(
     fc.asyncProperty(keys, async (after) => {
       const got = await files.listFiles({ bucket: "a", pageToken: token({ v: 1, b: "a", p: "", a: after }) }).then(

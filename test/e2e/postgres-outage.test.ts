@@ -72,7 +72,12 @@ test("Postgres stops and comes back: calls fail fast with unavailable, health fo
 
   // An upload is running (and committing checkpoints) when the database goes away.
   const data = content(4 * MiB);
-  const { session } = await files.createUploadSession({ bucket: "outage", key: "cut.bin", size: BigInt(data.length), sha256: sha256(data) });
+  const { session } = await files.createUploadSession({
+    bucket: "outage",
+    key: "cut.bin",
+    size: BigInt(data.length),
+    sha256: sha256(data),
+  });
   const id = session!.id;
   const stop = new AbortController();
   // 64 KiB every 40 ms: still sending when Postgres stops at about 1 MiB.
@@ -90,13 +95,20 @@ test("Postgres stops and comes back: calls fail fast with unavailable, health fo
     ["GetFile", () => files.getFile({ bucket: "outage", key: "before.bin" }, deadline)],
     ["ListFiles", () => files.listFiles({ bucket: "outage" }, deadline)],
     ["DownloadFile", () => download(files, "outage", "before.bin")],
-    ["CreateUploadSession", () => files.createUploadSession({ bucket: "outage", key: "during.bin", size: 1n }, deadline)],
+    [
+      "CreateUploadSession",
+      () => files.createUploadSession({ bucket: "outage", key: "during.bin", size: 1n }, deadline),
+    ],
     ["GetUploadSession", () => files.getUploadSession({ uploadId: id }, deadline)],
     ["UploadContent", () => files.uploadContent(chunks(id, data.subarray(0, 64 * KiB), 64 * KiB, 0), deadline)],
   ];
   for (const [name, call] of calls) {
     const { err, ms } = await timedFailureOf(call);
-    expect([name, Code[err.code], err.rawMessage]).toEqual([name, Code[Code.Unavailable], "metadata store unavailable; retry shortly"]);
+    expect([name, Code[err.code], err.rawMessage]).toEqual([
+      name,
+      Code[Code.Unavailable],
+      "metadata store unavailable; retry shortly",
+    ]);
     expect(err.rawMessage).toBe("metadata store unavailable; retry shortly");
     expect(ms).toBeLessThan(8000);
   }

@@ -28,7 +28,8 @@ test("?data= on a raw upload: 400 naming it, nothing written; the body alone the
   expect(refused.status).toBe(400);
   expect(JSON.parse(refused.body)).toEqual({
     code: "invalid_argument",
-    message: 'query parameter "data": field data is bound to the request body, so a query parameter may not set it; send it in the body',
+    message:
+      'query parameter "data": field data is bound to the request body, so a query parameter may not set it; send it in the body',
   });
   const files = t.client("grpc (HTTP/2)");
   expect((await files.getUploadSession({ uploadId: id })).session?.offset).toBe(0n);

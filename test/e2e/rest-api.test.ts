@@ -38,10 +38,20 @@ async function curl(command: string, vars: Record<string, string> = {}): Promise
   return stdout;
 }
 
-const call = (method: string, target: string, body?: string | Buffer, headers?: Record<string, string>) => restCall(base, method, target, body, headers);
+const call = (method: string, target: string, body?: string | Buffer, headers?: Record<string, string>) =>
+  restCall(base, method, target, body, headers);
 
-async function createSession(bucket: string, key: string, size: number, extra: Record<string, unknown> = {}): Promise<string> {
-  const res = await call("POST", "/v1/files", JSON.stringify({ bucket, key, size, mime_type: "application/octet-stream", ...extra }));
+async function createSession(
+  bucket: string,
+  key: string,
+  size: number,
+  extra: Record<string, unknown> = {},
+): Promise<string> {
+  const res = await call(
+    "POST",
+    "/v1/files",
+    JSON.stringify({ bucket, key, size, mime_type: "application/octet-stream", ...extra }),
+  );
   expect(res.status).toBe(200);
   return res.json().id as string;
 }
@@ -60,15 +70,26 @@ describe("the contract's commands, verbatim", () => {
   let sessionId: string;
 
   test("1. start an upload session", async () => {
-    const out = JSON.parse(await curl(`curl -X POST http://localhost:8321/v1/files \\
-  -d '{"bucket": "images", "key": "image123.jpg", "mime_type": "image/jpeg", "size": 12345}'`));
+    const out = JSON.parse(
+      await curl(`curl -X POST http://localhost:8321/v1/files \\
+  -d '{"bucket": "images", "key": "image123.jpg", "mime_type": "image/jpeg", "size": 12345}'`),
+    );
     sessionId = out.id;
-    expect(out).toMatchObject({ id: expect.any(String), url: `${base}/v1/files/session:${out.id}`, offset: 0, size: 12345 });
+    expect(out).toMatchObject({
+      id: expect.any(String),
+      url: `${base}/v1/files/session:${out.id}`,
+      offset: 0,
+      size: 12345,
+    });
   });
 
   test("2. send content to the session: the request that reaches size answers the file", async () => {
     await writeFile(path.join(cwd, "image123.jpg"), image);
-    const out = JSON.parse(await curl("curl -X POST http://localhost:8321/v1/files/session:<session_id> --data-binary @image123.jpg", { session_id: sessionId }));
+    const out = JSON.parse(
+      await curl("curl -X POST http://localhost:8321/v1/files/session:<session_id> --data-binary @image123.jpg", {
+        session_id: sessionId,
+      }),
+    );
     expect(Object.keys(out).sort()).toEqual([...fileKeys].sort());
     expect(out).toEqual({
       bucket: "images",
@@ -86,11 +107,24 @@ describe("the contract's commands, verbatim", () => {
     const id = await createSession("images", "parts.jpg", 12345);
     await writeFile(path.join(cwd, "part1"), image.subarray(0, 1024));
     await writeFile(path.join(cwd, "part2"), image.subarray(1024));
-    expect((await curl("curl -X POST http://localhost:8321/v1/files/session:<id> --data-binary @part1", { id })).trim()).toBe("null");
-    const conflict = await curl("curl -s -w ' %{http_code}' -X POST http://localhost:8321/v1/files/session:<id> -H 'Upload-Offset: 0' --data-binary @part2", { id });
+    expect(
+      (await curl("curl -X POST http://localhost:8321/v1/files/session:<id> --data-binary @part1", { id })).trim(),
+    ).toBe("null");
+    const conflict = await curl(
+      "curl -s -w ' %{http_code}' -X POST http://localhost:8321/v1/files/session:<id> -H 'Upload-Offset: 0' --data-binary @part2",
+      { id },
+    );
     expect(conflict).toMatch(/ 409$/);
-    expect(JSON.parse(conflict.slice(0, -4))).toEqual({ code: "aborted", message: expect.stringMatching(/resume from offset 1024/) });
-    const done = JSON.parse(await curl("curl -X POST http://localhost:8321/v1/files/session:<id> -H 'Upload-Offset: 1024' --data-binary @part2", { id }));
+    expect(JSON.parse(conflict.slice(0, -4))).toEqual({
+      code: "aborted",
+      message: expect.stringMatching(/resume from offset 1024/),
+    });
+    const done = JSON.parse(
+      await curl(
+        "curl -X POST http://localhost:8321/v1/files/session:<id> -H 'Upload-Offset: 1024' --data-binary @part2",
+        { id },
+      ),
+    );
     expect(done.sha256).toBe(sha256(image));
   });
 
@@ -104,13 +138,23 @@ describe("the contract's commands, verbatim", () => {
   test("4. list buckets", async () => {
     await upload("dogs", "shiba.jpg", randomBytes(82334), "image/jpeg");
     await upload("cats", "tabby.jpg", randomBytes(10), "image/jpeg");
-    expect(JSON.parse(await curl("curl http://localhost:8321/v1/files"))).toEqual({ data: [{ name: "cats" }, { name: "dogs" }, { name: "images" }] });
+    expect(JSON.parse(await curl("curl http://localhost:8321/v1/files"))).toEqual({
+      data: [{ name: "cats" }, { name: "dogs" }, { name: "images" }],
+    });
   });
 
   test("5. list the files in a bucket", async () => {
     const out = JSON.parse(await curl("curl http://localhost:8321/v1/files/dogs"));
     expect(out.data).toEqual([
-      { bucket: "dogs", key: "shiba.jpg", mime_type: "image/jpeg", url: `${base}/v1/files/dogs/shiba.jpg:content`, bytes: 82334, created_at: expect.any(Number), sha256: expect.stringMatching(/^[0-9a-f]{64}$/) },
+      {
+        bucket: "dogs",
+        key: "shiba.jpg",
+        mime_type: "image/jpeg",
+        url: `${base}/v1/files/dogs/shiba.jpg:content`,
+        bytes: 82334,
+        created_at: expect.any(Number),
+        sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+      },
     ]);
   });
 
@@ -118,7 +162,9 @@ describe("the contract's commands, verbatim", () => {
     const out = JSON.parse(await curl("curl http://localhost:8321/v1/files/dogs/shiba.jpg"));
     expect(out).toMatchObject({ bucket: "dogs", key: "shiba.jpg", bytes: 82334 });
     expect(Object.keys(out).sort()).toEqual([...fileKeys].sort());
-    expect(await curl("curl -s -o /dev/null -w '%{http_code}' http://localhost:8321/v1/files/dogs/akita.jpg")).toBe("404");
+    expect(await curl("curl -s -o /dev/null -w '%{http_code}' http://localhost:8321/v1/files/dogs/akita.jpg")).toBe(
+      "404",
+    );
   });
 
   test("7. download a file's content, with its Content-Type; Range answers 206", async () => {
@@ -128,7 +174,9 @@ describe("the contract's commands, verbatim", () => {
     const headers = await curl("curl -s -D - -o /dev/null http://localhost:8321/v1/files/dogs/shiba.jpg:content");
     expect(headers).toMatch(/^content-type: image\/jpeg\r$/im);
     expect(headers).toMatch(/^content-length: 82334\r$/im);
-    const ranged = await curl("curl -s -D - -o /dev/null -r 0-99 http://localhost:8321/v1/files/dogs/shiba.jpg:content");
+    const ranged = await curl(
+      "curl -s -D - -o /dev/null -r 0-99 http://localhost:8321/v1/files/dogs/shiba.jpg:content",
+    );
     expect(ranged).toMatch(/^HTTP\/1.1 206/);
     expect(ranged).toMatch(/^content-range: bytes 0-99\/82334\r$/im);
   });
@@ -136,7 +184,9 @@ describe("the contract's commands, verbatim", () => {
   test("8. delete a file: answers the file that was deleted; 404 if there was none", async () => {
     const out = JSON.parse(await curl("curl -X DELETE http://localhost:8321/v1/files/dogs/shiba.jpg"));
     expect(out).toMatchObject({ bucket: "dogs", key: "shiba.jpg", bytes: 82334 });
-    expect(await curl("curl -s -o /dev/null -w '%{http_code}' -X DELETE http://localhost:8321/v1/files/dogs/shiba.jpg")).toBe("404");
+    expect(
+      await curl("curl -s -o /dev/null -w '%{http_code}' -X DELETE http://localhost:8321/v1/files/dogs/shiba.jpg"),
+    ).toBe("404");
     expect(JSON.parse(await curl("curl http://localhost:8321/v1/files")).data).not.toContainEqual({ name: "dogs" });
   });
 });
@@ -148,7 +198,10 @@ describe("resumable uploads over REST", () => {
     expect((await call("POST", `/v1/files/session:${id}`, data.subarray(0, 100 * 1024))).text.trim()).toBe("null");
 
     // Announce 400 KiB, send 320 KiB of them, then drop the connection.
-    const req = http.request(`${base}/v1/files/session:${id}`, { method: "POST", headers: { "content-length": 400 * 1024 } });
+    const req = http.request(`${base}/v1/files/session:${id}`, {
+      method: "POST",
+      headers: { "content-length": 400 * 1024 },
+    });
     req.on("error", () => undefined);
     try {
       req.write(data.subarray(100 * 1024, 420 * 1024));
@@ -166,7 +219,9 @@ describe("resumable uploads over REST", () => {
     // The broken request's handler lets go of the session just after it commits.
     await eventually(async () => (await sessionLockHolder(t.db.sql, id)) === undefined);
 
-    const res = await call("POST", `/v1/files/session:${id}`, data.subarray(420 * 1024), { "upload-offset": String(420 * 1024) });
+    const res = await call("POST", `/v1/files/session:${id}`, data.subarray(420 * 1024), {
+      "upload-offset": String(420 * 1024),
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get("upload-offset")).toBe(String(data.length));
     expect(res.json().sha256).toBe(sha256(data));
@@ -192,14 +247,29 @@ describe("resumable uploads over REST", () => {
     await call("POST", `/v1/files/session:${id}`, Buffer.alloc(40));
     const res = await call("POST", `/v1/files/session:${id}`, Buffer.alloc(61));
     expect(res.status).toBe(413);
-    expect(res.json()).toEqual({ code: "out_of_range", message: expect.stringMatching(/past the declared size of 100 bytes; nothing of this request was kept: the committed offset is 40/) });
+    expect(res.json()).toEqual({
+      code: "out_of_range",
+      message: expect.stringMatching(
+        /past the declared size of 100 bytes; nothing of this request was kept: the committed offset is 40/,
+      ),
+    });
     expect((await call("GET", `/v1/files/session:${id}`)).json().offset).toBe(40);
   });
 
   test("a second writer on the same session gets 409 while the first streams", async () => {
     const id = await createSession("resume", "race.bin", 2000);
-    const slow = http.request(`${base}/v1/files/session:${id}`, { method: "POST", headers: { "content-length": 2000 } });
-    const first = new Promise<number>((resolve, reject) => slow.on("response", (r) => (r.resume(), resolve(r.statusCode!))).on("error", reject));
+    const slow = http.request(`${base}/v1/files/session:${id}`, {
+      method: "POST",
+      headers: { "content-length": 2000 },
+    });
+    const first = new Promise<number>((resolve, reject) =>
+      slow
+        .on("response", (r) => {
+          r.resume();
+          resolve(r.statusCode!);
+        })
+        .on("error", reject),
+    );
     slow.write(Buffer.alloc(1000));
     await eventually(async () => (await sessionLockHolder(t.db.sql, id)) !== undefined); // the first writer holds it
     const second = await call("POST", `/v1/files/session:${id}`, Buffer.alloc(1000));
@@ -254,17 +324,23 @@ describe("downloads", () => {
     expect(Buffer.from(await res.arrayBuffer()).equals(data.subarray(start, end))).toBe(true);
   });
 
-  test.each(["bytes=5000-", "bytes=9999-10000", "bytes=-0"])("Range %s is unsatisfiable: 416 with the size", async (range) => {
-    const res = await fetch(base + url, { headers: { range } });
-    expect(res.status).toBe(416);
-    expect(res.headers.get("content-range")).toBe("bytes */5000");
-  });
+  test.each(["bytes=5000-", "bytes=9999-10000", "bytes=-0"])(
+    "Range %s is unsatisfiable: 416 with the size",
+    async (range) => {
+      const res = await fetch(base + url, { headers: { range } });
+      expect(res.status).toBe(416);
+      expect(res.headers.get("content-range")).toBe("bytes */5000");
+    },
+  );
 
-  test.each(["bytes=0-1,5-6", "bytes=5-1", "items=0-1", "bytes=x-"])("Range %s is ignored: the whole content", async (range) => {
-    const res = await fetch(base + url, { headers: { range } });
-    expect(res.status).toBe(200);
-    expect((await res.arrayBuffer()).byteLength).toBe(5000);
-  });
+  test.each(["bytes=0-1,5-6", "bytes=5-1", "items=0-1", "bytes=x-"])(
+    "Range %s is ignored: the whole content",
+    async (range) => {
+      const res = await fetch(base + url, { headers: { range } });
+      expect(res.status).toBe(200);
+      expect((await res.arrayBuffer()).byteLength).toBe(5000);
+    },
+  );
 
   test("If-None-Match with the ETag answers 304; another ETag the content", async () => {
     expect((await fetch(base + url, { headers: { "if-none-match": `"${sha256(data)}"` } })).status).toBe(304);
@@ -273,7 +349,9 @@ describe("downloads", () => {
   });
 
   test("If-Range: the same ETag honours the Range, another one gets the whole content", async () => {
-    expect((await fetch(base + url, { headers: { range: "bytes=0-9", "if-range": `"${sha256(data)}"` } })).status).toBe(206);
+    expect((await fetch(base + url, { headers: { range: "bytes=0-9", "if-range": `"${sha256(data)}"` } })).status).toBe(
+      206,
+    );
     const stale = await fetch(base + url, { headers: { range: "bytes=0-9", "if-range": '"old"' } });
     expect(stale.status).toBe(200);
     expect((await stale.arrayBuffer()).byteLength).toBe(5000);
@@ -294,7 +372,9 @@ describe("downloads", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("content-length")).toBe("0");
     expect((await res.arrayBuffer()).byteLength).toBe(0);
-    expect((await fetch(`${base}/v1/files/dl/empty.txt:content`, { method: "HEAD" })).headers.get("content-length")).toBe("0");
+    expect(
+      (await fetch(`${base}/v1/files/dl/empty.txt:content`, { method: "HEAD" })).headers.get("content-length"),
+    ).toBe("0");
     expect((await fetch(`${base}/v1/files/dl/empty.txt:content`, { headers: { range: "bytes=0-" } })).status).toBe(416);
   });
 
@@ -341,15 +421,50 @@ describe("downloads", () => {
 
 describe("bad input gets a clear error with the right status", () => {
   test.each([
-    ["POST", "/v1/files", '{"bucket": "bad bucket", "key": "k", "size": 1}', 400, "invalid_argument", /bucket "bad bucket" is invalid/],
-    ["POST", "/v1/files", '{"bucket": "b", "key": "../etc/passwd", "size": 1}', 400, "invalid_argument", /key "..\/etc\/passwd" is invalid/],
+    [
+      "POST",
+      "/v1/files",
+      '{"bucket": "bad bucket", "key": "k", "size": 1}',
+      400,
+      "invalid_argument",
+      /bucket "bad bucket" is invalid/,
+    ],
+    [
+      "POST",
+      "/v1/files",
+      '{"bucket": "b", "key": "../etc/passwd", "size": 1}',
+      400,
+      "invalid_argument",
+      /key "..\/etc\/passwd" is invalid/,
+    ],
     ["POST", "/v1/files", '{"bucket": "b", "key": "k", "size": -1}', 400, "invalid_argument", /size -1/],
-    ["POST", "/v1/files", '{"bucket": "b", "key": "k", "size": 2147483648000}', 413, "resource_exhausted", /larger than the maximum file size/],
+    [
+      "POST",
+      "/v1/files",
+      '{"bucket": "b", "key": "k", "size": 2147483648000}',
+      413,
+      "resource_exhausted",
+      /larger than the maximum file size/,
+    ],
     ["POST", "/v1/files", '{"bucket": "b", "key": "k", "size": "x"}', 400, "invalid_argument", /size/],
-    ["POST", "/v1/files", '{"bucket": "b", "key": "k", "size": 1, "colour": "red"}', 400, "invalid_argument", /unknown field "colour"/],
+    [
+      "POST",
+      "/v1/files",
+      '{"bucket": "b", "key": "k", "size": 1, "colour": "red"}',
+      400,
+      "invalid_argument",
+      /unknown field "colour"/,
+    ],
     ["POST", "/v1/files", "bucket=b&key=k", 400, "invalid_argument", /not valid JSON/],
     ["GET", "/v1/files/session:not-a-uuid", undefined, 400, "invalid_argument", /not a session id/],
-    ["GET", "/v1/files/session:00000000-0000-4000-8000-000000000000", undefined, 404, "not_found", /upload session .* not found/],
+    [
+      "GET",
+      "/v1/files/session:00000000-0000-4000-8000-000000000000",
+      undefined,
+      404,
+      "not_found",
+      /upload session .* not found/,
+    ],
     ["POST", "/v1/files/session:00000000-0000-4000-8000-000000000000", "abc", 404, "not_found", /not found/],
     ["GET", "/v1/files/b?page_size=-1", undefined, 400, "invalid_argument", /page_size -1/],
     ["GET", "/v1/files/b?page_token=garbage", undefined, 400, "invalid_argument", /page_token is invalid/],
@@ -365,13 +480,22 @@ describe("bad input gets a clear error with the right status", () => {
   test("an encoded dot-dot segment reaches key validation decoded, and is refused", async () => {
     // fetch would resolve "%2e%2e" away; http.request sends the path as written.
     const status = await new Promise<number>((resolve, reject) =>
-      http.get({ host: "127.0.0.1", port: t.app.port, path: "/v1/files/b/%2e%2e/x" }, (res) => (res.resume(), resolve(res.statusCode!))).on("error", reject),
+      http
+        .get({ host: "127.0.0.1", port: t.app.port, path: "/v1/files/b/%2e%2e/x" }, (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        })
+        .on("error", reject),
     );
     expect(status).toBe(400);
   });
 
   test("a JSON body larger than the message limit: 413", async () => {
-    const res = await call("POST", "/v1/files", JSON.stringify({ bucket: "b", key: "k", size: 1, mime_type: "x".repeat(5 * 1024 * 1024) }));
+    const res = await call(
+      "POST",
+      "/v1/files",
+      JSON.stringify({ bucket: "b", key: "k", size: 1, mime_type: "x".repeat(5 * 1024 * 1024) }),
+    );
     expect(res.status).toBe(413);
   });
 });
@@ -381,7 +505,9 @@ describe("listing over REST", () => {
     for (const k of ["a", "b", "c"]) await upload("paged", k, Buffer.from(k));
     const first = (await call("GET", "/v1/files/paged?page_size=2")).json();
     expect((first.data as { key: string }[]).map((f) => f.key)).toEqual(["a", "b"]);
-    const second = (await call("GET", `/v1/files/paged?page_size=2&page_token=${first.next_page_token as string}`)).json();
+    const second = (
+      await call("GET", `/v1/files/paged?page_size=2&page_token=${first.next_page_token as string}`)
+    ).json();
     expect(second).toMatchObject({ data: [{ key: "c" }], next_page_token: "" });
     expect(((await call("GET", "/v1/files/paged?prefix=b")).json().data as unknown[]).length).toBe(1);
   });

@@ -62,7 +62,14 @@ const stop = { done: false };
 let current: ServerProcess;
 
 async function start(crashPoint = ""): Promise<ServerProcess> {
-  const env = { DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema, BLOB_DIR: blobDir, CHECKPOINT_BYTES: "64KiB", SHUTDOWN_GRACE_SECONDS: "1", CRASH_POINT: crashPoint };
+  const env = {
+    DATABASE_URL: db.url,
+    DATABASE_SCHEMA: db.schema,
+    BLOB_DIR: blobDir,
+    CHECKPOINT_BYTES: "64KiB",
+    SHUTDOWN_GRACE_SECONDS: "1",
+    CRASH_POINT: crashPoint,
+  };
   const server = await startServerProcess(env, "test/support/crash-server.ts");
   servers.push(server);
   current = server;
@@ -76,7 +83,10 @@ const cuts = new Map<ServerProcess, { sending: number; completing: number }>();
 function expectRetryable(err: unknown): void {
   const code = err instanceof ConnectError ? Code[err.code] : String(err);
   errorCodes.set(code, (errorCodes.get(code) ?? 0) + 1);
-  if (err instanceof ConnectError && [Code.DataLoss, Code.InvalidArgument, Code.OutOfRange, Code.FailedPrecondition].includes(err.code)) {
+  if (
+    err instanceof ConnectError &&
+    [Code.DataLoss, Code.InvalidArgument, Code.OutOfRange, Code.FailedPrecondition].includes(err.code)
+  ) {
     throw new Error(`a crash caused ${err.message}`);
   }
 }
@@ -85,7 +95,11 @@ function expectRetryable(err: unknown): void {
 async function* paced(u: Upload, offset: number) {
   if (offset === u.data.length) yield { uploadId: u.id, offset: BigInt(offset) };
   for (let at = offset; at < u.data.length; at += 32 * KiB) {
-    yield { uploadId: at === offset ? u.id : "", offset: at === offset ? BigInt(at) : undefined, data: u.data.subarray(at, at + 32 * KiB) };
+    yield {
+      uploadId: at === offset ? u.id : "",
+      offset: at === offset ? BigInt(at) : undefined,
+      data: u.data.subarray(at, at + 32 * KiB),
+    };
     if (at + 32 * KiB >= u.data.length) u.phase = "finishing";
     else await sleep(randomInt(40, 120));
   }
@@ -134,7 +148,10 @@ async function drive(u: Upload): Promise<void> {
 }
 
 /** Any file visible at any moment must be a whole version: listed and downloaded. */
-async function watchVisibleFiles(stop: { done: boolean }, seen: { listings: number; downloads: number }): Promise<void> {
+async function watchVisibleFiles(
+  stop: { done: boolean },
+  seen: { listings: number; downloads: number },
+): Promise<void> {
   while (!stop.done) {
     try {
       const { data } = await current.client.listFiles({ bucket, pageSize: 1000 });
@@ -169,7 +186,12 @@ test("30 uploads survive six SIGKILLs at random points; nothing half-written is 
       acceptable.get(key)!.push({ bytes: old.length, sha256: sha256(old) });
     }
     const promised = i % 3 === 0 ? sha256(data) : "";
-    const { session } = await current.client.createUploadSession({ bucket, key, size: BigInt(data.length), sha256: promised });
+    const { session } = await current.client.createUploadSession({
+      bucket,
+      key,
+      size: BigInt(data.length),
+      sha256: promised,
+    });
     uploads.push({ key, data, sha256: sha256(data), id: session!.id, offsets: [], phase: "waiting" });
   }
 
@@ -180,7 +202,12 @@ test("30 uploads survive six SIGKILLs at random points; nothing half-written is 
   for (const p of [watcher, drivers]) p.catch(() => undefined);
 
   // Two kills from outside at random moments, four from inside at chosen points, in random order.
-  const crashPoints = [`write:partial:${randomInt(10, 60)}`, `sync:after:${randomInt(10, 40)}`, `commit:after:${randomInt(0, 2)}`, `discardPartial:before:${randomInt(0, 2)}`];
+  const crashPoints = [
+    `write:partial:${randomInt(10, 60)}`,
+    `sync:after:${randomInt(10, 40)}`,
+    `commit:after:${randomInt(0, 2)}`,
+    `discardPartial:before:${randomInt(0, 2)}`,
+  ];
   const points = ["", ...crashPoints];
   for (let i = points.length - 1; i > 0; i--) {
     const j = randomInt(0, i + 1);
@@ -192,7 +219,10 @@ test("30 uploads survive six SIGKILLs at random points; nothing half-written is 
       const server = current;
       if (server.child.exitCode === null && server.child.signalCode === null) {
         // Wait for its crash point; an outside kill at a random moment otherwise.
-        const reached = await Promise.race([server.exited.then(() => true), sleep(point ? 6000 : randomInt(500, 1500)).then(() => false)]);
+        const reached = await Promise.race([
+          server.exited.then(() => true),
+          sleep(point ? 6000 : randomInt(500, 1500)).then(() => false),
+        ]);
         if (!reached) server.child.kill("SIGKILL");
       }
       expect(await server.exited).toBe("SIGKILL");
@@ -223,7 +253,10 @@ test("30 uploads survive six SIGKILLs at random points; nothing half-written is 
     const deps = { sql: db.sql, blobs, locks };
     const before = await checkConsistency(deps);
     expect(before.findings.filter((f) => f.kind !== "pending-removal")).toEqual([]);
-    const sweep = await startSweeper({ ...deps, hashes: createHashCache(), log: createLogger({ silent: true }) }, 0).sweep();
+    const sweep = await startSweeper(
+      { ...deps, hashes: createHashCache(), log: createLogger({ silent: true }) },
+      0,
+    ).sweep();
     expect(sweep.removedContent).toBeGreaterThanOrEqual(before.findings.length);
     expect(await countPendingRemovals(db.sql)).toBe(0);
     const after = await checkConsistency(deps);
@@ -240,7 +273,12 @@ test("30 uploads survive six SIGKILLs at random points; nothing half-written is 
     expect(resumed).toBeGreaterThan(0);
     expect(seen.listings).toBeGreaterThan(0);
     expect(seen.downloads).toBeGreaterThan(0);
-    expect(kills.map((k) => k.point).filter((p) => p !== "outside").sort()).toEqual([...crashPoints].sort());
+    expect(
+      kills
+        .map((k) => k.point)
+        .filter((p) => p !== "outside")
+        .sort(),
+    ).toEqual([...crashPoints].sort());
   } finally {
     await locks.close();
   }

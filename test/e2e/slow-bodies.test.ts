@@ -25,7 +25,12 @@ let files: Client<typeof FilesService>;
 const sockets: PartialRequest[] = [];
 const timers: NodeJS.Timeout[] = [];
 beforeAll(async () => {
-  t = await startTestApp({ "api-keys": `${key}:rw:*`, "request-body-timeout-seconds": "1", "min-upload-bytes-per-second": "10KiB", "upload-rate-window-seconds": "1" });
+  t = await startTestApp({
+    "api-keys": `${key}:rw:*`,
+    "request-body-timeout-seconds": "1",
+    "min-upload-bytes-per-second": "10KiB",
+    "upload-rate-window-seconds": "1",
+  });
   const withKey: Interceptor = (next) => (req) => {
     req.header.set("authorization", authorization);
     return next(req);
@@ -39,8 +44,18 @@ afterAll(async () => {
 });
 
 /** A request with a key whose declared `declared`-byte body arrives `first`, then a byte every 100 ms (never idle). */
-function trickling(head: string, declared: number, first: string | Buffer, next: (i: number) => string | Buffer = () => " "): PartialRequest {
-  const request = sendPartialRequest(t.app.port, `${head}\r\nHost: test\r\nAuthorization: ${authorization}\r\nContent-Length: ${declared}`, first, 10_000);
+function trickling(
+  head: string,
+  declared: number,
+  first: string | Buffer,
+  next: (i: number) => string | Buffer = () => " ",
+): PartialRequest {
+  const request = sendPartialRequest(
+    t.app.port,
+    `${head}\r\nHost: test\r\nAuthorization: ${authorization}\r\nContent-Length: ${declared}`,
+    first,
+    10_000,
+  );
   sockets.push(request);
   let i = 0;
   const timer = setInterval(() => request.send(next(i++)), 100);
@@ -55,20 +70,35 @@ describe("a body read whole that is still arriving after the time limit", () => 
     expect(answer.status).toBe(408);
     expect(answer.firstByteMs).toBeGreaterThanOrEqual(900);
     expect(answer.headers.connection).toBe("close");
-    expect(JSON.parse(answer.body.toString())).toEqual({ code: "deadline_exceeded", message: "the request body did not arrive within 1 s" });
+    expect(JSON.parse(answer.body.toString())).toEqual({
+      code: "deadline_exceeded",
+      message: "the request body did not arrive within 1 s",
+    });
   });
 
   test("Connect unary: deadline_exceeded after the limit, and the connection is closed", async () => {
-    const answer = await trickling("POST /files.v1.FilesService/CreateUploadSession HTTP/1.1\r\nContent-Type: application/json", 1000, "{").closed;
+    const answer = await trickling(
+      "POST /files.v1.FilesService/CreateUploadSession HTTP/1.1\r\nContent-Type: application/json",
+      1000,
+      "{",
+    ).closed;
     expect(answer.status).toBe(504); // the Connect protocol's status of deadline_exceeded
     expect(answer.firstByteMs).toBeGreaterThanOrEqual(900);
     expect(answer.headers.connection).toBe("close");
-    expect(JSON.parse(answer.body.toString())).toMatchObject({ code: "deadline_exceeded", message: "the request body did not arrive within 1 s" });
+    expect(JSON.parse(answer.body.toString())).toMatchObject({
+      code: "deadline_exceeded",
+      message: "the request body did not arrive within 1 s",
+    });
   });
 
   test("gRPC unary (HTTP/2): grpc-status 4 after the limit, and the stream is closed", async () => {
     const body = Buffer.from([0, 0, 0, 3, 232, 1, 2, 3, 4, 5]); // announces 1000 bytes, brings 5
-    const answer = await sendPartialHttp2Request(t.app.port, { ":path": "/files.v1.FilesService/GetFile", "content-type": "application/grpc", te: "trailers", authorization }, body, 10_000);
+    const answer = await sendPartialHttp2Request(
+      t.app.port,
+      { ":path": "/files.v1.FilesService/GetFile", "content-type": "application/grpc", te: "trailers", authorization },
+      body,
+      10_000,
+    );
     expect(answer.firstByteMs).toBeGreaterThanOrEqual(900);
     const status = answer.trailers["grpc-status"] ?? answer.headers["grpc-status"];
     expect(status).toBe(String(Code.DeadlineExceeded));
@@ -76,7 +106,12 @@ describe("a body read whole that is still arriving after the time limit", () => 
 
   test("a body that arrives in pieces within the limit is served", async () => {
     const body = JSON.stringify({ bucket: "slow", key: "pieces.bin", size: 1 });
-    const request = sendPartialRequest(t.app.port, `POST /v1/files HTTP/1.1\r\nHost: test\r\nAuthorization: ${authorization}\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${body.length}`, body.slice(0, 5), 10_000);
+    const request = sendPartialRequest(
+      t.app.port,
+      `POST /v1/files HTTP/1.1\r\nHost: test\r\nAuthorization: ${authorization}\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${body.length}`,
+      body.slice(0, 5),
+      10_000,
+    );
     sockets.push(request);
     await new Promise((r) => setTimeout(r, 200));
     request.send(body.slice(5, 15));
@@ -89,7 +124,11 @@ describe("a body read whole that is still arriving after the time limit", () => 
 describe("an upload body below the minimum rate", () => {
   /** Waits until the handler that was cut has committed and let go of the session; answers its offset. */
   async function settledOffset(id: string): Promise<number> {
-    await eventually(async () => (await sessionLockHolder(t.db.sql, id)) === undefined, 10_000, "the cut request lets go of the session");
+    await eventually(
+      async () => (await sessionLockHolder(t.db.sql, id)) === undefined,
+      10_000,
+      "the cut request lets go of the session",
+    );
     return Number((await files.getUploadSession({ uploadId: id })).session!.offset);
   }
 
@@ -100,11 +139,27 @@ describe("an upload body below the minimum rate", () => {
 
   test("REST: 408 deadline_exceeded, what arrived is committed, and the upload resumes", async () => {
     const data = content(300 * KiB);
-    const { session } = await files.createUploadSession({ bucket: "slow", key: "rest.bin", size: BigInt(data.length), sha256: sha256(data) });
+    const { session } = await files.createUploadSession({
+      bucket: "slow",
+      key: "rest.bin",
+      size: BigInt(data.length),
+      sha256: sha256(data),
+    });
     let sent = 100 * KiB;
-    const answer = await trickling(`POST /v1/files/session:${session!.id} HTTP/1.1`, data.length, data.subarray(0, sent), () => data.subarray(sent, (sent += 10))).closed;
+    const answer = await trickling(
+      `POST /v1/files/session:${session!.id} HTTP/1.1`,
+      data.length,
+      data.subarray(0, sent),
+      () => {
+        sent += 10;
+        return data.subarray(sent - 10, sent);
+      },
+    ).closed;
     expect(answer.status).toBe(408);
-    expect(JSON.parse(answer.body.toString())).toMatchObject({ code: "deadline_exceeded", message: expect.stringMatching(/below the minimum of 10240 bytes\/s; what arrived is kept/) });
+    expect(JSON.parse(answer.body.toString())).toMatchObject({
+      code: "deadline_exceeded",
+      message: expect.stringMatching(/below the minimum of 10240 bytes\/s; what arrived is kept/),
+    });
     const offset = await settledOffset(session!.id);
     expect(offset).toBeGreaterThanOrEqual(100 * KiB);
     await resume(session!.id, data, offset);
@@ -112,7 +167,12 @@ describe("an upload body below the minimum rate", () => {
 
   test("gRPC: deadline_exceeded, what arrived is committed, and the upload resumes", async () => {
     const data = content(300 * KiB);
-    const { session } = await files.createUploadSession({ bucket: "slow", key: "grpc.bin", size: BigInt(data.length), sha256: sha256(data) });
+    const { session } = await files.createUploadSession({
+      bucket: "slow",
+      key: "grpc.bin",
+      size: BigInt(data.length),
+      sha256: sha256(data),
+    });
     let settled = false;
     async function* slowly() {
       yield { uploadId: session!.id, data: data.subarray(0, 100 * KiB) };
@@ -136,7 +196,11 @@ describe("an upload body below the minimum rate", () => {
 
   test("an upload above the minimum rate is not cut, however many windows it takes", async () => {
     const data = content(200 * KiB);
-    const { session } = await files.createUploadSession({ bucket: "slow", key: "steady.bin", size: BigInt(data.length) });
+    const { session } = await files.createUploadSession({
+      bucket: "slow",
+      key: "steady.bin",
+      size: BigInt(data.length),
+    });
     async function* steadily() {
       // 20 KiB every 200 ms: 100 KiB/s, over ten windows.
       for (let at = 0; at < data.length; at += 20 * KiB) {

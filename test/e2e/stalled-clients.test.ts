@@ -13,7 +13,12 @@ import { chunks, content, download, eventually, sha256 } from "../support/upload
 const KiB = 1024;
 let t: TestApp;
 beforeAll(async () => {
-  t = await startTestApp({ "idle-timeout-seconds": "1", "headers-timeout-seconds": "2", "checkpoint-bytes": "64KiB", "shutdown-grace-seconds": "1" });
+  t = await startTestApp({
+    "idle-timeout-seconds": "1",
+    "headers-timeout-seconds": "2",
+    "checkpoint-bytes": "64KiB",
+    "shutdown-grace-seconds": "1",
+  });
 });
 afterAll(() => t?.close());
 
@@ -45,9 +50,17 @@ describe.each(stallers)("%s that stalls mid-body", (name, transport) => {
   test("is disconnected after the idle timeout; what arrived is kept and the upload resumes", async () => {
     const files = t.client("grpc (HTTP/2)");
     const data = content(300 * KiB);
-    const { session } = await files.createUploadSession({ bucket: "stall", key: `${name.split(" ")[1]}.bin`, size: BigInt(data.length), sha256: sha256(data) });
+    const { session } = await files.createUploadSession({
+      bucket: "stall",
+      key: `${name.split(" ")[1]}.bin`,
+      size: BigInt(data.length),
+      sha256: sha256(data),
+    });
     const release = new AbortController();
-    const outcome = await Promise.race([stalledUpload(transport(), session!.id, data, 150 * KiB, release.signal), after(15_000, "still connected after 15 s")]);
+    const outcome = await Promise.race([
+      stalledUpload(transport(), session!.id, data, 150 * KiB, release.signal),
+      after(15_000, "still connected after 15 s"),
+    ]);
     release.abort();
     expect(outcome).not.toBe("still connected after 15 s");
     const { err, ms } = outcome as { err: unknown; ms: number };
@@ -57,7 +70,9 @@ describe.each(stallers)("%s that stalls mid-body", (name, transport) => {
     // Every byte that arrived is committed (150 KiB: past the last 64 KiB checkpoint), by the
     // handler that sees its stream break: that may finish just after the client gave up.
     const offset = async () => (await files.getUploadSession({ uploadId: session!.id })).session!.offset;
-    await eventually(async () => (await offset()) === 150n * 1024n, 10_000).catch(async () => expect(await offset()).toBe(150n * 1024n));
+    await eventually(async () => (await offset()) === 150n * 1024n, 10_000).catch(async () =>
+      expect(await offset()).toBe(150n * 1024n),
+    );
     // The stalled request's handler lets go of the session just after it commits; then the resume
     // is not refused as a second writer.
     await eventually(async () => (await sessionLockHolder(t.db.sql, session!.id)) === undefined);
@@ -82,7 +97,10 @@ test("a gRPC stream that stalls on a busy HTTP/2 connection is cut after the idl
     }
   })();
   try {
-    const outcome = await Promise.race([stalledUpload(transport, session!.id, data, 50 * KiB, release.signal), after(5_000, "still connected after 5 s")]);
+    const outcome = await Promise.race([
+      stalledUpload(transport, session!.id, data, 50 * KiB, release.signal),
+      after(5_000, "still connected after 5 s"),
+    ]);
     expect(outcome).not.toBe("still connected after 5 s");
     const { err, ms } = outcome as { err: unknown; ms: number };
     expect(err).toBeInstanceOf(ConnectError); // cut, not completed

@@ -26,7 +26,12 @@ async function holdRowLocks(bucket: string): Promise<{ release: () => Promise<vo
     await released;
   });
   await Promise.race([isLocked, tx]);
-  return { release: async () => (release(), await tx) };
+  return {
+    release: async () => {
+      release();
+      await tx;
+    },
+  };
 }
 
 test("a delete that waits on a stuck transaction's lock fails with unavailable after the timeout, and deletes nothing", async () => {
@@ -35,20 +40,32 @@ test("a delete that waits on a stuck transaction's lock fails with unavailable a
   const lock = await holdRowLocks("stuck");
   try {
     for (const transport of ["grpc (HTTP/2)", "connect (HTTP/1.1)"] as const) {
-      const { err: error, ms } = await timedFailureOf(() => t.client(transport).deleteFile({ bucket: "stuck", key: "a.bin" }));
-      expect([Code[error.code], error.rawMessage]).toEqual([Code[Code.Unavailable], "a metadata query took too long and was cancelled; retry shortly"]);
+      const { err: error, ms } = await timedFailureOf(() =>
+        t.client(transport).deleteFile({ bucket: "stuck", key: "a.bin" }),
+      );
+      expect([Code[error.code], error.rawMessage]).toEqual([
+        Code[Code.Unavailable],
+        "a metadata query took too long and was cancelled; retry shortly",
+      ]);
       expect(ms).toBeGreaterThanOrEqual(900);
       expect(ms).toBeLessThan(10_000);
     }
     const rest = await fetch(`${t.baseUrl}/v1/files/stuck/a.bin`, { method: "DELETE" });
     expect(rest.status).toBe(503);
-    expect(await rest.json()).toEqual({ code: "unavailable", message: "a metadata query took too long and was cancelled; retry shortly" });
+    expect(await rest.json()).toEqual({
+      code: "unavailable",
+      message: "a metadata query took too long and was cancelled; retry shortly",
+    });
     // Reads take no row lock: they are served meanwhile, and the file is all there.
-    expect((await t.client("grpc (HTTP/2)").getFile({ bucket: "stuck", key: "a.bin" })).file?.sha256).toBe(sha256(data));
+    expect((await t.client("grpc (HTTP/2)").getFile({ bucket: "stuck", key: "a.bin" })).file?.sha256).toBe(
+      sha256(data),
+    );
   } finally {
     await lock.release();
   }
-  expect((await t.client("grpc (HTTP/2)").deleteFile({ bucket: "stuck", key: "a.bin" })).file?.sha256).toBe(sha256(data));
+  expect((await t.client("grpc (HTTP/2)").deleteFile({ bucket: "stuck", key: "a.bin" })).file?.sha256).toBe(
+    sha256(data),
+  );
 });
 
 test("an upload that completes onto a locked key fails with unavailable and stays resumable", async () => {

@@ -45,12 +45,15 @@ async function refusal(promise: Promise<unknown>): Promise<[string, string]> {
 test("a key that reaches its open-session limit is refused; every other key still creates sessions", async () => {
   const files = as(greedy);
   const ids: string[] = [];
-  for (let i = 0; i < 3; i++) ids.push((await files.createUploadSession({ bucket: "greedy", key: `s${i}`, size: 10n })).session!.id);
+  for (let i = 0; i < 3; i++)
+    ids.push((await files.createUploadSession({ bucket: "greedy", key: `s${i}`, size: 10n })).session!.id);
   expect(await refusal(files.createUploadSession({ bucket: "greedy", key: "s3", size: 10n }))).toEqual([
     "ResourceExhausted",
     "this API key has 3 open upload sessions (at most 3 per key); finish or cancel some, or retry later",
   ]);
-  const rest = await restCall(t.baseUrl, "POST", "/v1/files", JSON.stringify({ bucket: "greedy", key: "r", size: 1 }), { authorization: `Bearer ${greedy}` });
+  const rest = await restCall(t.baseUrl, "POST", "/v1/files", JSON.stringify({ bucket: "greedy", key: "r", size: 1 }), {
+    authorization: `Bearer ${greedy}`,
+  });
   expect([rest.status, rest.json().code]).toEqual([429, "resource_exhausted"]);
   // The other tenant is not affected.
   const other = await as(polite).createUploadSession({ bucket: "polite", key: "fine", size: 10n });
@@ -60,7 +63,9 @@ test("a key that reaches its open-session limit is refused; every other key stil
   await files.uploadContent(chunks(ids[0], content(10)));
   await files.cancelUploadSession({ uploadId: ids[1] });
   for (const key of ["s4", "s5"]) await files.createUploadSession({ bucket: "greedy", key, size: 10n });
-  expect((await refusal(files.createUploadSession({ bucket: "greedy", key: "s6", size: 10n })))[0]).toBe("ResourceExhausted");
+  expect((await refusal(files.createUploadSession({ bucket: "greedy", key: "s6", size: 10n })))[0]).toBe(
+    "ResourceExhausted",
+  );
   await t.db.sql`delete from upload_sessions`;
 });
 
@@ -75,8 +80,12 @@ test("declared bytes not yet sent are limited per key; sending them frees the ro
   // Half of the big one arrives: 450 bytes of room again.
   await files.uploadContent(chunks(big, content(450)));
   await files.createUploadSession({ bucket: "greedy", key: "now", size: 450n });
-  expect((await refusal(files.createUploadSession({ bucket: "greedy", key: "one-more", size: 1n })))[0]).toBe("ResourceExhausted");
-  expect((await as(polite).createUploadSession({ bucket: "polite", key: "big", size: 1000n })).session!.size).toBe(1000n);
+  expect((await refusal(files.createUploadSession({ bucket: "greedy", key: "one-more", size: 1n })))[0]).toBe(
+    "ResourceExhausted",
+  );
+  expect((await as(polite).createUploadSession({ bucket: "polite", key: "big", size: 1000n })).session!.size).toBe(
+    1000n,
+  );
   await t.db.sql`delete from upload_sessions`;
 });
 
@@ -94,14 +103,21 @@ test("the service-wide cap still holds across keys", async () => {
 });
 
 test("another tenant's session: permission_denied naming the session only, never its bucket or key", async () => {
-  const id = (await as(greedy).createUploadSession({ bucket: "greedy", key: "secret/plans.txt", size: 10n })).session!.id;
+  const id = (await as(greedy).createUploadSession({ bucket: "greedy", key: "secret/plans.txt", size: 10n })).session!
+    .id;
   const expected = ["PermissionDenied", `this API key may not write upload session ${id}`];
   const intruder = as(polite);
   expect(await refusal(intruder.getUploadSession({ uploadId: id }))).toEqual(expected);
   expect(await refusal(intruder.cancelUploadSession({ uploadId: id }))).toEqual(expected);
   expect(await refusal(intruder.uploadContent(chunks(id, content(10))))).toEqual(expected);
-  for (const [method, body] of [["GET", undefined], ["POST", "0123456789"], ["DELETE", undefined]] as const) {
-    const res = await restCall(t.baseUrl, method, `/v1/files/session:${id}`, body, { authorization: `Bearer ${polite}` });
+  for (const [method, body] of [
+    ["GET", undefined],
+    ["POST", "0123456789"],
+    ["DELETE", undefined],
+  ] as const) {
+    const res = await restCall(t.baseUrl, method, `/v1/files/session:${id}`, body, {
+      authorization: `Bearer ${polite}`,
+    });
     expect([res.status, res.json()]).toEqual([403, { code: "permission_denied", message: expected[1] }]);
     expect(res.text).not.toMatch(/greedy|secret|plans/);
   }

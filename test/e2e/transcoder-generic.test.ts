@@ -23,7 +23,8 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise((resolve) => server.close(resolve)));
 
-const call = (method: string, path: string, body?: string | Buffer, headers?: Record<string, string>) => restCall(base, method, path, body, headers);
+const call = (method: string, path: string, body?: string | Buffer, headers?: Record<string, string>) =>
+  restCall(base, method, path, body, headers);
 
 test("GET with a multi-segment variable; int64 beyond 2^53 is an exact JSON number", async () => {
   const res = await call("GET", "/v1/shelves/s1/books/b2");
@@ -38,17 +39,32 @@ test("an additional binding reaches the same method", async () => {
 });
 
 test("query parameters of every shape arrive in the request", async () => {
-  const res = await call("GET", "/v1/shelves/s1/books?pageSize=3&tags=x&tags=y&filter.genre=GENRE_POETRY&ids=9007199254740993&ids=-2");
+  const res = await call(
+    "GET",
+    "/v1/shelves/s1/books?pageSize=3&tags=x&tags=y&filter.genre=GENRE_POETRY&ids=9007199254740993&ids=-2",
+  );
   expect(res.status).toBe(200);
   const echo = res.json().echo as Record<string, unknown>;
-  expect(echo).toMatchObject({ shelf: "s1", page_size: 3, tags: ["x", "y"], filter: { genre: "GENRE_POETRY", min_pages: 0 } });
+  expect(echo).toMatchObject({
+    shelf: "s1",
+    page_size: 3,
+    tags: ["x", "y"],
+    filter: { genre: "GENRE_POETRY", min_pages: 0 },
+  });
   expect(res.text).toContain('"ids":[9007199254740993,-2]');
   expect((await call("GET", "/v1/shelves/s1/books?ids=18446744073709551616")).status).toBe(400);
 });
 
 test('body "field" and body "*"', async () => {
-  expect((await call("POST", "/v1/shelves/s9/books", '{"title": "New", "pages": 3}')).json()).toMatchObject({ name: "shelves/s9/books/new", title: "New", pages: 3 });
-  expect((await call("PATCH", "/v1/shelves/s1/books/b1", '{"title": "Changed"}')).json()).toMatchObject({ name: "shelves/s1/books/b1", title: "Changed" });
+  expect((await call("POST", "/v1/shelves/s9/books", '{"title": "New", "pages": 3}')).json()).toMatchObject({
+    name: "shelves/s9/books/new",
+    title: "New",
+    pages: 3,
+  });
+  expect((await call("PATCH", "/v1/shelves/s1/books/b1", '{"title": "Changed"}')).json()).toMatchObject({
+    name: "shelves/s1/books/b1",
+    title: "Changed",
+  });
 });
 
 test("a custom verb and a custom HTTP method; a scalar response_body", async () => {
@@ -62,13 +78,22 @@ test("a server stream is newline-delimited JSON, its error the last line", async
   const res = await call("GET", "/v1/shelves/s1/books:watch");
   expect(res.status).toBe(200);
   expect(res.headers.get("content-type")).toBe("application/x-ndjson");
-  const lines = res.text.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
-  expect(lines.slice(0, 3).map((l) => l.name)).toEqual(["shelves/s1/books/1", "shelves/s1/books/2", "shelves/s1/books/3"]);
+  const lines = res.text
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  expect(lines.slice(0, 3).map((l) => l.name)).toEqual([
+    "shelves/s1/books/1",
+    "shelves/s1/books/2",
+    "shelves/s1/books/3",
+  ]);
   expect(lines[3]).toEqual({ error: { code: "resource_exhausted", message: "the watch ended" } });
 });
 
 test("a raw body becomes a client stream of bounded messages", async () => {
-  const res = await call("PUT", "/v1/shelves/s1/books/b1/scan", Buffer.alloc(2500, 7), { "content-type": "image/tiff" });
+  const res = await call("PUT", "/v1/shelves/s1/books/b1/scan", Buffer.alloc(2500, 7), {
+    "content-type": "image/tiff",
+  });
   expect(res.json()).toEqual({ name: "shelves/s1/books/b1", bytes: 2500, messages: 4 }); // the named first one, then 3 of data
   const empty = await call("PUT", "/v1/shelves/s1/books/b1/scan");
   expect(empty.json()).toEqual({ name: "shelves/s1/books/b1", bytes: 0, messages: 1 });
@@ -99,7 +124,7 @@ test("unknown paths 404, known paths with another method 405 with Allow", async 
 });
 
 test("HEAD answers a GET's headers without a body", async () => {
-  const res = await fetch(base + "/v1/books/b1", { method: "HEAD" });
+  const res = await fetch(`${base}/v1/books/b1`, { method: "HEAD" });
   expect(res.status).toBe(200);
   expect(Number(res.headers.get("content-length"))).toBeGreaterThan(10);
   expect(await res.text()).toBe("");

@@ -66,13 +66,27 @@ describe("REST", () => {
   test("a 2 MB deeply nested JSON body without a key is refused unparsed (401, not the parser's 400)", async () => {
     const depth = 1024 * 1024;
     const nested = "[".repeat(depth) + "]".repeat(depth);
-    const res = await fetch(`${t.baseUrl}/v1/files`, { method: "POST", headers: { "content-type": "application/json" }, body: nested });
+    const res = await fetch(`${t.baseUrl}/v1/files`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: nested,
+    });
     expect(res.status).toBe(401);
     expect(await res.json()).toEqual({ code: "unauthenticated", message: noKeyMessage });
   });
 
   test("curl without a key: 401 with the challenge", async () => {
-    const { stdout } = await promisify(execFile)("curl", ["-sS", "-i", "-X", "POST", `${t.baseUrl}/v1/files`, "-H", "content-type: application/json", "-d", '{"bucket":"b","key":"k","size":1}']);
+    const { stdout } = await promisify(execFile)("curl", [
+      "-sS",
+      "-i",
+      "-X",
+      "POST",
+      `${t.baseUrl}/v1/files`,
+      "-H",
+      "content-type: application/json",
+      "-d",
+      '{"bucket":"b","key":"k","size":1}',
+    ]);
     expect(stdout).toMatch(/^HTTP\/1\.1 401 /);
     expect(stdout).toMatch(/^www-authenticate: Bearer realm="files"\r$/im);
     expect(stdout).toContain(`{"code":"unauthenticated","message":"${noKeyMessage}"}`);
@@ -86,7 +100,9 @@ describe("REST", () => {
 
 describe("raw RPC requests whose bodies never finish", () => {
   test("Connect unary: 401 with the JSON error at once, and the connection is closed", async () => {
-    const answer = await partial("POST /files.v1.FilesService/CreateUploadSession HTTP/1.1\r\nContent-Type: application/json").closed;
+    const answer = await partial(
+      "POST /files.v1.FilesService/CreateUploadSession HTTP/1.1\r\nContent-Type: application/json",
+    ).closed;
     expect(answer.status).toBe(401);
     expect(answer.firstByteMs).toBeLessThan(atOnceMs);
     expect(answer.headers["www-authenticate"]).toBe(challenge);
@@ -95,18 +111,25 @@ describe("raw RPC requests whose bodies never finish", () => {
   });
 
   test("Connect streaming: an end-stream message with the error at once, and the connection is closed", async () => {
-    const answer = await partial("POST /files.v1.FilesService/UploadContent HTTP/1.1\r\nContent-Type: application/connect+proto").closed;
+    const answer = await partial(
+      "POST /files.v1.FilesService/UploadContent HTTP/1.1\r\nContent-Type: application/connect+proto",
+    ).closed;
     expect(answer.status).toBe(200);
     expect(answer.firstByteMs).toBeLessThan(atOnceMs);
     expect(answer.headers.connection).toBe("close");
     expect(answer.body[0]).toBe(2); // the end-stream flag
-    const end = JSON.parse(answer.body.subarray(5).toString()) as { error: unknown; metadata: Record<string, string[]> };
+    const end = JSON.parse(answer.body.subarray(5).toString()) as {
+      error: unknown;
+      metadata: Record<string, string[]>;
+    };
     expect(end.error).toEqual({ code: "unauthenticated", message: noKeyMessage });
     expect(end.metadata["www-authenticate"]).toEqual([challenge]);
   });
 
   test("gRPC-Web over HTTP/1.1: grpc-status 16 in the headers at once, and the connection is closed", async () => {
-    const answer = await partial("POST /files.v1.FilesService/GetFile HTTP/1.1\r\nContent-Type: application/grpc-web+proto").closed;
+    const answer = await partial(
+      "POST /files.v1.FilesService/GetFile HTTP/1.1\r\nContent-Type: application/grpc-web+proto",
+    ).closed;
     expect(answer.status).toBe(200);
     expect(answer.firstByteMs).toBeLessThan(atOnceMs);
     expect(answer.headers["grpc-status"]).toBe(String(Code.Unauthenticated));
@@ -123,7 +146,12 @@ describe("raw RPC requests whose bodies never finish", () => {
   ])("gRPC (HTTP/2) %s: a trailers-only grpc-status 16 at once, and the stream is closed", async (_name, rpcPath) => {
     // An envelope that announces 1000 bytes and brings 5.
     const body = Buffer.from([0, 0, 0, 3, 232, 1, 2, 3, 4, 5]);
-    const answer = await sendPartialHttp2Request(t.app.port, { ":path": rpcPath, "content-type": "application/grpc", te: "trailers" }, body, 10_000);
+    const answer = await sendPartialHttp2Request(
+      t.app.port,
+      { ":path": rpcPath, "content-type": "application/grpc", te: "trailers" },
+      body,
+      10_000,
+    );
     expect(answer.firstByteMs).toBeLessThan(atOnceMs);
     expect(answer.trailersOnly).toBe(true);
     expect(answer.headers["grpc-status"]).toBe(String(Code.Unauthenticated));
@@ -181,11 +209,23 @@ describe("a flood of slow keyless bodies (server as its own process)", () => {
   test("200 connections each holding a 1 MB body open are each answered and closed; the server's open files return to where they were", async () => {
     db = await createTestDatabase();
     blobDir = await mkdtemp(path.join(tmpdir(), "bodies-flood-"));
-    server = await startServerProcess({ DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema, BLOB_DIR: blobDir, API_KEYS: `${key}:rw:*` });
+    server = await startServerProcess({
+      DATABASE_URL: db.url,
+      DATABASE_SCHEMA: db.schema,
+      BLOB_DIR: blobDir,
+      API_KEYS: `${key}:rw:*`,
+    });
     const fds = () => readdirSync(`/proc/${server!.child.pid}/fd`).length;
     const before = fds();
     for (let i = 0; i < 200; i++) {
-      flood.push(sendPartialRequest(server.port, "POST /v1/files HTTP/1.1\r\nHost: flood\r\nContent-Type: application/json\r\nContent-Length: 1000000", "{", 20_000));
+      flood.push(
+        sendPartialRequest(
+          server.port,
+          "POST /v1/files HTTP/1.1\r\nHost: flood\r\nContent-Type: application/json\r\nContent-Length: 1000000",
+          "{",
+          20_000,
+        ),
+      );
     }
     const answers = await Promise.all(flood.map((r) => r.closed));
     expect(answers.map((a) => a.status)).toEqual(answers.map(() => 401));

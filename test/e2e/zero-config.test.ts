@@ -53,7 +53,9 @@ test("embedded Postgres: serves, survives a SIGKILLed parent, stops with the ser
 
   server.child.kill("SIGKILL");
   await server.exited;
-  const stalePid = Number((await readFile(path.join(env.EMBEDDED_POSTGRES_DIR, "postmaster.pid"), "utf8")).split("\n")[0]);
+  const stalePid = Number(
+    (await readFile(path.join(env.EMBEDDED_POSTGRES_DIR, "postmaster.pid"), "utf8")).split("\n")[0],
+  );
   expect(alive(stalePid)).toBe(true); // the orphan the next start has to deal with
 
   server = await start();

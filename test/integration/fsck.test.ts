@@ -71,7 +71,12 @@ async function addFile(key: string, data: Buffer): Promise<string> {
 /** A live session of `size` bytes with `data` committed. Answers its id. */
 async function addSession(key: string, size: number, data: Buffer): Promise<string> {
   const id = randomUUID();
-  await insertSession(db.sql, { id, bucket: "b", key, mimeType: "application/octet-stream", size, expectedSha256: null }, 3600, { maxOpen: 1_000_000, maxOpenPerOwner: 1_000_000, maxPendingBytesPerOwner: 2 ** 50 });
+  await insertSession(
+    db.sql,
+    { id, bucket: "b", key, mimeType: "application/octet-stream", size, expectedSha256: null },
+    3600,
+    { maxOpen: 1_000_000, maxOpenPerOwner: 1_000_000, maxPendingBytesPerOwner: 2 ** 50 },
+  );
   if (data.length > 0) {
     await writePartial(id, data);
     await moveOffset(db.sql, id, 0, data.length, 3600);
@@ -150,7 +155,9 @@ test("each kind of damage made by hand is found, and only that", async () => {
       ["orphan-partial", d.orphanPartial, "problem", true],
     ].sort(),
   );
-  expect(report.findings.find((f) => f.id === d.short)?.detail).toMatch(/committed offset 50, but its partial content has only 20 bytes/);
+  expect(report.findings.find((f) => f.id === d.short)?.detail).toMatch(
+    /committed offset 50, but its partial content has only 20 bytes/,
+  );
   expect(report.findings.find((f) => f.id === d.gone)?.detail).toMatch(/partial content is missing/);
   expect(report.findings.find((f) => f.id === d.wrongSize)?.detail).toMatch(/has 11 bytes, the row says 10/);
   // Sizes only: the wrong hash goes unseen, everything else is still found.
@@ -164,8 +171,14 @@ test("repair removes orphans and cuts long partials, and touches nothing a row r
   const rowsBefore = await db.sql`select * from files order by key`;
   const report = await checkConsistency(deps);
   await repairFindings(deps, report);
-  const outcome = Object.fromEntries(report.findings.map((f) => [f.kind + (f.kind === "short-partial" ? ":" + f.id : ""), f.repair]));
-  expect(outcome).toMatchObject({ "orphan-blob": "removed", "orphan-partial": "removed", "long-partial": "truncated to 50 bytes" });
+  const outcome = Object.fromEntries(
+    report.findings.map((f) => [f.kind + (f.kind === "short-partial" ? `:${f.id}` : ""), f.repair]),
+  );
+  expect(outcome).toMatchObject({
+    "orphan-blob": "removed",
+    "orphan-partial": "removed",
+    "long-partial": "truncated to 50 bytes",
+  });
   expect(report.findings.filter((f) => !f.repairable).every((f) => f.repair === undefined)).toBe(true);
 
   expect(await blobs.size(d.orphanBlob)).toBeUndefined();
@@ -178,14 +191,25 @@ test("repair removes orphans and cuts long partials, and touches nothing a row r
   expect(await blobs.partialSize(d.short)).toBe(20);
 
   const again = await checkConsistency(deps);
-  expect(again.findings.map((f) => f.kind).sort()).toEqual(["blob-sha256", "blob-size", "missing-blob", "short-partial", "short-partial"]);
+  expect(again.findings.map((f) => f.kind).sort()).toEqual([
+    "blob-sha256",
+    "blob-size",
+    "missing-blob",
+    "short-partial",
+    "short-partial",
+  ]);
 });
 
 test("repair asks the database again first: content referred to since the check is left", async () => {
   const d = await damage();
   const report = await checkConsistency(deps);
   // A server gives both orphans a row between the check and the repair.
-  await insertSession(db.sql, { id: d.orphanPartial, bucket: "b", key: "late", mimeType: "x/y", size: 5, expectedSha256: null }, 3600, { maxOpen: 1_000_000, maxOpenPerOwner: 1_000_000, maxPendingBytesPerOwner: 2 ** 50 });
+  await insertSession(
+    db.sql,
+    { id: d.orphanPartial, bucket: "b", key: "late", mimeType: "x/y", size: 5, expectedSha256: null },
+    3600,
+    { maxOpen: 1_000_000, maxOpenPerOwner: 1_000_000, maxPendingBytesPerOwner: 2 ** 50 },
+  );
   await db.sql`insert into files (bucket, key, mime_type, bytes, sha256, blob_id)
                values ('b', 'late-file', 'x/y', 7, ${Buffer.alloc(32)}, ${d.orphanBlob})`;
   await repairFindings(deps, report);
@@ -254,7 +278,10 @@ test("a fault a server recorded is a note, forgotten by --repair once the conten
   await recordContentFault(db.sql, row, "content missing");
   await rm(blobPath(id));
   const damaged = await checkConsistency(deps);
-  expect(damaged.findings.map((f) => [f.kind, f.severity])).toEqual([["missing-blob", "problem"], ["reported-fault", "note"]]);
+  expect(damaged.findings.map((f) => [f.kind, f.severity])).toEqual([
+    ["missing-blob", "problem"],
+    ["reported-fault", "note"],
+  ]);
   expect(damaged.findings[1].detail).toMatch(/a server found file b\/flaky's content missing \(2 times, last /);
   await repairFindings(deps, damaged);
   expect(damaged.findings[1].repair).toBe("left: the content is still damaged");
@@ -264,21 +291,47 @@ test("a fault a server recorded is a note, forgotten by --repair once the conten
   await blobs.discardPartial(id);
   const restored = await checkConsistency(deps);
   await repairFindings(deps, restored);
-  expect(restored.findings.map((f) => [f.kind, f.repair])).toEqual([["reported-fault", "forgotten: the content is whole now"]]);
+  expect(restored.findings.map((f) => [f.kind, f.repair])).toEqual([
+    ["reported-fault", "forgotten: the content is whole now"],
+  ]);
   expect((await checkConsistency(deps)).findings).toEqual([]);
 });
 
 describe("npm run fsck", () => {
   // A server's first start claims its blob directory for its database; fsck checks that claim.
   beforeEach(async () => {
-    await bindContentStore(db.sql, blobs, { database: "the test database", databaseSettings: "DATABASE_URL", store: "test directory", storeSettings: "BLOB_DIR" });
+    await bindContentStore(db.sql, blobs, {
+      database: "the test database",
+      databaseSettings: "DATABASE_URL",
+      store: "test directory",
+      storeSettings: "BLOB_DIR",
+    });
   });
   const fsck = (...args: string[]) =>
-    run(process.execPath, ["--import", "tsx", "src/fsck/main.ts", "--database-url", db.url, "--database-schema", db.schema, "--blob-dir", dir, ...args], {
-      cwd: root,
-    }).then(
+    run(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "src/fsck/main.ts",
+        "--database-url",
+        db.url,
+        "--database-schema",
+        db.schema,
+        "--blob-dir",
+        dir,
+        ...args,
+      ],
+      {
+        cwd: root,
+      },
+    ).then(
       ({ stdout }) => ({ code: 0, stdout, stderr: "" }),
-      (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
+      (err: { code: number; stdout: string; stderr: string }) => ({
+        code: err.code,
+        stdout: err.stdout,
+        stderr: err.stderr,
+      }),
     );
 
   test("exit 0 and 'clean' on a healthy store; exit 1 and a report on a damaged one; --json", async () => {
@@ -290,8 +343,12 @@ describe("npm run fsck", () => {
     const d = await damage();
     const human = await fsck();
     expect(human.code).toBe(1);
-    expect(human.stdout).toContain(`problem  missing-blob    file b/missing: its blob ${d.missing} is missing  [needs an operator]`);
-    expect(human.stdout).toContain(`problem  orphan-blob     blob ${d.orphanBlob} (7 bytes): no file or upload session refers to it  [--repair removes it]`);
+    expect(human.stdout).toContain(
+      `problem  missing-blob    file b/missing: its blob ${d.missing} is missing  [needs an operator]`,
+    );
+    expect(human.stdout).toContain(
+      `problem  orphan-blob     blob ${d.orphanBlob} (7 bytes): no file or upload session refers to it  [--repair removes it]`,
+    );
     expect(human.stdout).toMatch(/^7 problems \(2 repairable with --repair, 5 for an operator\), 1 note$/m);
 
     const json = await fsck("--json");
@@ -308,7 +365,13 @@ describe("npm run fsck", () => {
     expect(repaired.stdout).toMatch(/orphan-partial .*\[removed\]/);
     expect(repaired.stdout).toMatch(/long-partial .*\[truncated to 50 bytes\]/);
     const after = JSON.parse((await fsck("--json")).stdout);
-    expect(after.findings.map((f: { kind: string }) => f.kind).sort()).toEqual(["blob-sha256", "blob-size", "missing-blob", "short-partial", "short-partial"]);
+    expect(after.findings.map((f: { kind: string }) => f.kind).sort()).toEqual([
+      "blob-sha256",
+      "blob-size",
+      "missing-blob",
+      "short-partial",
+      "short-partial",
+    ]);
   });
 
   test("exit 2 with a clear message when it cannot check", async () => {
@@ -327,7 +390,9 @@ describe("npm run fsck", () => {
     try {
       const foreign = await fsck("--database-schema", other.schema);
       expect(foreign.code).toBe(2);
-      expect(foreign.stderr).toMatch(/belongs to another database \(the test database, claimed .*\), not to 127\.0\.0\.1:5432\/postgres, schema test_/);
+      expect(foreign.stderr).toMatch(
+        /belongs to another database \(the test database, claimed .*\), not to 127\.0\.0\.1:5432\/postgres, schema test_/,
+      );
     } finally {
       await other.drop();
     }

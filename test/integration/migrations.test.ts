@@ -4,11 +4,16 @@ import { checkBucket, checkKey } from "../../src/files/request-validation.js";
 import { connectDatabase, migrate, migrationLock, type Sql } from "../../src/store/postgres/database.js";
 import { createTestDatabase, databaseUrl, type TestDatabase } from "../support/database.js";
 
-const migrationFiles = (await readdir(new URL("../../migrations/", import.meta.url))).filter((f) => f.endsWith(".sql")).sort();
+const migrationFiles = (await readdir(new URL("../../migrations/", import.meta.url)))
+  .filter((f) => f.endsWith(".sql"))
+  .sort();
 
 /** Pools on brand-new (not yet existing) schemas, dropped after each test. */
 let fresh: { sql: Sql; schema: string }[] = [];
-function freshPool(schema = "test_" + randomBytes(6).toString("hex"), statementTimeoutSeconds = 0): { sql: Sql; schema: string } {
+function freshPool(
+  schema = `test_${randomBytes(6).toString("hex")}`,
+  statementTimeoutSeconds = 0,
+): { sql: Sql; schema: string } {
   const entry = { sql: connectDatabase({ url: databaseUrl(), schema, max: 2, statementTimeoutSeconds }), schema };
   fresh.push(entry);
   return entry;
@@ -38,7 +43,14 @@ describe("migrate", () => {
     await migrate(sql, schema);
     const tables = await sql<{ tableName: string }[]>`
       select table_name from information_schema.tables where table_schema = ${schema} order by table_name`;
-    expect(tables.map((t) => t.tableName)).toEqual(["content_faults", "content_removals", "deployment", "files", "schema_migrations", "upload_sessions"]);
+    expect(tables.map((t) => t.tableName)).toEqual([
+      "content_faults",
+      "content_removals",
+      "deployment",
+      "files",
+      "schema_migrations",
+      "upload_sessions",
+    ]);
   });
 
   test("schema_migrations records each file", async () => {
@@ -51,7 +63,7 @@ describe("migrate", () => {
   });
 
   test("the pool's statement timeout applies to calls, not to migrations (nor to waiting for another starter's)", async () => {
-    const schema = "test_" + randomBytes(6).toString("hex");
+    const schema = `test_${randomBytes(6).toString("hex")}`;
     const { sql } = freshPool(schema, 1);
     await expect(sql`select pg_sleep(1.5)`).rejects.toMatchObject({ code: "57014" });
     // Another starter migrating for 1.5 s: this one waits for it past its statement timeout.
@@ -71,7 +83,7 @@ describe("migrate", () => {
 
   test("two concurrent migrate() calls on a brand-new schema both succeed, applying each file once", async () => {
     // Two pools stand for two server processes starting at the same moment.
-    const schema = "test_" + randomBytes(6).toString("hex");
+    const schema = `test_${randomBytes(6).toString("hex")}`;
     const [one, two] = [freshPool(schema), freshPool(schema)];
     const results = await Promise.all([migrate(one.sql, schema), migrate(two.sql, schema)]);
     expect(results.flat().sort()).toEqual(migrationFiles);
@@ -111,7 +123,14 @@ describe("constraints", () => {
     sha256: Buffer;
   }
   function insertFile(overrides: Partial<FileInsert> = {}) {
-    const f: FileInsert = { bucket: "b", key: `k/${randomUUID()}`, mimeType: "text/plain", bytes: 1, sha256: sha(), ...overrides };
+    const f: FileInsert = {
+      bucket: "b",
+      key: `k/${randomUUID()}`,
+      mimeType: "text/plain",
+      bytes: 1,
+      sha256: sha(),
+      ...overrides,
+    };
     return db.sql`insert into files (bucket, key, mime_type, bytes, sha256, blob_id)
                   values (${f.bucket}, ${f.key}, ${f.mimeType}, ${f.bytes}, ${f.sha256}, ${randomUUID()})`;
   }
@@ -125,7 +144,15 @@ describe("constraints", () => {
     expectedSha256: Buffer | null;
   }
   function insertSession(overrides: Partial<SessionInsert> = {}) {
-    const s: SessionInsert = { bucket: "b", key: "k", mimeType: "text/plain", size: 10, committedOffset: 0, expectedSha256: null, ...overrides };
+    const s: SessionInsert = {
+      bucket: "b",
+      key: "k",
+      mimeType: "text/plain",
+      size: 10,
+      committedOffset: 0,
+      expectedSha256: null,
+      ...overrides,
+    };
     return db.sql`insert into upload_sessions (id, bucket, key, mime_type, size, committed_offset, expected_sha256, expires_at)
                   values (${randomUUID()}, ${s.bucket}, ${s.key}, ${s.mimeType}, ${s.size}, ${s.committedOffset}, ${s.expectedSha256},
                           now() + interval '1 hour')`;
@@ -140,9 +167,12 @@ describe("constraints", () => {
   });
 
   describe("files", () => {
-    test.each(["a//b", "../x", "/a", "a/", ".", "..", "a/./b", "a/../b", "a b", "a\\b", "ａ", "k".repeat(1025), ""])("key %j is refused", async (key) => {
-      await expect(insertFile({ key })).rejects.toMatchObject(checkViolation);
-    });
+    test.each(["a//b", "../x", "/a", "a/", ".", "..", "a/./b", "a/../b", "a b", "a\\b", "ａ", "k".repeat(1025), ""])(
+      "key %j is refused",
+      async (key) => {
+        await expect(insertFile({ key })).rejects.toMatchObject(checkViolation);
+      },
+    );
 
     test.each(["my bucket", "b".repeat(64), "", "a/b", "a.b"])("bucket %j is refused", async (bucket) => {
       await expect(insertFile({ bucket })).rejects.toMatchObject(checkViolation);
@@ -162,9 +192,9 @@ describe("constraints", () => {
 
     test("one blob per file: a second file on the same blob is refused", async () => {
       const blobId = randomUUID();
-      await db.sql`insert into files (bucket, key, mime_type, bytes, sha256, blob_id) values ('b', ${"u1/" + blobId}, 'x/y', 0, ${sha()}, ${blobId})`;
+      await db.sql`insert into files (bucket, key, mime_type, bytes, sha256, blob_id) values ('b', ${`u1/${blobId}`}, 'x/y', 0, ${sha()}, ${blobId})`;
       await expect(
-        db.sql`insert into files (bucket, key, mime_type, bytes, sha256, blob_id) values ('b', ${"u2/" + blobId}, 'x/y', 0, ${sha()}, ${blobId})`,
+        db.sql`insert into files (bucket, key, mime_type, bytes, sha256, blob_id) values ('b', ${`u2/${blobId}`}, 'x/y', 0, ${sha()}, ${blobId})`,
       ).rejects.toMatchObject({ code: "23505" });
     });
   });
@@ -197,15 +227,38 @@ describe("constraints", () => {
     test("an update cannot move committed_offset past the size either", async () => {
       const id = randomUUID();
       await db.sql`insert into upload_sessions (id, bucket, key, mime_type, size, expires_at) values (${id}, 'b', 'k', 'x/y', 5, now() + interval '1 hour')`;
-      await expect(db.sql`update upload_sessions set committed_offset = 6 where id = ${id}`).rejects.toMatchObject(checkViolation);
+      await expect(db.sql`update upload_sessions set committed_offset = 6 where id = ${id}`).rejects.toMatchObject(
+        checkViolation,
+      );
     });
   });
 
   // The database and names.ts must agree: what one accepts the other accepts. (A NUL byte is left
   // out: Postgres text cannot hold it at all, so it fails with another error.)
   const keys = [
-    "photos/2025/cat.jpg", "a..b", ".hidden", "...", "a/.hidden/b", "k".repeat(1024), "k".repeat(1025),
-    "a//b", "/a", "a/", ".", "..", "a/./b", "a/../b", "../x", "a/..", "./a", "a b", "a\\b", "ａ", "a\nb", "a\tb", "é",
+    "photos/2025/cat.jpg",
+    "a..b",
+    ".hidden",
+    "...",
+    "a/.hidden/b",
+    "k".repeat(1024),
+    "k".repeat(1025),
+    "a//b",
+    "/a",
+    "a/",
+    ".",
+    "..",
+    "a/./b",
+    "a/../b",
+    "../x",
+    "a/..",
+    "./a",
+    "a b",
+    "a\\b",
+    "ａ",
+    "a\nb",
+    "a\tb",
+    "é",
   ];
   const buckets = ["b", "My_Bucket-1", "a".repeat(63), "a".repeat(64), "my bucket", "a.b", "é", "b\n"];
   test.each([

@@ -1,6 +1,11 @@
 import { randomUUID } from "node:crypto";
 import net from "node:net";
-import { createSessionLocks, lockKey, type SessionLease, type SessionLocks } from "../../src/store/postgres/session-locks.js";
+import {
+  createSessionLocks,
+  lockKey,
+  type SessionLease,
+  type SessionLocks,
+} from "../../src/store/postgres/session-locks.js";
 import { createTestDatabase, sessionLockHolder, type TestDatabase } from "../support/database.js";
 import { eventually } from "../support/uploads.js";
 
@@ -275,7 +280,9 @@ describe("lockKey", () => {
  * A TCP proxy in front of Postgres that can stop passing on what the connections open so far send
  * (their queries are then never answered), while later connections pass freely.
  */
-async function startProxy(target: URL): Promise<{ url: string; holdExistingConnections(): void; close(): Promise<void> }> {
+async function startProxy(
+  target: URL,
+): Promise<{ url: string; holdExistingConnections(): void; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const held = new WeakSet<net.Socket>();
   const server = net.createServer((client) => {

@@ -38,7 +38,8 @@ function memoryAppender(start = 0) {
       position += chunk.byteLength;
       await new Promise((r) => setImmediate(r)); // in flight for a moment, as a real write is
       if (fail.write) throw fail.write;
-      if (data.length < at + chunk.byteLength) data = Buffer.concat([data, Buffer.alloc(at + chunk.byteLength - data.length)]);
+      if (data.length < at + chunk.byteLength)
+        data = Buffer.concat([data, Buffer.alloc(at + chunk.byteLength - data.length)]);
       data.set(chunk, at);
       events.push(`write ${at}+${chunk.byteLength}`);
     },
@@ -57,25 +58,47 @@ function memoryAppender(start = 0) {
 }
 
 const lease = (): WriterLease & { valid: boolean } => ({ valid: true });
-const message = (data: Uint8Array, fields: Partial<UploadContentRequest> = {}) => ({ uploadId: "", data, ...fields }) as UploadContentRequest;
+const message = (data: Uint8Array, fields: Partial<UploadContentRequest> = {}) =>
+  ({ uploadId: "", data, ...fields }) as UploadContentRequest;
 
 async function newSession(size: number): Promise<SessionRow> {
-  const inserted = await insertSession(db.sql, { id: randomUUID(), bucket: "b", key: "k", mimeType: "x/y", size, expectedSha256: null }, 3600, {
-    maxOpen: 1e6,
-    maxOpenPerOwner: 1e6,
-    maxPendingBytesPerOwner: 2 ** 50,
-  });
+  const inserted = await insertSession(
+    db.sql,
+    { id: randomUUID(), bucket: "b", key: "k", mimeType: "x/y", size, expectedSha256: null },
+    3600,
+    {
+      maxOpen: 1e6,
+      maxOpenPerOwner: 1e6,
+      maxPendingBytesPerOwner: 2 ** 50,
+    },
+  );
   if (!("row" in inserted)) throw new Error("not inserted");
   return inserted.row;
 }
 
-function writerOf(session: SessionRow, disk = memoryAppender(session.committedOffset), held = lease(), checkpointBytes = 64 * KiB) {
-  const deps = { sql: db.sql, hashes, log: createLogger({ silent: true }), checkpointBytes, sessionTtlSeconds: 3600, writeBehindBytes: 256 * KiB };
+function writerOf(
+  session: SessionRow,
+  disk = memoryAppender(session.committedOffset),
+  held = lease(),
+  checkpointBytes = 64 * KiB,
+) {
+  const deps = {
+    sql: db.sql,
+    hashes,
+    log: createLogger({ silent: true }),
+    checkpointBytes,
+    sessionTtlSeconds: 3600,
+    writeBehindBytes: 256 * KiB,
+  };
   return { writer: new SessionWriter(deps, session, disk.appender, createHash("sha256"), held), disk, held };
 }
 
 const offsetOf = async (id: string) => (await findSession(db.sql, id))!.committedOffset;
-const failure = async (promise: Promise<unknown>) => promise.then(() => undefined, (err: unknown) => ConnectError.from(err));
+const failure = async (promise: Promise<unknown>) =>
+  promise.then(
+    () => undefined,
+    (err: unknown) => ConnectError.from(err),
+  );
 
 test("append, then finish: every byte is fsynced before the offset that counts it is stored", async () => {
   const session = await newSession(100);
@@ -136,20 +159,29 @@ test("interrupt: what arrived is committed, and the running hash kept for the ne
   expect(cached.hash.digest("hex")).toBe(createHash("sha256").update(data).digest("hex"));
 });
 
-test.each(["write", "sync"] as const)("a %s failure: failed, nothing more is committed, the hash is forgotten", async (step) => {
-  const session = await newSession(100);
-  const { writer, disk } = writerOf(session);
-  hashes.put(session.id, { hash: createHash("sha256"), offset: 0 });
-  disk.fail[step] = Object.assign(new Error("EIO"), { code: "EIO" });
-  // A write failure surfaces when the write behind is waited for: at the latest, the commit.
-  const err = await failure(writer.append(message(content(10))).then(() => writer.finish()));
-  expect(err?.cause ?? err).toMatchObject({ code: "EIO" });
-  expect([writer.state, await offsetOf(session.id)]).toEqual(["failed", 0]);
-  await expect(writer.append(message(content(1)))).rejects.toThrow(/failed, not receiving/);
-  let reread = false;
-  await hashes.take(session.id, 0, { async *readPartial() { reread = true; } } as unknown as BlobStore);
-  expect(reread).toBe(true); // the cached hash was dropped: the next request hashes the content again
-});
+test.each(["write", "sync"] as const)(
+  "a %s failure: failed, nothing more is committed, the hash is forgotten",
+  async (step) => {
+    const session = await newSession(100);
+    const { writer, disk } = writerOf(session);
+    hashes.put(session.id, { hash: createHash("sha256"), offset: 0 });
+    disk.fail[step] = Object.assign(new Error("EIO"), { code: "EIO" });
+    // A write failure surfaces when the write behind is waited for: at the latest, the commit.
+    const err = await failure(writer.append(message(content(10))).then(() => writer.finish()));
+    expect(err?.cause ?? err).toMatchObject({ code: "EIO" });
+    expect([writer.state, await offsetOf(session.id)]).toEqual(["failed", 0]);
+    await expect(writer.append(message(content(1)))).rejects.toThrow(/failed, not receiving/);
+    let reread = false;
+    const rereading = {
+      readPartial: () => {
+        reread = true;
+        return [] as unknown as AsyncIterable<Uint8Array>;
+      },
+    };
+    await hashes.take(session.id, 0, rereading as unknown as BlobStore);
+    expect(reread).toBe(true); // the cached hash was dropped: the next request hashes the content again
+  },
+);
 
 test("lost lock: nothing more is written or committed, and the client is told the committed offset", async () => {
   const session = await newSession(100);
@@ -158,7 +190,11 @@ test("lost lock: nothing more is written or committed, and the client is told th
   await writer.settled();
   held.valid = false;
   const err = await failure(writer.append(message(content(10))));
-  expect([err && Code[err.code], err?.metadata.get("upload-offset"), writer.state]).toEqual(["Unavailable", "0", "lost-lock"]);
+  expect([err && Code[err.code], err?.metadata.get("upload-offset"), writer.state]).toEqual([
+    "Unavailable",
+    "0",
+    "lost-lock",
+  ]);
   expect(disk.events).toEqual(["write 0+10"]);
   expect(await offsetOf(session.id)).toBe(0);
 });
@@ -189,7 +225,14 @@ test("a writer that lost its lock does not complete the session: another may be 
   held.valid = false;
   const commits: string[] = [];
   const blobs = { commit: async (id: string) => void commits.push(id) } as unknown as BlobStore;
-  const err = await failure(completeFullUpload({ sql: db.sql, blobs, hashes, log: createLogger({ silent: true }) }, committed, writer.hash, held));
+  const err = await failure(
+    completeFullUpload(
+      { sql: db.sql, blobs, hashes, log: createLogger({ silent: true }) },
+      committed,
+      writer.hash,
+      held,
+    ),
+  );
   expect([err && Code[err.code], err?.metadata.get("upload-offset")]).toEqual(["Unavailable", "10"]);
   expect(commits).toEqual([]);
   expect((await findSession(db.sql, session.id))!.completedAt).toBeNull();

@@ -25,7 +25,7 @@ export function databaseUrl(): string {
 /** Creates and migrates a new schema. */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const url = databaseUrl();
-  const schema = "test_" + randomBytes(6).toString("hex");
+  const schema = `test_${randomBytes(6).toString("hex")}`;
   const sql = connectDatabase({ url, schema, max: 5 });
   await migrate(sql, schema);
   return {

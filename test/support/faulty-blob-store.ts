@@ -8,7 +8,16 @@ import path from "node:path";
 import type { BlobAppender, BlobStore } from "../../src/store/blobs/blob-store.js";
 
 /** The operations a fault can hit. */
-export type FaultOp = "openAppend" | "write" | "sync" | "truncate" | "commit" | "discardPartial" | "read" | "readPartial" | "delete";
+export type FaultOp =
+  | "openAppend"
+  | "write"
+  | "sync"
+  | "truncate"
+  | "commit"
+  | "discardPartial"
+  | "read"
+  | "readPartial"
+  | "delete";
 
 /** The disk errors a fault raises. */
 export type FaultCode = "ENOSPC" | "EIO";
@@ -88,7 +97,11 @@ export function createFaultyBlobStore(inner: BlobStore, root = "/var/lib/files-s
     fail(fault, syscall, id);
   }
 
-  async function* guardedRead(op: FaultOp, id: string, chunks: () => AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  async function* guardedRead(
+    op: FaultOp,
+    id: string,
+    chunks: () => AsyncIterable<Uint8Array>,
+  ): AsyncIterable<Uint8Array> {
     const fault = faultFor(op);
     if (!fault) return yield* chunks();
     if (fault.stage === "partial" || fault.stage === "after") {
@@ -137,7 +150,8 @@ export function createFaultyBlobStore(inner: BlobStore, root = "/var/lib/files-s
       durable.set(uploadId, Math.max(durable.get(uploadId) ?? 0, offset));
       return wrapAppender(uploadId, appender, offset);
     },
-    readPartial: (uploadId, start, end) => guardedRead("readPartial", uploadId, () => inner.readPartial(uploadId, start, end)),
+    readPartial: (uploadId, start, end) =>
+      guardedRead("readPartial", uploadId, () => inner.readPartial(uploadId, start, end)),
     partialSize: (uploadId) => inner.partialSize(uploadId),
     commit: (uploadId) => guarded("commit", "link", uploadId, () => inner.commit(uploadId)),
     discardPartial: (uploadId) => guarded("discardPartial", "unlink", uploadId, () => inner.discardPartial(uploadId)),

@@ -3,7 +3,14 @@
  * time into descriptors the code has never seen, and implemented over them, so that tests can show
  * the transcoder serves any annotated service without a line of code about it.
  */
-import { create, createFileRegistry, fromBinary, type DescMessage, type DescService, type Message } from "@bufbuild/protobuf";
+import {
+  create,
+  createFileRegistry,
+  fromBinary,
+  type DescMessage,
+  type DescService,
+  type Message,
+} from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { execFile } from "node:child_process";
@@ -28,11 +35,14 @@ export async function loadLibrary(): Promise<Library> {
   const dir = await mkdtemp(path.join(tmpdir(), "library-proto-"));
   try {
     await mkdir(path.join(dir, "google/api"), { recursive: true });
-    for (const f of ["annotations.proto", "http.proto"]) await copyFile(path.join(root, "third_party/google/api", f), path.join(dir, "google/api", f));
+    for (const f of ["annotations.proto", "http.proto"])
+      await copyFile(path.join(root, "third_party/google/api", f), path.join(dir, "google/api", f));
     await copyFile(path.join(root, "test/fixtures/transcoding/library.proto"), path.join(dir, "library.proto"));
     await writeFile(path.join(dir, "buf.yaml"), "version: v2\n");
     await promisify(execFile)(path.join(root, "node_modules/.bin/buf"), ["build", "-o", "image.binpb"], { cwd: dir });
-    const registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, await readFile(path.join(dir, "image.binpb"))));
+    const registry = createFileRegistry(
+      fromBinary(FileDescriptorSetSchema, await readFile(path.join(dir, "image.binpb"))),
+    );
     const service = registry.getService("library.v1.LibraryService")!;
     const message = (name: string) => registry.getMessage(`library.v1.${name}`)!;
     // The descriptor is only known at runtime, so the implementation is too.
@@ -51,7 +61,8 @@ function implement(message: (name: string) => DescMessage) {
       if (req.name === "shelves/s1/books/missing") throw new ConnectError(`book ${req.name} not found`, Code.NotFound);
       return book({ name: req.name, title: `Title of ${req.name}`, pages: 9007199254740993n });
     },
-    listBooks: (req: AnyMessage) => create(message("ListBooksResponse"), { books: [book({ name: `shelves/${req.shelf}/books/1` })], echo: req }),
+    listBooks: (req: AnyMessage) =>
+      create(message("ListBooksResponse"), { books: [book({ name: `shelves/${req.shelf}/books/1` })], echo: req }),
     createBook: (req: AnyMessage) => book({ ...(req.book as object), name: `shelves/${req.shelf}/books/new` }),
     updateBook: (req: AnyMessage) => book({ ...req }),
     archiveBook: (req: AnyMessage) => book({ name: req.name, tags: ["archived"] }),

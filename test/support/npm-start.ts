@@ -51,7 +51,9 @@ export function npmStart(env: Record<string, string>): NpmStart {
   });
   // "close", not "exit": by then every line has been read, and the server, which writes to the same
   // pipe, has exited too (npm may exit first: with dash as sh, a SIGTERM to the group ends npm at once).
-  const exited = new Promise<number | string>((resolve) => child.once("close", (code, signal) => resolve(code ?? signal ?? -1)));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once("close", (code, signal) => resolve(code ?? signal ?? -1)),
+  );
   const logLine = (pattern: RegExp, timeoutMs: number) =>
     new Promise<string>((resolve, reject) => {
       const seen = log.find((line) => pattern.test(line));
@@ -71,7 +73,9 @@ export function npmStart(env: Record<string, string>): NpmStart {
         reject(new Error(`${why}; the log:\n${log.join("\n")}`));
       };
       waiters.add(waiter);
-      void exited.then((code) => waiters.has(waiter) && fail(`npm start exited (${code}) before a log line matched ${pattern}`));
+      void exited.then(
+        (code) => waiters.has(waiter) && fail(`npm start exited (${code}) before a log line matched ${pattern}`),
+      );
     });
   return { child, log, exited, logLine, interrupt: () => process.kill(-child.pid!, "SIGINT") };
 }
@@ -150,5 +154,6 @@ export async function stopEverything(starts: NpmStart[], dataDir: string): Promi
   const pid = await postmasterPid(dataDir);
   if (pid === undefined || !isRunning(pid) || !/postgres/.test(readProc(pid, "cmdline") ?? "")) return;
   process.kill(pid, "SIGINT");
-  for (const deadline = Date.now() + 15_000; isRunning(pid) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+  for (const deadline = Date.now() + 15_000; isRunning(pid) && Date.now() < deadline; )
+    await new Promise((r) => setTimeout(r, 50));
 }

@@ -32,7 +32,12 @@ export interface PartialRequest {
  * and `body`, and keeps the connection open until the server closes it. `closed` rejects if the
  * server has not closed it within `timeoutMs`, saying what it had answered by then.
  */
-export function sendPartialRequest(port: number, head: string, body: string | Buffer, timeoutMs: number): PartialRequest {
+export function sendPartialRequest(
+  port: number,
+  head: string,
+  body: string | Buffer,
+  timeoutMs: number,
+): PartialRequest {
   const socket = net.connect(port, "127.0.0.1");
   const started = Date.now();
   let firstByteMs = -1;
@@ -45,7 +50,11 @@ export function sendPartialRequest(port: number, head: string, body: string | Bu
   const closed = new Promise<RawAnswer>((resolve, reject) => {
     const timer = setTimeout(() => {
       const got = Buffer.concat(parts).toString("latin1").split("\r\n", 1)[0];
-      reject(new Error(`the server had not closed the connection after ${timeoutMs} ms (answer so far: ${got ? JSON.stringify(got) : "nothing"})`));
+      reject(
+        new Error(
+          `the server had not closed the connection after ${timeoutMs} ms (answer so far: ${got ? JSON.stringify(got) : "nothing"})`,
+        ),
+      );
       socket.destroy();
     }, timeoutMs);
     socket.once("close", () => {
@@ -65,7 +74,8 @@ export function sendPartialRequest(port: number, head: string, body: string | Bu
 
 function parseAnswer(raw: Buffer): Omit<RawAnswer, "firstByteMs"> {
   const end = raw.indexOf("\r\n\r\n");
-  if (end < 0) throw new Error(`the connection closed without a complete answer: ${JSON.stringify(raw.toString("latin1"))}`);
+  if (end < 0)
+    throw new Error(`the connection closed without a complete answer: ${JSON.stringify(raw.toString("latin1"))}`);
   const [statusLine, ...lines] = raw.subarray(0, end).toString("latin1").split("\r\n");
   const headers: Record<string, string> = {};
   for (const line of lines) {
@@ -102,7 +112,12 @@ export interface Http2Answer {
  * Opens an HTTP/2 stream with `headers`, sends `body` without ending the stream, and resolves
  * once the server has closed the stream; rejects after `timeoutMs`.
  */
-export async function sendPartialHttp2Request(port: number, headers: http2.OutgoingHttpHeaders, body: Buffer, timeoutMs: number): Promise<Http2Answer> {
+export async function sendPartialHttp2Request(
+  port: number,
+  headers: http2.OutgoingHttpHeaders,
+  body: Buffer,
+  timeoutMs: number,
+): Promise<Http2Answer> {
   const session = http2.connect(`http://127.0.0.1:${port}`);
   session.on("error", () => undefined);
   try {
@@ -112,7 +127,15 @@ export async function sendPartialHttp2Request(port: number, headers: http2.Outgo
     stream.write(body);
     return await new Promise<Http2Answer>((resolve, reject) => {
       const answer: Http2Answer = { headers: {}, trailersOnly: false, trailers: {}, firstByteMs: -1 };
-      const timer = setTimeout(() => reject(new Error(`the server had not closed the stream after ${timeoutMs} ms (headers so far: ${JSON.stringify(answer.headers)})`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `the server had not closed the stream after ${timeoutMs} ms (headers so far: ${JSON.stringify(answer.headers)})`,
+            ),
+          ),
+        timeoutMs,
+      );
       stream.on("response", (h, flags) => {
         answer.firstByteMs = Date.now() - started;
         answer.headers = h;

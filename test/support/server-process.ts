@@ -34,7 +34,9 @@ export async function startServerProcess(env: Record<string, string>, entry = "s
     stdio: ["ignore", "ignore", "pipe"],
   });
   const log: string[] = [];
-  const exited = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? -1)));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once("exit", (code, signal) => resolve(code ?? signal ?? -1)),
+  );
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child.stderr! }).on("line", (line) => {
       log.push(line);
@@ -69,7 +71,9 @@ export async function failedStart(env: Record<string, string>, timeoutMs = 20_00
   createInterface({ input: child.stderr! }).on("line", (line) => log.push(line));
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
   // "close", not "exit": by then every line it wrote has been read.
-  const exit = await new Promise<number | string>((resolve) => child.once("close", (code, signal) => resolve(code ?? signal ?? -1)));
+  const exit = await new Promise<number | string>((resolve) =>
+    child.once("close", (code, signal) => resolve(code ?? signal ?? -1)),
+  );
   clearTimeout(timer);
   return { exit, log };
 }

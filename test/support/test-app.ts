@@ -42,8 +42,18 @@ export async function startTestApp(
 ): Promise<TestApp> {
   const db = await createTestDatabase();
   const blobDir = await mkdtemp(path.join(tmpdir(), "files-blobs-"));
-  const flags = { port: "0", "database-url": db.url, "database-schema": db.schema, "blob-dir": blobDir, "sweep-interval-seconds": "0", ...settings };
-  const config = loadConfig(Object.entries(flags).map(([k, v]) => `--${k}=${v}`), {});
+  const flags = {
+    port: "0",
+    "database-url": db.url,
+    "database-schema": db.schema,
+    "blob-dir": blobDir,
+    "sweep-interval-seconds": "0",
+    ...settings,
+  };
+  const config = loadConfig(
+    Object.entries(flags).map(([k, v]) => `--${k}=${v}`),
+    {},
+  );
   const log = logLine ? createLogger({ write: logLine }) : createLogger({ silent: !process.env.TEST_LOG });
   const app = await startApp(config, log, typeof overrides === "function" ? await overrides(config) : overrides);
   const baseUrl = `http://127.0.0.1:${app.port}`;

@@ -3,7 +3,7 @@ import type { Client } from "@connectrpc/connect";
 import { createHash, randomBytes } from "node:crypto";
 import { stat } from "node:fs/promises";
 import path from "node:path";
-import type { FilesService, UploadContentRequest } from "../../gen/files/v1/files_pb.js";
+import type { File, FilesService, UploadContentRequest } from "../../gen/files/v1/files_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { UploadContentRequestSchema } from "../../gen/files/v1/files_pb.js";
 
@@ -21,7 +21,12 @@ export function sha256(data: Uint8Array): string {
 }
 
 /** The messages of one upload request: the id on the first, `data` cut into `chunkSize` pieces. */
-export async function* chunks(uploadId: string, data: Uint8Array, chunkSize = 256 * 1024, offset?: number | bigint): AsyncIterable<UploadMessage> {
+export async function* chunks(
+  uploadId: string,
+  data: Uint8Array,
+  chunkSize = 256 * 1024,
+  offset?: number | bigint,
+): AsyncIterable<UploadMessage> {
   if (data.byteLength === 0) {
     yield { uploadId, offset: offset === undefined ? undefined : BigInt(offset) };
     return;
@@ -36,7 +41,13 @@ export async function* chunks(uploadId: string, data: Uint8Array, chunkSize = 25
 }
 
 /** Creates a session and uploads `data` in one request; answers the response. */
-export async function uploadFile(client: Files, bucket: string, key: string, data: Uint8Array, options: { mimeType?: string; sha256?: string; chunkSize?: number } = {}) {
+export async function uploadFile(
+  client: Files,
+  bucket: string,
+  key: string,
+  data: Uint8Array,
+  options: { mimeType?: string; sha256?: string; chunkSize?: number } = {},
+) {
   const { session } = await client.createUploadSession({
     bucket,
     key,
@@ -49,7 +60,7 @@ export async function uploadFile(client: Files, bucket: string, key: string, dat
 
 /** Downloads a file (or a range of it): answers the info and the concatenated data. */
 export async function download(client: Files, bucket: string, key: string, offset = 0, limit = 0) {
-  let info;
+  let info: File | undefined;
   const parts: Uint8Array[] = [];
   for await (const message of client.downloadFile({ bucket, key, offset: BigInt(offset), limit: BigInt(limit) })) {
     if (message.part.case === "info") info = message.part.value;
@@ -59,7 +70,11 @@ export async function download(client: Files, bucket: string, key: string, offse
 }
 
 /** Polls `check` until it answers something truthy, and answers that; fails after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 5000, what = "the condition is met"): Promise<NonNullable<T>> {
+export async function eventually<T>(
+  check: () => Promise<T> | T,
+  timeoutMs = 5000,
+  what = "the condition is met",
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

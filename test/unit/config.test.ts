@@ -39,13 +39,21 @@ describe("defaults", () => {
       env: m[2],
       default: m[3].trim() === "(empty)" ? "" : m[3].trim().replace(/^`|`$/g, ""),
     }));
-    expect(documented.sort((a, b) => a.flag.localeCompare(b.flag))).toEqual(describeSettings().sort((a, b) => a.flag.localeCompare(b.flag)));
+    expect(documented.sort((a, b) => a.flag.localeCompare(b.flag))).toEqual(
+      describeSettings().sort((a, b) => a.flag.localeCompare(b.flag)),
+    );
   });
 });
 
 describe("environment", () => {
   test("overrides the defaults", () => {
-    const c = loadConfig([], { PORT: "9000", HOST: "0.0.0.0", BLOB_DIR: "/srv/blobs", MAX_FILE_SIZE: "1GiB", DATABASE_URL: "postgres://x/y" });
+    const c = loadConfig([], {
+      PORT: "9000",
+      HOST: "0.0.0.0",
+      BLOB_DIR: "/srv/blobs",
+      MAX_FILE_SIZE: "1GiB",
+      DATABASE_URL: "postgres://x/y",
+    });
     expect(c.port).toBe(9000);
     expect(c.host).toBe("0.0.0.0");
     expect(c.blobDir).toBe("/srv/blobs");
@@ -126,7 +134,9 @@ describe("parseBytes", () => {
   });
 
   test("loadConfig refuses a prototype name as a unit, naming the setting", () => {
-    expect(() => loadConfig(["--max-file-size=1constructor"], noEnv)).toThrow(/--max-file-size \/ MAX_FILE_SIZE.*"1constructor"/);
+    expect(() => loadConfig(["--max-file-size=1constructor"], noEnv)).toThrow(
+      /--max-file-size \/ MAX_FILE_SIZE.*"1constructor"/,
+    );
   });
 });
 
@@ -157,17 +167,34 @@ describe("bad values", () => {
 
   test("a database connect timeout below 1 s is refused (postgres.js would wait forever)", () => {
     expect(loadConfig([], noEnv).databaseConnectTimeoutSeconds).toBe(10);
-    expect(() => loadConfig(["--database-connect-timeout-seconds=0"], noEnv)).toThrow(/--database-connect-timeout-seconds \/ DATABASE_CONNECT_TIMEOUT_SECONDS: must be at least 1/);
+    expect(() => loadConfig(["--database-connect-timeout-seconds=0"], noEnv)).toThrow(
+      /--database-connect-timeout-seconds \/ DATABASE_CONNECT_TIMEOUT_SECONDS: must be at least 1/,
+    );
     expect(loadConfig([], { DATABASE_CONNECT_TIMEOUT_SECONDS: "1" }).databaseConnectTimeoutSeconds).toBe(1);
   });
 
   test("inline content types: a comma- or space-separated list of media types; HTML and SVG are refused", () => {
-    expect(loadConfig([], noEnv).inlineContentTypes).toEqual(["image/*", "application/pdf", "text/plain", "video/*", "audio/*"]);
-    expect(loadConfig(["--inline-content-types=image/png, text/plain"], noEnv).inlineContentTypes).toEqual(["image/png", "text/plain"]);
+    expect(loadConfig([], noEnv).inlineContentTypes).toEqual([
+      "image/*",
+      "application/pdf",
+      "text/plain",
+      "video/*",
+      "audio/*",
+    ]);
+    expect(loadConfig(["--inline-content-types=image/png, text/plain"], noEnv).inlineContentTypes).toEqual([
+      "image/png",
+      "text/plain",
+    ]);
     expect(loadConfig([], { INLINE_CONTENT_TYPES: "" }).inlineContentTypes).toEqual([]);
-    expect(() => loadConfig(["--inline-content-types=image/*,text/html"], noEnv)).toThrow(/--inline-content-types \/ INLINE_CONTENT_TYPES: text\/html is never shown inline/);
-    expect(() => loadConfig([], { INLINE_CONTENT_TYPES: "image/svg+xml" })).toThrow(/image\/svg\+xml is never shown inline/);
-    expect(() => loadConfig([], { INLINE_CONTENT_TYPES: "pictures" })).toThrow(/INLINE_CONTENT_TYPES: "pictures" is not a media type/);
+    expect(() => loadConfig(["--inline-content-types=image/*,text/html"], noEnv)).toThrow(
+      /--inline-content-types \/ INLINE_CONTENT_TYPES: text\/html is never shown inline/,
+    );
+    expect(() => loadConfig([], { INLINE_CONTENT_TYPES: "image/svg+xml" })).toThrow(
+      /image\/svg\+xml is never shown inline/,
+    );
+    expect(() => loadConfig([], { INLINE_CONTENT_TYPES: "pictures" })).toThrow(
+      /INLINE_CONTENT_TYPES: "pictures" is not a media type/,
+    );
   });
 
   test("checkpoint bytes below 64KiB are refused", () => {

@@ -69,12 +69,15 @@ test.each([
 });
 
 test("refuses a key outside the listing's prefix, which no page of it ends with", () => {
-  expectInvalid(() => decodePageToken(rawToken({ v: 1, b: "b", p: "photos/", a: "zzz" }), "b", "photos/"), /page_token is invalid/);
+  expectInvalid(
+    () => decodePageToken(rawToken({ v: 1, b: "b", p: "photos/", a: "zzz" }), "b", "photos/"),
+    /page_token is invalid/,
+  );
 });
 
 test("the longest token we issue is accepted", () => {
   const prefix = "p".repeat(1023);
-  const cursor = { bucket: "b".repeat(63), prefix, after: prefix + "k" };
+  const cursor = { bucket: "b".repeat(63), prefix, after: `${prefix}k` };
   expect(cursor.after.length).toBe(1024);
   expect(decodePageToken(encodePageToken(cursor), cursor.bucket, prefix)).toEqual(cursor);
 });

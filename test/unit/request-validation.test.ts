@@ -136,12 +136,15 @@ describe("checkMimeType", () => {
     expectInvalid(() => checkMimeType(mime), mime);
   });
 
-  test.each(['text/plain;charset="utf 8"', "text/plain ;\tcharset=utf-8"])("accepts quoted spaces and tabs around ';': %j", (mime) => {
-    expect(checkMimeType(mime)).toBe(mime);
-  });
+  test.each(['text/plain;charset="utf 8"', "text/plain ;\tcharset=utf-8"])(
+    "accepts quoted spaces and tabs around ';': %j",
+    (mime) => {
+      expect(checkMimeType(mime)).toBe(mime);
+    },
+  );
 
   test("refuses more than 255 characters", () => {
-    const mime = "application/" + "x".repeat(120) + "; a=" + "b".repeat(120);
+    const mime = `application/${"x".repeat(120)}; a=${"b".repeat(120)}`;
     expect(mime.length).toBeGreaterThan(255);
     connectErrorOf(() => checkMimeType(mime), Code.InvalidArgument);
   });
@@ -160,7 +163,7 @@ describe("checkSha256", () => {
     expect(checkSha256("")).toBeUndefined();
   });
 
-  test.each([sha.slice(1), sha + "0", "g" + sha.slice(1), ` ${sha.slice(1)}`])("refuses %j", (value) => {
+  test.each([sha.slice(1), `${sha}0`, `g${sha.slice(1)}`, ` ${sha.slice(1)}`])("refuses %j", (value) => {
     expectInvalid(() => checkSha256(value), value);
   });
 });
@@ -198,9 +201,12 @@ describe("checkUploadId", () => {
     expect(checkUploadId(id)).toBe(id);
   });
 
-  test.each([id.toUpperCase(), id.slice(1), id.replace(/-/g, ""), `{${id}}`, "../etc/passwd", "abc"])("refuses %j", (value) => {
-    expectInvalid(() => checkUploadId(value), value);
-  });
+  test.each([id.toUpperCase(), id.slice(1), id.replace(/-/g, ""), `{${id}}`, "../etc/passwd", "abc"])(
+    "refuses %j",
+    (value) => {
+      expectInvalid(() => checkUploadId(value), value);
+    },
+  );
 
   test("refuses empty, saying it is required", () => {
     const err = connectErrorOf(() => checkUploadId(""), Code.InvalidArgument);

@@ -36,7 +36,9 @@ export class DataDirInUseError extends Error {
     /** The holder's pid, when it answered in time. */
     readonly holderPid: number | undefined,
   ) {
-    super(`${dataDir} is in use by another server (${holderPid === undefined ? "its pid did not answer" : `pid ${holderPid}`})`);
+    super(
+      `${dataDir} is in use by another server (${holderPid === undefined ? "its pid did not answer" : `pid ${holderPid}`})`,
+    );
     this.name = "DataDirInUseError";
   }
 }
@@ -61,7 +63,8 @@ export async function claimDataDir(dataDir: string): Promise<DataDirClaim> {
     }
     if (bound.code !== "EADDRINUSE") throw bound;
     const answer = await askHolderPid(name);
-    if (answer !== "gone" || attempt === 3) throw new DataDirInUseError(dataDir, typeof answer === "number" ? answer : undefined);
+    if (answer !== "gone" || attempt === 3)
+      throw new DataDirInUseError(dataDir, typeof answer === "number" ? answer : undefined);
   }
 }
 

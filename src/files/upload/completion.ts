@@ -35,7 +35,12 @@ export interface UploadOutcome {
  * replaced version's content removed. The lock is checked before each step that a writer which
  * lost it must not take (another may be completing the same session).
  */
-export async function completeFullUpload(deps: CompletionDeps, session: SessionRow, hash: Hash, lease: WriterLease): Promise<UploadOutcome> {
+export async function completeFullUpload(
+  deps: CompletionDeps,
+  session: SessionRow,
+  hash: Hash,
+  lease: WriterLease,
+): Promise<UploadOutcome> {
   const { sql, blobs, hashes } = deps;
   hashes.drop(session.id);
   const sha256 = hash.digest();
@@ -56,7 +61,11 @@ export async function completeFullUpload(deps: CompletionDeps, session: SessionR
     // partial content went with it. Not data loss: the session is simply no longer this one's.
     const now = await findSession(sql, session.id);
     if (!now) throw sessionNotFound(session.id);
-    if (now.completedAt) throw new ConnectError(`upload session ${session.id} was completed by another request meanwhile; nothing of this request was kept`, Code.Aborted);
+    if (now.completedAt)
+      throw new ConnectError(
+        `upload session ${session.id} was completed by another request meanwhile; nothing of this request was kept`,
+        Code.Aborted,
+      );
     throw err;
   });
   checkLease();

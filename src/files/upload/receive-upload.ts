@@ -31,7 +31,11 @@ export interface UploadDeps extends Omit<WriterDeps, "writeBehindBytes">, Comple
  * Receives one upload request's messages. `mayWrite` throws when the caller may not write the
  * session (checked before anything is locked).
  */
-export async function receiveUpload(deps: UploadDeps, requests: AsyncIterable<UploadContentRequest>, mayWrite: (session: SessionRow) => void): Promise<UploadOutcome> {
+export async function receiveUpload(
+  deps: UploadDeps,
+  requests: AsyncIterable<UploadContentRequest>,
+  mayWrite: (session: SessionRow) => void,
+): Promise<UploadOutcome> {
   const messages = requests[Symbol.asyncIterator]();
   const first = await messages.next();
   if (first.done) throw new ConnectError("upload_id is required on the first message", Code.InvalidArgument);
@@ -76,7 +80,11 @@ export async function receiveUpload(deps: UploadDeps, requests: AsyncIterable<Up
 }
 
 /** Feeds the writer every message; a broken request stream commits what arrived. */
-async function receive(writer: SessionWriter, first: UploadContentRequest, rest: AsyncIterator<UploadContentRequest>): Promise<void> {
+async function receive(
+  writer: SessionWriter,
+  first: UploadContentRequest,
+  rest: AsyncIterator<UploadContentRequest>,
+): Promise<void> {
   for (let message = first; ; ) {
     await writer.append(message);
     let next: IteratorResult<UploadContentRequest>;

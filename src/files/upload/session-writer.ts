@@ -21,7 +21,13 @@ import type { BlobAppender } from "../../store/blobs/blob-store.js";
 import type { Sql } from "../../store/postgres/database.js";
 import { moveOffset, type SessionRow } from "../../store/postgres/upload-sessions.js";
 import type { HashCache } from "../content-hash.js";
-import { lockLost, offsetMismatch, pastDeclaredSize, sessionEndedDuringUpload, uploadIdChanged } from "./upload-errors.js";
+import {
+  lockLost,
+  offsetMismatch,
+  pastDeclaredSize,
+  sessionEndedDuringUpload,
+  uploadIdChanged,
+} from "./upload-errors.js";
 import { WriteBehind } from "./write-behind.js";
 
 /** Where a writer is; see the module comment. */
@@ -125,7 +131,8 @@ export class SessionWriter {
     this.#expect("receiving");
     await this.#guard(() => this.#commit());
     this.#state = "finished";
-    if (this.#written < this.#session.size) this.#deps.hashes.put(this.#session.id, { hash: this.#hash, offset: this.#written });
+    if (this.#written < this.#session.size)
+      this.#deps.hashes.put(this.#session.id, { hash: this.#hash, offset: this.#written });
     return this.#session;
   }
 
@@ -168,8 +175,10 @@ export class SessionWriter {
   #check(message: UploadContentRequest): Error | undefined {
     const id = this.#session.id;
     if (message.uploadId !== "" && message.uploadId !== id) return uploadIdChanged(id, message.uploadId);
-    if (message.offset !== undefined && message.offset !== BigInt(this.#written)) return offsetMismatch(message.offset, this.#written, this.start);
-    if (this.#written + message.data.byteLength > this.#session.size) return pastDeclaredSize(this.#session.size, this.start);
+    if (message.offset !== undefined && message.offset !== BigInt(this.#written))
+      return offsetMismatch(message.offset, this.#written, this.start);
+    if (this.#written + message.data.byteLength > this.#session.size)
+      return pastDeclaredSize(this.#session.size, this.start);
     return undefined;
   }
 

@@ -14,12 +14,21 @@ export function withOffset(err: ConnectError, committedOffset: number): ConnectE
 
 /** There is no such live session (a completed one is still found until it expires). */
 export function sessionNotFound(uploadId: string): ConnectError {
-  return new ConnectError(`upload session ${uploadId} not found (it may have expired or been cancelled)`, Code.NotFound);
+  return new ConnectError(
+    `upload session ${uploadId} not found (it may have expired or been cancelled)`,
+    Code.NotFound,
+  );
 }
 
 /** Another request holds the session's lock. */
 export function sessionBusy(uploadId: string, committedOffset: number): ConnectError {
-  return withOffset(new ConnectError(`upload session ${uploadId} is being written by another request; retry once it ends`, Code.Aborted), committedOffset);
+  return withOffset(
+    new ConnectError(
+      `upload session ${uploadId} is being written by another request; retry once it ends`,
+      Code.Aborted,
+    ),
+    committedOffset,
+  );
 }
 
 /**
@@ -28,7 +37,10 @@ export function sessionBusy(uploadId: string, committedOffset: number): ConnectE
  */
 export function lockLost(uploadId: string, committedOffset: number): ConnectError {
   return withOffset(
-    new ConnectError(`lost the lock on upload session ${uploadId} with its database connection; nothing past the committed offset ${committedOffset} was kept; retry`, Code.Unavailable),
+    new ConnectError(
+      `lost the lock on upload session ${uploadId} with its database connection; nothing past the committed offset ${committedOffset} was kept; retry`,
+      Code.Unavailable,
+    ),
     committedOffset,
   );
 }
@@ -46,7 +58,10 @@ export function uploadIdChanged(uploadId: string, named: string): ConnectError {
 /** A message's offset precondition does not hold; the request is refused whole. */
 export function offsetMismatch(offset: bigint, expected: number, committedOffset: number): ConnectError {
   return withOffset(
-    new ConnectError(`offset ${offset} does not match the upload's offset ${expected}; nothing of this request was kept: resume from offset ${committedOffset}`, Code.Aborted),
+    new ConnectError(
+      `offset ${offset} does not match the upload's offset ${expected}; nothing of this request was kept: resume from offset ${committedOffset}`,
+      Code.Aborted,
+    ),
     committedOffset,
   );
 }
@@ -54,7 +69,11 @@ export function offsetMismatch(offset: bigint, expected: number, committedOffset
 /** Content beyond the declared size; the request is refused whole. */
 export function pastDeclaredSize(size: number, committedOffset: number): ConnectError {
   return withOffset(
-    errorWithReason(`content goes past the declared size of ${size} bytes; nothing of this request was kept: the committed offset is ${committedOffset}`, Code.OutOfRange, ErrorReason.CONTENT_PAST_DECLARED_SIZE),
+    errorWithReason(
+      `content goes past the declared size of ${size} bytes; nothing of this request was kept: the committed offset is ${committedOffset}`,
+      Code.OutOfRange,
+      ErrorReason.CONTENT_PAST_DECLARED_SIZE,
+    ),
     committedOffset,
   );
 }

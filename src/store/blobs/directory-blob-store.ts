@@ -11,9 +11,27 @@
  */
 import { randomUUID } from "node:crypto";
 import { constants, createReadStream } from "node:fs";
-import { link, mkdir, open, opendir, readdir, readFile, rm, stat, unlink, writeFile, type FileHandle } from "node:fs/promises";
+import {
+  link,
+  mkdir,
+  open,
+  opendir,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  unlink,
+  writeFile,
+  type FileHandle,
+} from "node:fs/promises";
 import path from "node:path";
-import { BlobMissingError, contentIdPattern, type BlobAppender, type BlobStore, type StoreOwner } from "./blob-store.js";
+import {
+  BlobMissingError,
+  contentIdPattern,
+  type BlobAppender,
+  type BlobStore,
+  type StoreOwner,
+} from "./blob-store.js";
 import { errorCode, type StoreFailure } from "../store-failures.js";
 
 const readChunkBytes = 1024 * 1024;
@@ -77,7 +95,7 @@ export async function createDirectoryBlobStore(root: string): Promise<BlobStore>
       // the name exists, so of two servers claiming at once exactly one wins, and a crash never
       // leaves half a record.
       const temporary = path.join(base, `.owner.json.${randomUUID()}`);
-      await writeFile(temporary, JSON.stringify(owner, null, 2) + "\n", { mode: 0o644, flush: true });
+      await writeFile(temporary, `${JSON.stringify(owner, null, 2)}\n`, { mode: 0o644, flush: true });
       try {
         await link(temporary, ownerPath);
         await syncDirectory(base);
@@ -106,7 +124,8 @@ export async function createDirectoryBlobStore(root: string): Promise<BlobStore>
       }
       try {
         const { size } = await handle.stat();
-        if (size < offset) throw new BlobMissingError(`committed content of upload ${uploadId} (has ${size} of ${offset} bytes)`);
+        if (size < offset)
+          throw new BlobMissingError(`committed content of upload ${uploadId} (has ${size} of ${offset} bytes)`);
         if (size > offset) await handle.truncate(offset); // written after the last commit: never counted
         return createAppender(handle, offset);
       } catch (err) {
@@ -115,7 +134,8 @@ export async function createDirectoryBlobStore(root: string): Promise<BlobStore>
       }
     },
 
-    readPartial: (uploadId, start, end) => readRange(partialPath(uploadId), start, end, `partial content of upload ${uploadId}`),
+    readPartial: (uploadId, start, end) =>
+      readRange(partialPath(uploadId), start, end, `partial content of upload ${uploadId}`),
 
     partialSize: (uploadId) => sizeOf(partialPath(uploadId)),
 
@@ -217,12 +237,12 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
-
 /** The errno values of a directory store's failures: a full or failing disk, no file handles left. */
 function classifyFileSystemError(err: unknown): StoreFailure | undefined {
   const code = errorCode(err);
   if (code === "ENOSPC" || code === "EDQUOT") return { kind: "full", store: "content", code };
   // The disk failed or went read-only, or the process ran out of file handles.
-  if (code === "EIO" || code === "EROFS" || code === "EMFILE" || code === "ENFILE" || code === "ESTALE") return { kind: "unavailable", store: "content", code };
+  if (code === "EIO" || code === "EROFS" || code === "EMFILE" || code === "ENFILE" || code === "ESTALE")
+    return { kind: "unavailable", store: "content", code };
   return undefined;
 }

@@ -10,7 +10,7 @@ import { projectFile } from "../../project-files.js";
 import { errorCode, type StoreFailure } from "../store-failures.js";
 
 /** A pool or a transaction: the query functions accept either. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: postgres.js types custom column types this way; rows are typed per query.
 export type Sql = postgres.Sql<any>;
 
 /** Options for {@link connectDatabase}. */
@@ -52,7 +52,8 @@ export class DatabaseUrlError extends Error {
 export function connectDatabase(options: DatabaseOptions): Sql {
   // postgres.js reads "localhost:5432/db" as a URL of scheme "localhost:" and quietly connects to
   // its defaults instead: only the two schemes Postgres knows are URLs here.
-  if (!/^postgres(ql)?:\/\//i.test(options.url)) throw new DatabaseUrlError("not a URL such as postgres://user:password@host:5432/database");
+  if (!/^postgres(ql)?:\/\//i.test(options.url))
+    throw new DatabaseUrlError("not a URL such as postgres://user:password@host:5432/database");
   try {
     return openPool(options);
   } catch (err) {
@@ -103,7 +104,10 @@ export async function checkConnection(sql: Sql): Promise<void> {
   } catch (err) {
     const { host, port, path, database, user, connect_timeout: timeoutSeconds } = sql.options;
     const where = path || host.map((h, i) => `${h.includes(":") ? `[${h}]` : h}:${port[i] ?? port[0]}`).join(",");
-    throw new Error(`cannot connect to Postgres at ${where} (database "${database}", user "${user}"): ${connectFailure(err, timeoutSeconds)}`, { cause: err });
+    throw new Error(
+      `cannot connect to Postgres at ${where} (database "${database}", user "${user}"): ${connectFailure(err, timeoutSeconds)}`,
+      { cause: err },
+    );
   }
 }
 
@@ -112,7 +116,8 @@ function connectFailure(err: unknown, timeoutSeconds: number): string {
   const code = (err as { code?: unknown }).code;
   const message = err instanceof Error ? err.message : String(err);
   if (code === "ECONNREFUSED") return "connection refused (is Postgres running and listening there?)";
-  if (code === "CONNECT_TIMEOUT" || code === "ETIMEDOUT") return `timed out after ${timeoutSeconds} s without an answer`;
+  if (code === "CONNECT_TIMEOUT" || code === "ETIMEDOUT")
+    return `timed out after ${timeoutSeconds} s without an answer`;
   if (code === "ENOTFOUND") return `unknown host (${message})`;
   if (code === "EAI_AGAIN") return `the host name could not be looked up now (${message})`;
   if (code === "EHOSTUNREACH" || code === "ENETUNREACH") return `host unreachable (${message})`;
@@ -125,7 +130,7 @@ const migrationsDir = projectFile("migrations") + path.sep;
 
 /** The advisory lock that serialises starters migrating `schema` (held for the transaction). */
 export function migrationLock(schema: string): string {
-  return "files-service migrations " + schema;
+  return `files-service migrations ${schema}`;
 }
 
 /**
@@ -161,7 +166,16 @@ export async function migrate(sql: Sql, schema: string): Promise<string[]> {
 // postgres.js's own codes for a connection it could not open or lost.
 const connectionCodes = new Set(["CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT"]);
 // Socket errors of a database that is down or unreachable.
-const socketCodes = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EPIPE", "EAI_AGAIN"]);
+const socketCodes = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EPIPE",
+  "EAI_AGAIN",
+]);
 
 /**
  * Classifies a failure of the database: undefined for anything that did not come from it. A bare
@@ -171,11 +185,15 @@ const socketCodes = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUN
 export function classifyDatabaseError(err: unknown): StoreFailure | undefined {
   const code = errorCode(err);
   if (code === undefined) return undefined;
-  const fromDatabase = err instanceof postgres.PostgresError || connectionCodes.has(code) || (socketCodes.has(code) && "query" in (err as object));
+  const fromDatabase =
+    err instanceof postgres.PostgresError ||
+    connectionCodes.has(code) ||
+    (socketCodes.has(code) && "query" in (err as object));
   if (!fromDatabase) return undefined;
   const failure = (kind: StoreFailure["kind"]): StoreFailure => ({ kind, store: "metadata", code });
   // Unreachable, restarting (admin/crash shutdown), out of connections or other resources.
-  if (connectionCodes.has(code) || socketCodes.has(code) || /^(08|57P0[1-3]|53)/.test(code)) return failure("unavailable");
+  if (connectionCodes.has(code) || socketCodes.has(code) || /^(08|57P0[1-3]|53)/.test(code))
+    return failure("unavailable");
   // statement_timeout (or an operator) cancelled the query: most likely it waited on a lock.
   if (code === "57014") return failure("timed-out");
   // Serialisation failure or deadlock.

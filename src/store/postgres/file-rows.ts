@@ -50,7 +50,11 @@ export async function listFiles(sql: Sql, bucket: string, { prefix, after, limit
  * A page of every file of every bucket in (bucket, key) order, after `after` (keyset pagination),
  * for checks of the whole store.
  */
-export async function allFiles(sql: Sql, after: { bucket: string; key: string } | undefined, limit: number): Promise<FileRow[]> {
+export async function allFiles(
+  sql: Sql,
+  after: { bucket: string; key: string } | undefined,
+  limit: number,
+): Promise<FileRow[]> {
   return sql<FileRow[]>`
     select * from files
      ${after ? sql`where (bucket, key) > (${after.bucket}::bucket_name, ${after.key}::object_key)` : sql``}

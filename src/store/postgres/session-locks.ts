@@ -92,5 +92,5 @@ export function createSessionLocks(url: string, schema: string, connectTimeoutSe
 
 /** The advisory lock key of a session: the first 64 bits of its UUID, as a signed bigint. */
 export function lockKey(sessionId: string): string {
-  return BigInt.asIntN(64, BigInt("0x" + sessionId.replace(/-/g, "").slice(0, 16))).toString();
+  return BigInt.asIntN(64, BigInt(`0x${sessionId.replace(/-/g, "").slice(0, 16)}`)).toString();
 }

@@ -25,7 +25,9 @@ export interface SessionRow {
 }
 
 /** What a new session is made of. */
-export type NewSession = Pick<SessionRow, "id" | "bucket" | "key" | "mimeType" | "size" | "expectedSha256"> & { owner?: string | null };
+export type NewSession = Pick<SessionRow, "id" | "bucket" | "key" | "mimeType" | "size" | "expectedSha256"> & {
+  owner?: string | null;
+};
 
 /** How many open sessions there may be, in all and per owner, and how many bytes an owner may declare and not yet send. */
 export interface SessionLimits {
@@ -50,7 +52,12 @@ export interface OpenUsage {
  * have an owner. The counts and the insert are one statement; concurrent creators may overshoot a
  * limit by a few (as many as create at once), never by many.
  */
-export async function insertSession(sql: Sql, session: NewSession, ttlSeconds: number, limits: SessionLimits): Promise<{ row: SessionRow } | { refused: OpenUsage }> {
+export async function insertSession(
+  sql: Sql,
+  session: NewSession,
+  ttlSeconds: number,
+  limits: SessionLimits,
+): Promise<{ row: SessionRow } | { refused: OpenUsage }> {
   const owner = session.owner ?? null;
   const [row] = await sql<SessionRow[]>`
     insert into upload_sessions (id, bucket, key, mime_type, size, expected_sha256, owner, expires_at)
@@ -87,7 +94,13 @@ export async function findSession(sql: Sql, id: string): Promise<SessionRow | un
  * the expiry. Answers undefined when the session is gone or completed, or its offset is no longer
  * `from`.
  */
-export async function moveOffset(sql: Sql, id: string, from: number, to: number, ttlSeconds: number): Promise<SessionRow | undefined> {
+export async function moveOffset(
+  sql: Sql,
+  id: string,
+  from: number,
+  to: number,
+  ttlSeconds: number,
+): Promise<SessionRow | undefined> {
   const [row] = await sql<SessionRow[]>`
     update upload_sessions
        set committed_offset = ${to}, expires_at = now() + make_interval(secs => ${ttlSeconds})

@@ -32,16 +32,19 @@ test("API_KEYS entries: access and buckets", () => {
   expect([...b.read]).toEqual(["cats", "dogs"]);
   expect(b.write.size).toBe(0);
   expect(keys.find("nope-nope-nope-nope")).toBeUndefined();
-  expect(keys.find(keyA + "x")).toBeUndefined();
+  expect(keys.find(`${keyA}x`)).toBeUndefined();
   expect(keys.find("")).toBeUndefined();
 });
 
 test("a key file with plain keys and SHA-256 digests", async () => {
   const digest = createHash("sha256").update(keyB).digest("hex");
-  const keys = loadApiKeys("", await file([
-    { name: "uploader", key: keyA, write: ["inbox"] },
-    { name: "reader", key_sha256: digest, read: ["*"] },
-  ]));
+  const keys = loadApiKeys(
+    "",
+    await file([
+      { name: "uploader", key: keyA, write: ["inbox"] },
+      { name: "reader", key_sha256: digest, read: ["*"] },
+    ]),
+  );
   expect(keys.find(keyA)).toMatchObject({ name: "uploader" });
   expect([...keys.find(keyA)!.write]).toEqual(["inbox"]);
   expect(keys.find(keyB)).toMatchObject({ name: "reader" });
@@ -100,9 +103,15 @@ test("the README states the key rule the code applies: its lengths and character
   expect(rule).not.toBeNull();
   const [min, max] = [Number(rule![1]), Number(rule![2])];
   // "A-Z a-z 0-9 . _ ~ + / = -": ranges and single characters.
-  const stated = rule![3].split(" ").flatMap((part) =>
-    /^.-.$/.test(part) ? Array.from({ length: part.charCodeAt(2) - part.charCodeAt(0) + 1 }, (_, i) => String.fromCharCode(part.charCodeAt(0) + i)) : [part],
-  );
+  const stated = rule![3]
+    .split(" ")
+    .flatMap((part) =>
+      /^.-.$/.test(part)
+        ? Array.from({ length: part.charCodeAt(2) - part.charCodeAt(0) + 1 }, (_, i) =>
+            String.fromCharCode(part.charCodeAt(0) + i),
+          )
+        : [part],
+    );
   const accepts = (key: string) => loadApiKeys(`${key}:r:*`, "").find(key) !== undefined;
   const rejects = (key: string) => expect(() => loadApiKeys(`${key}:r:*`, "")).toThrow();
   expect(accepts("a".repeat(min))).toBe(true);

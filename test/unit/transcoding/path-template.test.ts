@@ -53,7 +53,10 @@ describe("parsePathTemplate", () => {
 
 describe("matchPathTemplate", () => {
   test("binds single and multi-segment variables", () => {
-    expect(match("/v1/files/{bucket}/{key=**}", "/v1/files/dogs/photos/2025/shiba.jpg")).toEqual({ bucket: "dogs", key: "photos/2025/shiba.jpg" });
+    expect(match("/v1/files/{bucket}/{key=**}", "/v1/files/dogs/photos/2025/shiba.jpg")).toEqual({
+      bucket: "dogs",
+      key: "photos/2025/shiba.jpg",
+    });
     expect(match("/v1/files/{bucket}", "/v1/files/dogs")).toEqual({ bucket: "dogs" });
   });
 

@@ -17,7 +17,12 @@ beforeAll(async () => {
   table = createRouteTable(library.service.methods);
 });
 
-function bind(t: RouteTable, method: string, target: string, options: { body?: JsonValue; headers?: Record<string, string> } = {}) {
+function bind(
+  t: RouteTable,
+  method: string,
+  target: string,
+  options: { body?: JsonValue; headers?: Record<string, string> } = {},
+) {
   const [path, query = ""] = target.split("?");
   const match = t.match(method, path);
   if (match.kind !== "found") throw new Error(`no route: ${match.kind}`);
@@ -35,7 +40,11 @@ function invalid(fn: () => unknown, message: RegExp) {
 
 describe("query parameters", () => {
   test("snake_case and camelCase names, scalars, repeated, nested, enums, well-known types", () => {
-    const req = bind(table, "GET", "/v1/shelves/s1/books?page_size=5&tags=a&tags=b&includeArchived=true&filter.genre=GENRE_POETRY&filter.minPages=100&published_after=2025-01-02T03:04:05Z&ids=1&ids=9007199254740993");
+    const req = bind(
+      table,
+      "GET",
+      "/v1/shelves/s1/books?page_size=5&tags=a&tags=b&includeArchived=true&filter.genre=GENRE_POETRY&filter.minPages=100&published_after=2025-01-02T03:04:05Z&ids=1&ids=9007199254740993",
+    );
     expect(req.shelf).toBe("s1");
     expect(req.pageSize).toBe(5);
     expect(req.tags).toEqual(["a", "b"]);
@@ -56,8 +65,14 @@ describe("query parameters", () => {
   });
 
   test("an unknown parameter is refused, listing the ones there are", () => {
-    invalid(() => bind(table, "GET", "/v1/shelves/s1/books?pagesize=5"), /unknown query parameter "pagesize"; this request takes page_size, tags, include_archived, filter.genre, filter.min_pages, published_after, ids/);
-    invalid(() => bind(files, "GET", "/v1/files/dogs?foo=1"), /unknown query parameter "foo"; this request takes prefix, page_size, page_token/);
+    invalid(
+      () => bind(table, "GET", "/v1/shelves/s1/books?pagesize=5"),
+      /unknown query parameter "pagesize"; this request takes page_size, tags, include_archived, filter.genre, filter.min_pages, published_after, ids/,
+    );
+    invalid(
+      () => bind(files, "GET", "/v1/files/dogs?foo=1"),
+      /unknown query parameter "foo"; this request takes prefix, page_size, page_token/,
+    );
   });
 
   test("a parameter for a field the path sets is refused", () => {
@@ -66,8 +81,14 @@ describe("query parameters", () => {
   });
 
   test("a singular field given twice, a message as a value, bad numbers and booleans are refused", () => {
-    invalid(() => bind(table, "GET", "/v1/shelves/s1/books?page_size=1&page_size=2"), /given 2 times but is not repeated/);
-    invalid(() => bind(table, "GET", "/v1/shelves/s1/books?filter=x"), /field filter is a message; set its fields as filter.<field>/);
+    invalid(
+      () => bind(table, "GET", "/v1/shelves/s1/books?page_size=1&page_size=2"),
+      /given 2 times but is not repeated/,
+    );
+    invalid(
+      () => bind(table, "GET", "/v1/shelves/s1/books?filter=x"),
+      /field filter is a message; set its fields as filter.<field>/,
+    );
     invalid(() => bind(table, "GET", "/v1/shelves/s1/books?page_size=many"), /page_size.*expected number/);
     invalid(() => bind(table, "GET", "/v1/shelves/s1/books?include_archived=yes"), /expected true or false/);
     invalid(() => bind(table, "GET", "/v1/shelves/s1/books?filter.genre=GENRE_JAZZ"), /genre/);
@@ -79,30 +100,52 @@ describe("query parameters", () => {
     const bound = /query parameter "(data|book(\.title)?)": field (data|book(\.title)?) is bound to the request body/;
     invalid(() => bind(files, "POST", "/v1/files/session:abc?data=eA"), bound);
     invalid(() => bind(table, "PUT", "/v1/shelves/s1/books/b1/scan?data=eA"), bound);
-    invalid(() => bind(table, "POST", "/v1/shelves/s1/books?book.title=x", { body: { title: "T" } }), /query parameter "book.title": field book.title is bound to the request body/);
-    invalid(() => bind(table, "POST", "/v1/shelves/s1/books?book.title=x"), /query parameter "book.title": field book.title is bound to the request body/);
-    invalid(() => bind(table, "POST", "/v1/shelves/s1/books?book=x"), /query parameter "book": field book is bound to the request body/);
+    invalid(
+      () => bind(table, "POST", "/v1/shelves/s1/books?book.title=x", { body: { title: "T" } }),
+      /query parameter "book.title": field book.title is bound to the request body/,
+    );
+    invalid(
+      () => bind(table, "POST", "/v1/shelves/s1/books?book.title=x"),
+      /query parameter "book.title": field book.title is bound to the request body/,
+    );
+    invalid(
+      () => bind(table, "POST", "/v1/shelves/s1/books?book=x"),
+      /query parameter "book": field book is bound to the request body/,
+    );
   });
 
   test("fields inside the body field are not offered as parameters", () => {
     invalid(() => bind(table, "POST", "/v1/shelves/s1/books?foo=1"), /^unknown query parameter "foo"$/);
-    invalid(() => bind(files, "POST", "/v1/files/session:abc?foo=1"), /unknown query parameter "foo"; this request takes offset$/);
+    invalid(
+      () => bind(files, "POST", "/v1/files/session:abc?foo=1"),
+      /unknown query parameter "foo"; this request takes offset$/,
+    );
   });
 
   test("no query parameters when the body is the whole request", () => {
-    invalid(() => bind(table, "PATCH", "/v1/shelves/s1/books/b1?title=x", { body: {} }), /unexpected query parameter "title"/);
+    invalid(
+      () => bind(table, "PATCH", "/v1/shelves/s1/books/b1?title=x", { body: {} }),
+      /unexpected query parameter "title"/,
+    );
   });
 });
 
 describe("bodies", () => {
   test('body "*" fills the request; the path adds its fields', () => {
-    const req = bind(table, "PATCH", "/v1/shelves/s1/books/b1", { body: { title: "T", pages: 12, genre: "GENRE_FICTION" } });
+    const req = bind(table, "PATCH", "/v1/shelves/s1/books/b1", {
+      body: { title: "T", pages: 12, genre: "GENRE_FICTION" },
+    });
     expect(req).toMatchObject({ name: "shelves/s1/books/b1", title: "T", pages: 12n, genre: 1 });
   });
 
   test('body "*" and the path may repeat a field with the same value, not another', () => {
-    expect(bind(table, "PATCH", "/v1/shelves/s1/books/b1", { body: { name: "shelves/s1/books/b1" } }).name).toBe("shelves/s1/books/b1");
-    invalid(() => bind(table, "PATCH", "/v1/shelves/s1/books/b1", { body: { name: "shelves/s1/books/b2" } }), /field name is given by the path/);
+    expect(bind(table, "PATCH", "/v1/shelves/s1/books/b1", { body: { name: "shelves/s1/books/b1" } }).name).toBe(
+      "shelves/s1/books/b1",
+    );
+    invalid(
+      () => bind(table, "PATCH", "/v1/shelves/s1/books/b1", { body: { name: "shelves/s1/books/b2" } }),
+      /field name is given by the path/,
+    );
   });
 
   test('body "field" fills that field; query parameters fill the others', () => {
@@ -120,41 +163,68 @@ describe("bodies", () => {
 
   test("the contract's create body, with snake_case or camelCase", () => {
     const body = { bucket: "images", key: "image123.jpg", mime_type: "image/jpeg", size: 12345 };
-    expect(bind(files, "POST", "/v1/files", { body })).toMatchObject({ bucket: "images", key: "image123.jpg", mimeType: "image/jpeg", size: 12345n });
-    expect(bind(files, "POST", "/v1/files", { body: { bucket: "images", key: "k", size: 1, mimeType: "text/plain" } }).mimeType).toBe("text/plain");
+    expect(bind(files, "POST", "/v1/files", { body })).toMatchObject({
+      bucket: "images",
+      key: "image123.jpg",
+      mimeType: "image/jpeg",
+      size: 12345n,
+    });
+    expect(
+      bind(files, "POST", "/v1/files", { body: { bucket: "images", key: "k", size: 1, mimeType: "text/plain" } })
+        .mimeType,
+    ).toBe("text/plain");
   });
 });
 
 describe("header bindings", () => {
   test("Upload-Offset sets the offset precondition, like ?offset=", () => {
-    expect(bind(files, "POST", "/v1/files/session:abc", { headers: { "upload-offset": "1024" } })).toMatchObject({ uploadId: "abc", offset: 1024n });
+    expect(bind(files, "POST", "/v1/files/session:abc", { headers: { "upload-offset": "1024" } })).toMatchObject({
+      uploadId: "abc",
+      offset: 1024n,
+    });
     expect(bind(files, "POST", "/v1/files/session:abc?offset=1024")).toMatchObject({ offset: 1024n });
     expect(bind(files, "POST", "/v1/files/session:abc").offset).toBeUndefined();
   });
 
   test("header and query must agree", () => {
-    expect(bind(files, "POST", "/v1/files/session:abc?offset=7", { headers: { "upload-offset": "7" } }).offset).toBe(7n);
-    invalid(() => bind(files, "POST", "/v1/files/session:abc?offset=7", { headers: { "upload-offset": "8" } }), /header Upload-Offset: 8 disagrees/);
+    expect(bind(files, "POST", "/v1/files/session:abc?offset=7", { headers: { "upload-offset": "7" } }).offset).toBe(
+      7n,
+    );
+    invalid(
+      () => bind(files, "POST", "/v1/files/session:abc?offset=7", { headers: { "upload-offset": "8" } }),
+      /header Upload-Offset: 8 disagrees/,
+    );
     invalid(() => bind(files, "POST", "/v1/files/session:abc", { headers: { "upload-offset": "x" } }), /offset/);
   });
 });
 
 describe("REST JSON", () => {
   test("proto names, zero values shown, 64-bit integers as exact numbers", () => {
-    const book = create(library.message("Book"), { name: "b", pages: 9007199254740993n, published: timestampFromDate(new Date(0)) });
+    const book = create(library.message("Book"), {
+      name: "b",
+      pages: 9007199254740993n,
+      published: timestampFromDate(new Date(0)),
+    });
     const text = stringifyRestJson(messageToRestJson(library.message("Book"), book));
-    expect(text).toBe('{"name":"b","title":"","pages":9007199254740993,"tags":[],"genre":"GENRE_UNSPECIFIED","published":"1970-01-01T00:00:00Z"}');
+    expect(text).toBe(
+      '{"name":"b","title":"","pages":9007199254740993,"tags":[],"genre":"GENRE_UNSPECIFIED","published":"1970-01-01T00:00:00Z"}',
+    );
   });
 
   test("nested, repeated and negative 64-bit integers", () => {
     const res = create(library.message("ListBooksResponse"), { echo: { ids: [-5n, 7n], filter: { minPages: -1n } } });
-    const json = messageToRestJson(library.message("ListBooksResponse"), res) as { echo: { ids: unknown[]; filter: { min_pages: unknown } } };
+    const json = messageToRestJson(library.message("ListBooksResponse"), res) as {
+      echo: { ids: unknown[]; filter: { min_pages: unknown } };
+    };
     expect(json.echo.ids).toEqual([-5n, 7n]);
     expect(json.echo.filter.min_pages).toBe(-1n);
   });
 
   test("an unset message field is absent (response_body then answers null)", () => {
-    const json = messageToRestJson(UploadContentResponseSchema, create(UploadContentResponseSchema, { session: { offset: 0n } }));
+    const json = messageToRestJson(
+      UploadContentResponseSchema,
+      create(UploadContentResponseSchema, { session: { offset: 0n } }),
+    );
     expect(json.file).toBeUndefined();
     expect(stringifyRestJson(json.session)).toContain('"offset":0');
   });

@@ -28,7 +28,10 @@ function source(chunks: number[], gapMs: number, end: boolean) {
 }
 
 /** Reads `body`, taking `consumerMs` per chunk; answers the sizes read and the error, if any. */
-async function drain(body: AsyncIterable<Uint8Array>, consumerMs = 0): Promise<{ sizes: number[]; err?: ConnectError }> {
+async function drain(
+  body: AsyncIterable<Uint8Array>,
+  consumerMs = 0,
+): Promise<{ sizes: number[]; err?: ConnectError }> {
   const sizes: number[] = [];
   try {
     for await (const chunk of body) {

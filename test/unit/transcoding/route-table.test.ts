@@ -26,7 +26,11 @@ describe("FilesService routes", () => {
     ["DELETE", "/v1/files/dogs/shiba.jpg", { method: "DeleteFile", bucket: "dogs", key: "shiba.jpg" }],
     ["GET", "/v1/files/dogs/shiba.jpg:content", { method: "DownloadFile", bucket: "dogs", key: "shiba.jpg" }],
     ["HEAD", "/v1/files/dogs/shiba.jpg:content", { method: "DownloadFile", bucket: "dogs", key: "shiba.jpg" }],
-    ["GET", "/v1/files/dogs/photos/2025/shiba.jpg:content", { method: "DownloadFile", bucket: "dogs", key: "photos/2025/shiba.jpg" }],
+    [
+      "GET",
+      "/v1/files/dogs/photos/2025/shiba.jpg:content",
+      { method: "DownloadFile", bucket: "dogs", key: "photos/2025/shiba.jpg" },
+    ],
   ])("%s %s", (method, path, expected) => {
     expect(route(method, path)).toEqual(expected);
   });
@@ -34,28 +38,49 @@ describe("FilesService routes", () => {
   test("a bucket named session is a bucket", () => {
     expect(route("GET", "/v1/files/session")).toEqual({ method: "ListFiles", bucket: "session" });
     expect(route("GET", "/v1/files/session/a.jpg")).toEqual({ method: "GetFile", bucket: "session", key: "a.jpg" });
-    expect(route("GET", "/v1/files/session/a.jpg:content")).toEqual({ method: "DownloadFile", bucket: "session", key: "a.jpg" });
+    expect(route("GET", "/v1/files/session/a.jpg:content")).toEqual({
+      method: "DownloadFile",
+      bucket: "session",
+      key: "a.jpg",
+    });
   });
 
   test("a colon that is not a registered verb stays in the key", () => {
     expect(route("GET", "/v1/files/dogs/a:b.jpg")).toEqual({ method: "GetFile", bucket: "dogs", key: "a:b.jpg" });
-    expect(route("GET", "/v1/files/dogs/a.jpg:contents")).toEqual({ method: "GetFile", bucket: "dogs", key: "a.jpg:contents" });
+    expect(route("GET", "/v1/files/dogs/a.jpg:contents")).toEqual({
+      method: "GetFile",
+      bucket: "dogs",
+      key: "a.jpg:contents",
+    });
   });
 
   test("a verb applies to the last segment only", () => {
-    expect(route("GET", "/v1/files/dogs/x:content/a.jpg")).toEqual({ method: "GetFile", bucket: "dogs", key: "x:content/a.jpg" });
+    expect(route("GET", "/v1/files/dogs/x:content/a.jpg")).toEqual({
+      method: "GetFile",
+      bucket: "dogs",
+      key: "x:content/a.jpg",
+    });
   });
 
   test("the wrong method on a known path answers 405 with the allowed ones", () => {
     expect(route("PUT", "/v1/files")).toEqual({ kind: "method_not_allowed", allow: ["GET", "HEAD", "POST"] });
     expect(route("POST", "/v1/files/dogs")).toEqual({ kind: "method_not_allowed", allow: ["GET", "HEAD"] });
-    expect(route("POST", "/v1/files/dogs/a.jpg:content")).toEqual({ kind: "method_not_allowed", allow: ["GET", "HEAD"] });
-    expect(route("PATCH", "/v1/files/session:abc")).toEqual({ kind: "method_not_allowed", allow: ["DELETE", "GET", "HEAD", "POST"] });
+    expect(route("POST", "/v1/files/dogs/a.jpg:content")).toEqual({
+      kind: "method_not_allowed",
+      allow: ["GET", "HEAD"],
+    });
+    expect(route("PATCH", "/v1/files/session:abc")).toEqual({
+      kind: "method_not_allowed",
+      allow: ["DELETE", "GET", "HEAD", "POST"],
+    });
   });
 
-  test.each(["/", "/v2/files", "/v1/files/", "/v1/files/dogs/", "/v1", "v1/files", "/v1/files/dogs/a//b"])("%s is not found", (path) => {
-    expect(route("GET", path)).toEqual({ kind: "not_found" });
-  });
+  test.each(["/", "/v2/files", "/v1/files/", "/v1/files/dogs/", "/v1", "v1/files", "/v1/files/dogs/a//b"])(
+    "%s is not found",
+    (path) => {
+      expect(route("GET", path)).toEqual({ kind: "not_found" });
+    },
+  );
 });
 
 describe("LibraryService routes (a service the transcoder has never seen)", () => {
@@ -67,13 +92,22 @@ describe("LibraryService routes (a service the transcoder has never seen)", () =
   });
 
   test("multi-segment variables, additional bindings, custom verbs and methods", () => {
-    expect(routed(table.match("GET", "/v1/shelves/s1/books/b2"))).toEqual({ method: "GetBook", name: "shelves/s1/books/b2" });
+    expect(routed(table.match("GET", "/v1/shelves/s1/books/b2"))).toEqual({
+      method: "GetBook",
+      name: "shelves/s1/books/b2",
+    });
     expect(routed(table.match("GET", "/v1/books/b2"))).toEqual({ method: "GetBook", name: "b2" });
-    expect(routed(table.match("POST", "/v1/shelves/s1/books/b2:archive"))).toEqual({ method: "ArchiveBook", name: "shelves/s1/books/b2" });
+    expect(routed(table.match("POST", "/v1/shelves/s1/books/b2:archive"))).toEqual({
+      method: "ArchiveBook",
+      name: "shelves/s1/books/b2",
+    });
     expect(routed(table.match("PURGE", "/v1/shelves/s1"))).toEqual({ method: "PurgeShelf", shelf: "s1" });
     expect(routed(table.match("GET", "/v1/shelves/s1/books:watch"))).toEqual({ method: "WatchBooks", shelf: "s1" });
     expect(routed(table.match("GET", "/v1/shelves/s1/books"))).toEqual({ method: "ListBooks", shelf: "s1" });
-    expect(routed(table.match("PUT", "/v1/shelves/s1/books/b2/scan"))).toEqual({ method: "UploadScan", name: "shelves/s1/books/b2" });
+    expect(routed(table.match("PUT", "/v1/shelves/s1/books/b2/scan"))).toEqual({
+      method: "UploadScan",
+      name: "shelves/s1/books/b2",
+    });
   });
 
   test("a literal segment wins over a variable, whatever the order of declaration", () => {
@@ -89,7 +123,9 @@ describe("annotations that can't be served fail at start-up, naming the method",
     const method = library.service.methods.find((m) => m.name === "GetBook")!;
     const broken = { ...method, input: library.message("PurgeShelfRequest") };
     expect(() => createRouteTable([broken])).toThrow(RouteError);
-    expect(() => createRouteTable([broken])).toThrow(/LibraryService.GetBook: path variable: library.v1.PurgeShelfRequest has no field "name"/);
+    expect(() => createRouteTable([broken])).toThrow(
+      /LibraryService.GetBook: path variable: library.v1.PurgeShelfRequest has no field "name"/,
+    );
   });
 
   test("a header binding or download option naming no field (our own transcoding.v1.rest)", () => {
@@ -98,6 +134,8 @@ describe("annotations that can't be served fail at start-up, naming the method",
     expect(() => createRouteTable([{ ...method("UploadContent"), output: getFileResponse }])).toThrow(
       /FilesService.UploadContent: response header Upload-Offset: files.v1.GetFileResponse has no field "session"/,
     );
-    expect(() => createRouteTable([{ ...method("DownloadFile"), output: getFileResponse }])).toThrow(/FilesService.DownloadFile: download metadata: files.v1.GetFileResponse has no field "info"/);
+    expect(() => createRouteTable([{ ...method("DownloadFile"), output: getFileResponse }])).toThrow(
+      /FilesService.DownloadFile: download metadata: files.v1.GetFileResponse has no field "info"/,
+    );
   });
 });
