@@ -237,3 +237,25 @@ test("a writer that lost its lock does not complete the session: another may be 
   expect(commits).toEqual([]);
   expect((await findSession(db.sql, session.id))!.completedAt).toBeNull();
 });
+
+test("a stream of one-byte messages keeps at most a bounded number of writes waiting, not one per message", async () => {
+  const session = await newSession(5000);
+  const disk = memoryAppender(0);
+  let pending = 0;
+  let mostPending = 0;
+  const write = disk.appender.write;
+  disk.appender.write = async (chunk) => {
+    pending++;
+    mostPending = Math.max(mostPending, pending);
+    try {
+      await write(chunk);
+    } finally {
+      pending--;
+    }
+  };
+  const { writer } = writerOf(session, disk);
+  for (let i = 0; i < 5000; i++) await writer.append(message(content(1)));
+  await writer.finish();
+  expect(await offsetOf(session.id)).toBe(5000);
+  expect(mostPending).toBeLessThanOrEqual(257);
+});

@@ -94,11 +94,6 @@ export class SessionWriter {
     return this.#session;
   }
 
-  /** Bytes received so far (committed or not). */
-  get written(): number {
-    return this.#written;
-  }
-
   /** The running hash of everything received (for completion, once all is committed). */
   get hash(): Hash {
     return this.#hash;

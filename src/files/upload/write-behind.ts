@@ -1,6 +1,7 @@
 /**
  * Writes in flight: receiving the next message overlaps with writing the previous ones, up to a
- * bound on the bytes not yet written (memory stays bounded by it). The first failure is kept and
+ * bound on the bytes not yet written and on the number of writes (memory stays bounded by both: a
+ * client sending one-byte messages must not pile up millions of pending writes). The first failure is kept and
  * thrown by every later call, because a write that failed may have left a hole that no later
  * write may be counted past.
  */
@@ -10,19 +11,16 @@ import type { BlobAppender } from "../../store/blobs/blob-store.js";
 export class WriteBehind {
   readonly #appender: BlobAppender;
   readonly #limitBytes: number;
+  readonly #limitWrites: number;
   readonly #inflight: { done: Promise<void>; bytes: number }[] = [];
   #inflightBytes = 0;
   #failure: { error: unknown } | undefined;
 
-  /** Writes to `appender`, letting at most `limitBytes` wait to be written. */
-  constructor(appender: BlobAppender, limitBytes: number) {
+  /** Writes to `appender`, letting at most `limitBytes` in at most `limitWrites` writes wait to be written. */
+  constructor(appender: BlobAppender, limitBytes: number, limitWrites = 256) {
     this.#appender = appender;
     this.#limitBytes = limitBytes;
-  }
-
-  /** Whether a write has failed. */
-  get failed(): boolean {
-    return this.#failure !== undefined;
+    this.#limitWrites = limitWrites;
   }
 
   /**
@@ -35,7 +33,7 @@ export class WriteBehind {
     });
     this.#inflight.push({ done, bytes: data.byteLength });
     this.#inflightBytes += data.byteLength;
-    while (this.#inflightBytes > this.#limitBytes) {
+    while (this.#inflightBytes > this.#limitBytes || this.#inflight.length > this.#limitWrites) {
       const oldest = this.#inflight.shift()!;
       await oldest.done;
       this.#inflightBytes -= oldest.bytes;
