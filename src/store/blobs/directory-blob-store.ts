@@ -20,7 +20,7 @@ import {
   readFile,
   rm,
   stat,
-  unlink,
+  rename,
   writeFile,
   type FileHandle,
 } from "node:fs/promises";
@@ -148,9 +148,7 @@ export async function createDirectoryBlobStore(root: string): Promise<BlobStore>
       } catch (err) {
         if (errorCode(err) === "ENOENT") throw new BlobMissingError(`partial content of upload ${uploadId}`);
         if (errorCode(err) !== "EEXIST") throw err;
-        // Left by an interrupted earlier attempt; link afresh so the blob is exactly the partial.
-        await unlink(target);
-        await link(partialPath(uploadId), target);
+        await relink(partialPath(uploadId), target);
       }
       await syncDirectory(path.dirname(target));
     },
@@ -226,6 +224,24 @@ async function sizeOf(file: string): Promise<number | undefined> {
     if (errorCode(err) === "ENOENT") return undefined;
     throw err;
   }
+}
+
+/**
+ * The blob's name exists already: left by an interrupted earlier attempt, it is the same file as
+ * the partial (nothing to do). Otherwise it is made the partial's in one atomic rename, so that no
+ * moment exists in which the name is gone: another writer may be completing the same session.
+ */
+async function relink(partial: string, target: string): Promise<void> {
+  const [a, b] = await Promise.all([stat(partial), stat(target)]).catch((err: unknown) => {
+    throw errorCode(err) === "ENOENT" ? new BlobMissingError(`partial content of blob ${path.basename(target)}`) : err;
+  });
+  if (a.ino === b.ino && a.dev === b.dev) return;
+  const temporary = `${target}.${randomUUID()}`;
+  await link(partial, temporary);
+  await rename(temporary, target).catch(async (err: unknown) => {
+    await rm(temporary, { force: true });
+    throw err;
+  });
 }
 
 async function syncDirectory(dir: string): Promise<void> {
