@@ -79,7 +79,7 @@ async function addSession(key: string, size: number, data: Buffer): Promise<stri
   );
   if (data.length > 0) {
     await writePartial(id, data);
-    await moveOffset(db.sql, id, 0, data.length, 3600);
+    await moveOffset(db.sql, id, 0, 0, data.length, 3600);
   }
   return id;
 }

@@ -11,7 +11,7 @@ import { completeFullUpload } from "../../src/files/upload/completion.js";
 import { SessionWriter, type WriterLease } from "../../src/files/upload/session-writer.js";
 import { createLogger } from "../../src/log.js";
 import type { BlobAppender, BlobStore } from "../../src/store/blobs/blob-store.js";
-import { findSession, insertSession, type SessionRow } from "../../src/store/postgres/upload-sessions.js";
+import { claimSession, findSession, insertSession, type SessionRow } from "../../src/store/postgres/upload-sessions.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { content } from "../support/uploads.js";
 
@@ -258,4 +258,39 @@ test("a stream of one-byte messages keeps at most a bounded number of writes wai
   await writer.finish();
   expect(await offsetOf(session.id)).toBe(5000);
   expect(mostPending).toBeLessThanOrEqual(257);
+});
+
+test("a writer whose lock was taken over without its knowing cannot move the offset: the new writer's claim fences it off", async () => {
+  const session = (await claimSession(db.sql, (await newSession(100)).id))!;
+  const old = writerOf(session);
+  await old.writer.append(message(content(10)));
+  await old.writer.finish();
+  // The old writer's lock connection died on the server's side; it has not noticed (its lease still
+  // reads valid), and another request claims the session.
+  const taken = (await claimSession(db.sql, session.id))!;
+  expect(taken.writerEpoch).toBe(session.writerEpoch + 1);
+  const stale = writerOf((await findSession(db.sql, session.id))!, memoryAppender(10));
+  // The stale writer still thinks it holds the epoch it had.
+  const staleWriter = new SessionWriter(
+    {
+      sql: db.sql,
+      hashes,
+      log: createLogger({ silent: true }),
+      checkpointBytes: 64 * KiB,
+      sessionTtlSeconds: 3600,
+      writeBehindBytes: 256 * KiB,
+    },
+    { ...taken, writerEpoch: session.writerEpoch },
+    stale.disk.appender,
+    createHash("sha256"),
+    lease(),
+  );
+  await staleWriter.append(message(content(10)));
+  const err = await failure(staleWriter.finish());
+  expect([err && Code[err.code], err?.metadata.get("upload-offset")]).toEqual(["Unavailable", "10"]);
+  expect(await offsetOf(session.id)).toBe(10);
+  // The writer that holds the session goes on as if the stale one had never been.
+  const current = writerOf(taken, memoryAppender(10));
+  await current.writer.append(message(content(90)));
+  expect((await current.writer.finish()).committedOffset).toBe(100);
 });

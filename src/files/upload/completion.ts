@@ -70,7 +70,13 @@ export async function completeFullUpload(
   });
   checkLease();
   const done = await completeUpload(sql, session, sha256);
-  if (!done) throw sessionNotFound(session.id);
+  if (!done) {
+    // Another request claimed the session since this writer did (its lock went unnoticed), or it ended.
+    const now = await findSession(sql, session.id);
+    if (now && now.completedAt === null && now.writerEpoch !== session.writerEpoch)
+      throw lockLost(session.id, now.committedOffset);
+    throw sessionNotFound(session.id);
+  }
   // The partial content's name and the replaced version's blob; what fails here, the sweep retries.
   await removeContent(deps, done.replacedBlobId ? [session.id, done.replacedBlobId] : [session.id]);
   return { session: { ...session, completedAt: done.file.createdAt }, file: done.file };

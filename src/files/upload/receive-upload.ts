@@ -10,7 +10,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { UploadContentRequest } from "../../../gen/files/v1/files_pb.js";
 import type { BlobStore } from "../../store/blobs/blob-store.js";
 import type { SessionLocks } from "../../store/postgres/session-locks.js";
-import { findSession, type SessionRow } from "../../store/postgres/upload-sessions.js";
+import { claimSession, findSession, type SessionRow } from "../../store/postgres/upload-sessions.js";
 import { checkUploadId } from "../request-validation.js";
 import { answerCompleted, completeFullUpload, type CompletionDeps, type UploadOutcome } from "./completion.js";
 import { SessionWriter, type WriterDeps } from "./session-writer.js";
@@ -49,7 +49,8 @@ export async function receiveUpload(
   if (!lease) throw sessionBusy(uploadId, found.committedOffset);
   try {
     // Read again under the lock: the previous writer may have moved the offset, or completed it.
-    const session = await findSession(deps.sql, uploadId);
+    // Claimed under the lock: the epoch it bumps fences off a writer that lost the lock unawares.
+    const session = await claimSession(deps.sql, uploadId);
     if (!session) throw sessionNotFound(uploadId);
     if (session.completedAt) return await answerCompleted(deps.sql, session, first.value, messages);
     const appender = await deps.blobs.openAppend(uploadId, session.committedOffset);

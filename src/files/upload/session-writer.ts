@@ -14,12 +14,13 @@
  * written past the committed offset. Bytes are always fsynced before the offset that counts them
  * is stored, and the offset only moves by compare-and-set while this writer holds the lock.
  */
+import type { ConnectError } from "@connectrpc/connect";
 import type { Hash } from "node:crypto";
 import type { UploadContentRequest } from "../../../gen/files/v1/files_pb.js";
 import type { Logger } from "../../log.js";
 import type { BlobAppender } from "../../store/blobs/blob-store.js";
 import type { Sql } from "../../store/postgres/database.js";
-import { moveOffset, type SessionRow } from "../../store/postgres/upload-sessions.js";
+import { findSession, moveOffset, type SessionRow } from "../../store/postgres/upload-sessions.js";
 import type { HashCache } from "../content-hash.js";
 import {
   lockLost,
@@ -195,9 +196,22 @@ export class SessionWriter {
     await this.#appender.sync();
     this.#checkLease(); // lost while syncing: the compare-and-set below must not be a stale writer's
     const { sql, sessionTtlSeconds } = this.#deps;
-    const moved = await moveOffset(sql, this.#session.id, this.#session.committedOffset, target, sessionTtlSeconds);
-    if (!moved) throw sessionEndedDuringUpload(this.#session.id);
+    const { id, writerEpoch, committedOffset } = this.#session;
+    const moved = await moveOffset(sql, id, writerEpoch, committedOffset, target, sessionTtlSeconds);
+    if (!moved) throw await this.#whyNotMoved();
     this.#session = moved;
+  }
+
+  /**
+   * Why the offset did not move: another request claimed the session (this writer's lock went
+   * with its connection before it noticed), or the session ended under the upload.
+   */
+  async #whyNotMoved(): Promise<ConnectError> {
+    const now = await findSession(this.#deps.sql, this.#session.id);
+    if (now && now.completedAt === null && now.writerEpoch !== this.#session.writerEpoch) {
+      return lockLost(this.#session.id, now.committedOffset);
+    }
+    return sessionEndedDuringUpload(this.#session.id);
   }
 
   /** Starts a commit in the background once a checkpoint's worth is written (one at a time). */
@@ -237,7 +251,8 @@ export class SessionWriter {
       return;
     }
     if (this.#session.committedOffset !== this.start) {
-      const moved = await moveOffset(sql, id, this.#session.committedOffset, this.start, sessionTtlSeconds);
+      const { writerEpoch, committedOffset } = this.#session;
+      const moved = await moveOffset(sql, id, writerEpoch, committedOffset, this.start, sessionTtlSeconds);
       // Someone else moved the offset: the content is theirs now, leave it be.
       if (!moved) return;
       this.#session = moved;

@@ -113,7 +113,7 @@ export async function completeUpload(sql: Sql, session: SessionRow, sha256: Buff
   return sql.begin(async (tx) => {
     const ended = await tx`
       update upload_sessions set completed_at = now()
-       where id = ${session.id} and completed_at is null and expires_at > now()
+       where id = ${session.id} and writer_epoch = ${session.writerEpoch} and completed_at is null and expires_at > now()
       returning id`;
     if (ended.length === 0) return undefined;
     // The partial content: the blob is a link to the same bytes, so only the name goes.

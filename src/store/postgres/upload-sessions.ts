@@ -22,6 +22,8 @@ export interface SessionRow {
   completedAt: Date | null;
   /** Who opened it (an API key's name), or null when the service runs without keys. */
   owner: string | null;
+  /** Bumped by each request that takes the session's lock: the fencing token of its writer. */
+  writerEpoch: number;
 }
 
 /** What a new session is made of. */
@@ -90,13 +92,26 @@ export async function findSession(sql: Sql, id: string): Promise<SessionRow | un
 }
 
 /**
- * Moves the committed offset of an open session from `from` to `to` (compare-and-set) and extends
- * the expiry. Answers undefined when the session is gone or completed, or its offset is no longer
- * `from`.
+ * Takes a live session for a writer that has just locked it: bumps its writer epoch, answering the
+ * session with the epoch this writer holds (undefined when there is no live session).
+ */
+export async function claimSession(sql: Sql, id: string): Promise<SessionRow | undefined> {
+  const [row] = await sql<SessionRow[]>`
+    update upload_sessions set writer_epoch = writer_epoch + 1
+     where id = ${id} and expires_at > now()
+    returning *`;
+  return row;
+}
+
+/**
+ * Moves the committed offset of an open session from `from` to `to` (compare-and-set, on the
+ * writer epoch `epoch` too) and extends the expiry. Answers undefined when the session is gone or
+ * completed, its offset is no longer `from`, or another writer has claimed it since.
  */
 export async function moveOffset(
   sql: Sql,
   id: string,
+  epoch: number,
   from: number,
   to: number,
   ttlSeconds: number,
@@ -104,7 +119,8 @@ export async function moveOffset(
   const [row] = await sql<SessionRow[]>`
     update upload_sessions
        set committed_offset = ${to}, expires_at = now() + make_interval(secs => ${ttlSeconds})
-     where id = ${id} and committed_offset = ${from} and expires_at > now() and completed_at is null
+     where id = ${id} and writer_epoch = ${epoch} and committed_offset = ${from}
+       and expires_at > now() and completed_at is null
     returning *`;
   return row;
 }
