@@ -413,3 +413,26 @@ test("a cancel that lands while the upload completes: the writer answers not_fou
     await racing.close();
   }
 });
+
+test("a cancel that lands while a resume opens the content: not_found, not data loss", async () => {
+  let beforeOpen: ((id: string, offset: number) => Promise<void>) | undefined;
+  const racing = await startTestApp({}, async (config) => {
+    const inner = await createDirectoryBlobStore(config.blobDir);
+    const openAppend = async (id: string, offset: number) => {
+      await beforeOpen?.(id, offset);
+      return inner.openAppend(id, offset);
+    };
+    return { blobs: { ...inner, openAppend } };
+  });
+  try {
+    const files = racing.client("grpc (HTTP/2)");
+    const { session } = await files.createUploadSession({ bucket: "race", key: "resumed.bin", size: 100n });
+    await files.uploadContent(chunks(session!.id, content(50)));
+    beforeOpen = async (id, offset) => {
+      if (offset > 0) await files.cancelUploadSession({ uploadId: id });
+    };
+    await rejectsWith(Code.NotFound, /not found/)(files.uploadContent(chunks(session!.id, content(50))));
+  } finally {
+    await racing.close();
+  }
+});

@@ -8,7 +8,7 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { UploadContentRequest } from "../../../gen/files/v1/files_pb.js";
-import type { BlobStore } from "../../store/blobs/blob-store.js";
+import { BlobMissingError, type BlobStore } from "../../store/blobs/blob-store.js";
 import type { SessionLocks } from "../../store/postgres/session-locks.js";
 import { claimSession, findSession, type SessionRow } from "../../store/postgres/upload-sessions.js";
 import { checkUploadId } from "../request-validation.js";
@@ -48,12 +48,12 @@ export async function receiveUpload(
   const lease = await deps.locks.tryAcquire(uploadId);
   if (!lease) throw sessionBusy(uploadId, found.committedOffset);
   try {
-    // Read again under the lock: the previous writer may have moved the offset, or completed it.
-    // Claimed under the lock: the epoch it bumps fences off a writer that lost the lock unawares.
+    // Read again under the lock (the previous writer may have moved the offset, or completed it),
+    // and claimed: the epoch it bumps fences off a writer that lost the lock unawares.
     const session = await claimSession(deps.sql, uploadId);
     if (!session) throw sessionNotFound(uploadId);
     if (session.completedAt) return await answerCompleted(deps.sql, session, first.value, messages);
-    const appender = await deps.blobs.openAppend(uploadId, session.committedOffset);
+    const appender = await goneIfCancelled(deps, uploadId, deps.blobs.openAppend(uploadId, session.committedOffset));
     try {
       // A cancel does not wait for the lock: it may have ended the session, and removed its content,
       // just before openAppend made the content anew. Look once more, so nothing is left behind.
@@ -61,7 +61,11 @@ export async function receiveUpload(
         await deps.blobs.discardPartial(uploadId);
         throw sessionNotFound(uploadId);
       }
-      const running = await deps.hashes.take(uploadId, session.committedOffset, deps.blobs);
+      const running = await goneIfCancelled(
+        deps,
+        uploadId,
+        deps.hashes.take(uploadId, session.committedOffset, deps.blobs),
+      );
       const writer = new SessionWriter({ ...deps, writeBehindBytes }, session, appender, running.hash, lease);
       try {
         await receive(writer, first.value, messages);
@@ -77,6 +81,19 @@ export async function receiveUpload(
     }
   } finally {
     await lease.release();
+  }
+}
+
+/**
+ * `step`'s result; but if the partial content is missing because a cancel (which does not wait for
+ * the lock) removed it meanwhile, the session is simply gone — not data loss.
+ */
+async function goneIfCancelled<T>(deps: UploadDeps, uploadId: string, step: Promise<T>): Promise<T> {
+  try {
+    return await step;
+  } catch (err) {
+    if (err instanceof BlobMissingError && !(await findSession(deps.sql, uploadId))) throw sessionNotFound(uploadId);
+    throw err;
   }
 }
 
