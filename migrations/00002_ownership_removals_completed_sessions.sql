@@ -17,10 +17,16 @@ INSERT INTO deployment DEFAULT VALUES;
 -- cancelled, expired or completed session's partial content. An id is added in the same
 -- transaction that lets go of the content, and removed once the content is gone; the sweep removes
 -- only what is listed here, so it never touches content this database did not create.
+-- One id may be let go of twice (a completed session's partial content, then its file's blob):
+-- `version` counts the times, so that a removal that read the first one forgets the id only if no
+-- second came meanwhile.
 CREATE TABLE content_removals (
-  id    uuid PRIMARY KEY,
-  since timestamptz NOT NULL DEFAULT now()
+  id      uuid PRIMARY KEY,
+  since   timestamptz NOT NULL DEFAULT now(),
+  version integer NOT NULL DEFAULT 1
 );
+-- The sweep takes the oldest first.
+CREATE INDEX content_removals_since ON content_removals (since);
 
 -- A completed session stays readable until it would have expired, so that a client whose final
 -- answer was lost learns that the upload completed (and which file it became) instead of "not found".

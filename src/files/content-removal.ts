@@ -31,8 +31,9 @@ export async function removeContent(deps: RemovalDeps, ids: readonly string[]): 
     log.warn("could not look up content to remove; the sweep will", { ids: ids.length, err: err });
     return 0;
   }
-  const removed: string[] = [];
-  for (const { id, blobInUse, partialInUse } of candidates) {
+  const removed: RemovalCandidate[] = [];
+  for (const candidate of candidates) {
+    const { id, blobInUse, partialInUse } = candidate;
     try {
       if (partialInUse) {
         // A session still being uploaded into: recorded by mistake. Keep its content, and say so.
@@ -42,7 +43,7 @@ export async function removeContent(deps: RemovalDeps, ids: readonly string[]): 
         // A completed session's blob is its file's content.
         if (!blobInUse) await blobs.delete(id);
       }
-      removed.push(id);
+      removed.push(candidate);
     } catch (err) {
       log.warn("could not remove content; the sweep will retry", { id, err: err });
     }

@@ -10,6 +10,8 @@ import type { Sql } from "./database.js";
 /** What of an id's content may still be needed, read right before removing it. */
 export interface RemovalCandidate {
   id: string;
+  /** How many times the id was let go of when this was read (see forgetRemovals). */
+  version: number;
   /** A file refers to the blob of this id: keep the blob. */
   blobInUse: boolean;
   /** An upload session is still being uploaded into this id: keep its partial content. */
@@ -30,17 +32,26 @@ export async function pendingRemovals(sql: Sql, limit: number): Promise<string[]
 export async function removalCandidates(sql: Sql, ids: readonly string[]): Promise<RemovalCandidate[]> {
   if (ids.length === 0) return [];
   return sql<RemovalCandidate[]>`
-    select r.id,
+    select r.id, r.version,
            exists (select 1 from files f where f.blob_id = r.id) as blob_in_use,
            exists (select 1 from upload_sessions s where s.id = r.id and s.completed_at is null) as partial_in_use
       from content_removals r
      where r.id = any(${sql.array(ids as string[])}::uuid[])`;
 }
 
-/** Forgets ids whose content is gone. */
-export async function forgetRemovals(sql: Sql, ids: readonly string[]): Promise<void> {
-  if (ids.length === 0) return;
-  await sql`delete from content_removals where id = any(${sql.array(ids as string[])}::uuid[])`;
+/**
+ * Forgets ids whose content is gone, each only if it was not let go of again since it was read
+ * (its version is still the one read): a completion's partial and a delete's blob share an id.
+ */
+export async function forgetRemovals(
+  sql: Sql,
+  removed: readonly Pick<RemovalCandidate, "id" | "version">[],
+): Promise<void> {
+  if (removed.length === 0) return;
+  await sql`
+    delete from content_removals r
+     using unnest(${sql.array(removed.map((c) => c.id))}::uuid[], ${sql.array(removed.map((c) => c.version))}::int[]) as f(id, version)
+     where r.id = f.id and r.version = f.version`;
 }
 
 /** How many ids wait for their content to be removed (for fsck and tests). */

@@ -90,7 +90,7 @@ export async function deleteFile(sql: Sql, bucket: string, key: string): Promise
     with deleted as (
       delete from files where bucket = ${bucket} and key = ${key} returning *
     ), recorded as (
-      insert into content_removals (id) select blob_id from deleted on conflict do nothing
+      insert into content_removals (id) select blob_id from deleted on conflict (id) do update set version = content_removals.version + 1
     )
     select * from deleted`;
   return row;
@@ -117,7 +117,7 @@ export async function completeUpload(sql: Sql, session: SessionRow, sha256: Buff
       returning id`;
     if (ended.length === 0) return undefined;
     // The partial content: the blob is a link to the same bytes, so only the name goes.
-    await tx`insert into content_removals (id) values (${session.id}) on conflict do nothing`;
+    await tx`insert into content_removals (id) values (${session.id}) on conflict (id) do update set version = content_removals.version + 1`;
     const [previous] = await tx<{ blobId: string }[]>`
       select blob_id from files where bucket = ${session.bucket} and key = ${session.key} for update`;
     const [file] = await tx<FileRow[]>`
@@ -127,7 +127,8 @@ export async function completeUpload(sql: Sql, session: SessionRow, sha256: Buff
         set mime_type = excluded.mime_type, bytes = excluded.bytes, sha256 = excluded.sha256,
             blob_id = excluded.blob_id, created_at = excluded.created_at
       returning *`;
-    if (previous) await tx`insert into content_removals (id) values (${previous.blobId}) on conflict do nothing`;
+    if (previous)
+      await tx`insert into content_removals (id) values (${previous.blobId}) on conflict (id) do update set version = content_removals.version + 1`;
     return { file, replacedBlobId: previous?.blobId };
   });
 }

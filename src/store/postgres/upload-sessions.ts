@@ -135,7 +135,7 @@ export async function discardSession(sql: Sql, id: string): Promise<SessionRow |
     with ended as (
       delete from upload_sessions where id = ${id} and expires_at > now() and completed_at is null returning *
     ), recorded as (
-      insert into content_removals (id) select id from ended on conflict do nothing
+      insert into content_removals (id) select id from ended on conflict (id) do update set version = content_removals.version + 1
     )
     select * from ended`;
   return row;
@@ -166,7 +166,7 @@ export async function deleteExpiredSession(sql: Sql, id: string): Promise<boolea
     with ended as (
       delete from upload_sessions where id = ${id} and expires_at <= now() returning id, completed_at
     ), recorded as (
-      insert into content_removals (id) select id from ended where completed_at is null on conflict do nothing
+      insert into content_removals (id) select id from ended where completed_at is null on conflict (id) do update set version = content_removals.version + 1
     )
     select id from ended`;
   return rows.length > 0;

@@ -1,0 +1,52 @@
+/**
+ * The removal ledger against a real Postgres and a real blob directory: an id let go of twice (a
+ * completed session's partial, then its file's blob) is forgotten only once both are gone.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { removeContent } from "../../src/files/content-removal.js";
+import { createLogger } from "../../src/log.js";
+import type { BlobStore } from "../../src/store/blobs/blob-store.js";
+import { createDirectoryBlobStore } from "../../src/store/blobs/directory-blob-store.js";
+import { countPendingRemovals, forgetRemovals, removalCandidates } from "../../src/store/postgres/content-removals.js";
+import { deleteFile } from "../../src/store/postgres/file-rows.js";
+import { createTestDatabase, type TestDatabase } from "../support/database.js";
+
+let db: TestDatabase;
+let dir: string;
+let blobs: BlobStore;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  dir = await mkdtemp(path.join(tmpdir(), "files-removal-"));
+  blobs = await createDirectoryBlobStore(dir);
+});
+afterAll(async () => {
+  await db.drop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test("a delete that lands while a completion's removal runs is not forgotten with it", async () => {
+  const id = randomUUID();
+  const appender = await blobs.openAppend(id, 0);
+  await appender.write(randomBytes(10));
+  await appender.sync();
+  await appender.close();
+  await blobs.commit(id);
+  // The completion made the file and let go of the partial content (same id as the blob).
+  await db.sql`insert into files (bucket, key, mime_type, bytes, sha256, blob_id) values ('b', 'k', 'x/y', 10, ${Buffer.alloc(32)}, ${id})`;
+  await db.sql`insert into content_removals (id) values (${id})`;
+  // Its removal reads the ledger: the blob is in use, so only the partial will go...
+  const [candidate] = await removalCandidates(db.sql, [id]);
+  expect(candidate).toMatchObject({ id, blobInUse: true, version: 1 });
+  // ...and meanwhile the file is deleted, letting go of the blob too.
+  await deleteFile(db.sql, "b", "k");
+  await blobs.discardPartial(id);
+  await forgetRemovals(db.sql, [candidate]);
+  // The second letting-go is still recorded, so the blob is removed after all.
+  expect(await countPendingRemovals(db.sql)).toBe(1);
+  expect(await removeContent({ sql: db.sql, blobs, log: createLogger({ silent: true }) }, [id])).toBe(1);
+  expect(await blobs.size(id)).toBeUndefined();
+  expect(await countPendingRemovals(db.sql)).toBe(0);
+});
