@@ -11,7 +11,9 @@ import { createLogger } from "../../src/log.js";
 import type { BlobStore } from "../../src/store/blobs/blob-store.js";
 import { createDirectoryBlobStore } from "../../src/store/blobs/directory-blob-store.js";
 import { countPendingRemovals, forgetRemovals, removalCandidates } from "../../src/store/postgres/content-removals.js";
-import { deleteFile } from "../../src/store/postgres/file-rows.js";
+import { connectDatabase } from "../../src/store/postgres/database.js";
+import { completeUpload, deleteFile } from "../../src/store/postgres/file-rows.js";
+import type { SessionRow } from "../../src/store/postgres/upload-sessions.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 
 let db: TestDatabase;
@@ -49,4 +51,36 @@ test("a delete that lands while a completion's removal runs is not forgotten wit
   expect(await removeContent({ sql: db.sql, blobs, log: createLogger({ silent: true }) }, [id])).toBe(1);
   expect(await blobs.size(id)).toBeUndefined();
   expect(await countPendingRemovals(db.sql)).toBe(0);
+});
+
+test("a completion that runs while another completion of the same bucket/key inserts its file learns what it replaces", async () => {
+  const [first, second] = [randomUUID(), randomUUID()];
+  await db.sql`insert into upload_sessions (id, bucket, key, mime_type, size, committed_offset, expires_at)
+               values (${second}, 'race', 'same.bin', 'x/y', 0, 0, now() + interval '1 hour')`;
+  const [session] = await db.sql<SessionRow[]>`select * from upload_sessions where id = ${second}`;
+  // Another server's completion of the same key, caught between inserting its file row and its
+  // commit (it takes the completions' turn as completeUpload does).
+  const other = connectDatabase({ url: db.url, schema: db.schema, max: 1 });
+  try {
+    let commitOther!: () => void;
+    const otherCommits = new Promise<void>((resolve) => (commitOther = resolve));
+    let inserted!: () => void;
+    const otherInserted = new Promise<void>((resolve) => (inserted = resolve));
+    const otherCompletion = other.begin(async (tx) => {
+      await tx`select pg_advisory_xact_lock(hashtext('files-service file'), hashtext('race/same.bin'))`;
+      await tx`insert into files (bucket, key, mime_type, bytes, sha256, blob_id) values ('race', 'same.bin', 'x/y', 0, ${Buffer.alloc(32)}, ${first})`;
+      inserted();
+      await otherCommits;
+    });
+    await otherInserted;
+    const completing = completeUpload(db.sql, session, Buffer.alloc(32));
+    await new Promise((r) => setTimeout(r, 200)); // it gets as far as it can
+    commitOther();
+    await otherCompletion;
+    // It replaced the other's version and says so, so that its caller removes that blob (the other
+    // completion's own removal found the blob in use, and forgot it).
+    expect((await completing)?.replacedBlobId).toBe(first);
+  } finally {
+    await other.end();
+  }
 });

@@ -118,6 +118,9 @@ export async function completeUpload(sql: Sql, session: SessionRow, sha256: Buff
     if (ended.length === 0) return undefined;
     // The partial content: the blob is a link to the same bytes, so only the name goes.
     await tx`insert into content_removals (id) values (${session.id}) on conflict (id) do update set version = content_removals.version + 1`;
+    // Completions of one bucket/key take turns: `for update` cannot lock a row another completion
+    // is inserting right now, and its blob would then be replaced without being let go of.
+    await tx`select pg_advisory_xact_lock(hashtext('files-service file'), hashtext(${`${session.bucket}/${session.key}`}))`;
     const [previous] = await tx<{ blobId: string }[]>`
       select blob_id from files where bucket = ${session.bucket} and key = ${session.key} for update`;
     const [file] = await tx<FileRow[]>`
