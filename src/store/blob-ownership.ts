@@ -8,7 +8,13 @@
 import { randomUUID } from "node:crypto";
 import { inBatches, type BlobStore, type StoreOwner } from "./blobs/blob-store.js";
 import type { Sql } from "./postgres/database.js";
-import { bindBlobStore, readDeployment, refersToAnyOf, refersToContent } from "./postgres/deployment.js";
+import {
+  bindBlobStore,
+  readDeployment,
+  refersToAnyOf,
+  refersToContent,
+  type DeploymentRow,
+} from "./postgres/deployment.js";
 
 /** How the two sides are named in messages: where they are, and the settings that choose them. */
 export interface OwnershipNames {
@@ -43,17 +49,21 @@ export async function bindContentStore(sql: Sql, blobs: BlobStore, names: Owners
   let owner = await blobs.readOwner();
   if (!owner) {
     await checkUnmarkedStore(sql, blobs, names);
+    // A store that lost its record while this database refers to its content gets its id back.
+    const storeId = (!(await blobs.isEmpty()) && deployment.blobStoreId) || randomUUID();
+    // Decided before the claim: a refused start must not leave its claim on the store behind.
+    await checkMayBind(sql, deployment.blobStoreId, storeId, names);
     owner = await blobs.claimOwner({
-      // A store that lost its record while this database refers to its content gets its id back.
-      storeId: (!(await blobs.isEmpty()) && deployment.blobStoreId) || randomUUID(),
+      storeId,
       databaseId: deployment.databaseId,
+      instance: deployment.instance,
       database: names.database,
       claimedAt: new Date().toISOString(),
     });
   }
-  checkOwner(owner, deployment.databaseId, names);
+  checkOwner(owner, deployment, names);
   if (deployment.blobStoreId === owner.storeId) return owner;
-  if (deployment.blobStoreId !== null && (await refersToContent(sql))) throw storeOfAnother(names);
+  await checkMayBind(sql, deployment.blobStoreId, owner.storeId, names);
   // Compare-and-set: of two servers binding this database at once, one is told no.
   if (!(await bindBlobStore(sql, owner.storeId, deployment.blobStoreId))) {
     throw new OwnershipError(
@@ -61,6 +71,17 @@ export async function bindContentStore(sql: Sql, blobs: BlobStore, names: Owners
     );
   }
   return owner;
+}
+
+/** A database bound to another store may move to `storeId` only while it refers to no content. */
+async function checkMayBind(
+  sql: Sql,
+  boundStoreId: string | null,
+  storeId: string,
+  names: OwnershipNames,
+): Promise<void> {
+  if (boundStoreId === null || boundStoreId === storeId) return;
+  if (await refersToContent(sql)) throw storeOfAnother(names);
 }
 
 /**
@@ -75,13 +96,24 @@ export async function verifyContentStore(
   const deployment = await readDeployment(sql);
   const owner = await blobs.readOwner();
   if (!owner) return undefined;
-  checkOwner(owner, deployment.databaseId, names);
+  checkOwner(owner, deployment, names);
   if (deployment.blobStoreId !== owner.storeId) throw storeOfAnother(names);
   return owner;
 }
 
-function checkOwner(owner: StoreOwner, databaseId: string, names: OwnershipNames): void {
-  if (owner.databaseId === databaseId) return;
+function checkOwner(owner: StoreOwner, deployment: DeploymentRow, names: OwnershipNames): void {
+  if (owner.databaseId === deployment.databaseId) {
+    // The same id in another Postgres instance: a clone or a restored copy (a staging copy of
+    // production, say), whose deletes and sweeps would remove the owner's content.
+    if (owner.instance === undefined || deployment.instance === undefined || owner.instance === deployment.instance)
+      return;
+    throw new OwnershipError(
+      `the ${names.store} belongs to ${owner.database || "a database"} (claimed ${owner.claimedAt}); ${names.database} is a ` +
+        `copy of that database (restored or cloned into another Postgres), not the database itself. Give the copy a store of ` +
+        `its own with ${names.storeSettings}. If it is the owner restored from a backup, to go on with this store, remove ` +
+        `owner.json from the store: the next start claims it again for the database whose content it holds.`,
+    );
+  }
   throw new OwnershipError(
     `the ${names.store} belongs to another database (${owner.database || "unnamed"}, claimed ${owner.claimedAt}), ` +
       `not to ${names.database}. Starting would mix two databases' files in one store. Choose: give this database a store of ` +

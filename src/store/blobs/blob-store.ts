@@ -33,6 +33,11 @@ export interface StoreOwner {
   storeId: string;
   /** The id of the database that owns it. */
   databaseId: string;
+  /**
+   * The Postgres instance of that database (cluster identifier and database OID), which a copy of
+   * the database does not share; absent in records made before it was kept.
+   */
+  instance?: string;
   /** That database, for people (where it is; never a password). */
   database: string;
   /** When it was claimed (ISO 8601). */

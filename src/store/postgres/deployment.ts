@@ -9,13 +9,32 @@ export interface DeploymentRow {
   databaseId: string;
   /** Null until a server first binds the database to a blob store. */
   blobStoreId: string | null;
+  /** The cluster, database and schema this row lives in (not copied by a dump), when Postgres tells it. */
+  instance?: string;
 }
 
 /** Reads this database's identity (made by the migrations). */
 export async function readDeployment(sql: Sql): Promise<DeploymentRow> {
   const [row] = await sql<DeploymentRow[]>`select database_id, blob_store_id from deployment`;
   if (!row) throw new Error("the deployment row is missing: the database was not migrated by this service");
-  return row;
+  return { ...row, instance: await databaseInstance(sql) };
+}
+
+/**
+ * What a dump and restore does not copy: the cluster's system identifier, the database's OID (and
+ * the schema, where a copy may sit beside the original). A clone or restored copy of this database
+ * has the same deployment row but another instance.
+ */
+async function databaseInstance(sql: Sql): Promise<string | undefined> {
+  try {
+    const [row] = await sql<{ instance: string }[]>`
+      select (select system_identifier from pg_control_system())::text || '/' ||
+             (select oid from pg_database where datname = current_database())::text || '/' ||
+             current_schema() as instance`;
+    return row.instance;
+  } catch {
+    return undefined; // a Postgres that does not let us read it: the id alone decides
+  }
 }
 
 /**
