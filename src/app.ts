@@ -9,7 +9,7 @@ import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { createAuthentication } from "./access/access-control.js";
 import { loadApiKeys, type ApiKeys } from "./access/api-keys.js";
 import type { Config } from "./config.js";
-import { callLogging, withProtocol } from "./rpc/call-log.js";
+import { callLogging, logRefusedCall, protocolOf, withProtocol, type Protocol } from "./rpc/call-log.js";
 import { createDrain } from "./rpc/drain.js";
 import { errorMapping } from "./rpc/error-mapping.js";
 import { createHashCache } from "./files/content-hash.js";
@@ -55,7 +55,7 @@ export interface AppOverrides {
 export async function startApp(config: Config, log: Logger, overrides: AppOverrides = {}): Promise<App> {
   const cleanups: (() => Promise<void>)[] = [];
   const closeAll = async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch((err) => log.warn("shutdown step failed", { error: String(err) }));
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((err) => log.warn("shutdown step failed", { err }));
   };
   try {
     const keys = loadApiKeys(config.apiKeys, config.apiKeysFile);
@@ -106,7 +106,17 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     const auth = createAuthentication(keys, ["grpc.health.v1.Health"]);
     // Both faces authenticate from the headers before reading a body; the interceptor then
     // remembers the caller for the per-bucket checks (and covers whatever reaches the router).
-    const checkBeforeBody: BeforeBodyCheck = (method, header) => void auth.check(method.parent.typeName, header("authorization"));
+    // Keys are checked from the headers before a body is read; a refused call still gets its log line.
+    const checkBeforeBody =
+      (protocol?: Protocol): BeforeBodyCheck =>
+      (method, header) => {
+        try {
+          auth.check(method.parent.typeName, header("authorization"));
+        } catch (err) {
+          logRefusedCall(log, method, protocol ?? protocolOf(header("content-type") ?? ""), header, err);
+          throw err;
+        }
+      };
     const bodyLimits: RequestBodyLimits = {
       wholeBodyTimeoutMs: config.requestBodyTimeoutSeconds * 1000,
       streamMinimumRate: config.minUploadBytesPerSecond > 0 ? { bytesPerSecond: config.minUploadBytesPerSecond, windowMs: config.uploadRateWindowSeconds * 1000 } : undefined,
@@ -132,19 +142,19 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       contextValues: restContextValues,
       maxJsonBodyBytes: config.maxMessageBytes,
       bodyLimits,
-      checkBeforeBody,
+      checkBeforeBody: checkBeforeBody("rest"),
       openApi: await loadOpenApiDocument(),
-      onInternalError: (err) => log.error("REST request failed", { err }),
+      onInternalError: (err) => log.error("REST request failed: a bug in the transcoder", { err }),
       inlineContentTypes: config.inlineContentTypes,
       // The REST statuses of the service's reasons (the domain names reasons, never statuses).
       httpStatusForReason: { [ErrorReason.FILE_TOO_LARGE]: 413, [ErrorReason.CONTENT_PAST_DECLARED_SIZE]: 413, [ErrorReason.STORAGE_FULL]: 507 },
     });
-    const handler = createRpcHandler({ handlers, contextValues, log, checkBeforeBody, bodyLimits, fallback: (req, res) => healthz(req, res) || rest.handle(req, res) });
+    const handler = createRpcHandler({ handlers, contextValues, log, checkBeforeBody: checkBeforeBody(), bodyLimits, fallback: (req, res) => healthz(req, res) || rest.handle(req, res) });
     const server = createServer({
       handler,
       idleTimeoutMs: config.idleTimeoutSeconds * 1000,
       headersTimeoutMs: config.headersTimeoutSeconds * 1000,
-      onError: (err) => log.error("listening socket error", { error: err.message }),
+      onError: (err) => log.error("listening socket error", { err }),
     });
     const port = await server.listen(config.port, config.host);
     // Runs first on close: no new requests, in-flight uploads commit what they received.

@@ -13,6 +13,7 @@ import {
   type HandlerContext,
   type Interceptor,
 } from "@connectrpc/connect";
+import type { DescMethod } from "@bufbuild/protobuf";
 import { randomUUID } from "node:crypto";
 import { codeToString } from "../transcoding/connect-internals.js";
 import type { Logger } from "../log.js";
@@ -33,7 +34,36 @@ export const kProtocol = createContextKey<Protocol | undefined>(undefined, { des
 
 /** The call's own logger (the service's logger, outside a call). */
 export function callLog(ctx: HandlerContext, fallback: Logger): Logger {
-  return ctx.values.get(kCall)?.log ?? fallback;
+  return callLogIn(ctx.values) ?? fallback;
+}
+
+/** The logger of the call these context values belong to, once the interceptor has run. */
+export function callLogIn(values: ContextValues): Logger | undefined {
+  return values.get(kCall)?.log;
+}
+
+/**
+ * The one line of a call refused from its headers, before its body was read or the router saw it
+ * (so the interceptor never ran): failed authentication is what an operator most wants to see.
+ */
+export function logRefusedCall(
+  log: Logger,
+  method: DescMethod,
+  protocol: Protocol,
+  header: (name: string) => string | undefined,
+  err: unknown,
+): void {
+  const rpc = `${method.parent.typeName}/${method.name}`;
+  const code = codeToString(ConnectError.from(err).code);
+  log.info("call", {
+    rpc,
+    protocol,
+    requestId: requestIdOf(header("x-request-id")),
+    code,
+    ms: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+  });
 }
 
 /** Counts content bytes the call received ("in") or sent ("out"). */
@@ -58,7 +88,7 @@ export function callLogging(log: Logger): Interceptor {
       log: log.child({
         rpc: `${req.service.typeName}/${req.method.name}`,
         protocol,
-        requestId: requestIdOf(req.header),
+        requestId: requestIdOf(req.header.get("x-request-id")),
       }),
       bytesIn: 0,
       bytesOut: 0,
@@ -100,14 +130,13 @@ async function* loggedWhenDone<T>(messages: AsyncIterable<T>, ended: (err?: unkn
 }
 
 /** The protocol a request's content type says it speaks. */
-function protocolOf(contentType: string): Protocol {
+export function protocolOf(contentType: string): Protocol {
   if (contentType.startsWith("application/grpc-web")) return "grpc-web";
   if (contentType.startsWith("application/grpc")) return "grpc";
   return "connect";
 }
 
 /** The client's request id when it is a sane one (it goes into every line), else a new one. */
-function requestIdOf(header: Headers): string {
-  const given = header.get("x-request-id");
+function requestIdOf(given: string | null | undefined): string {
   return given && /^[\w.:@/+=-]{1,128}$/.test(given) ? given : randomUUID();
 }

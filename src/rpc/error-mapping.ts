@@ -10,6 +10,7 @@ import { isUnparsableBinaryMessage, unparsableMessageText } from "../transcoding
 import { BlobMissingError } from "../store/blobs/blob-store.js";
 import type { StoreFailure, StoreFailureClassifier } from "../store/store-failures.js";
 import type { Logger } from "../log.js";
+import { callLogIn } from "./call-log.js";
 import { ErrorReason, errorWithReason } from "../files/error-reasons.js";
 
 /**
@@ -31,7 +32,7 @@ export function toConnectError(
   }
   if (err instanceof BlobMissingError) {
     // Content that a row promises is gone: a lost file, not a client mistake.
-    log.error("content missing", { error: err.message });
+    log.error("content missing", { err });
     return new ConnectError(err.message, Code.DataLoss, undefined, undefined, err);
   }
   for (const classify of classifiers) {
@@ -79,10 +80,11 @@ function storeFailure(failure: StoreFailure, err: unknown, log: Logger): Connect
  */
 export function errorMapping(log: Logger, classifiers: readonly StoreFailureClassifier[]): Interceptor {
   return (next) => async (req) => {
+    // The call's own logger (its RPC and request id), which the call-log interceptor set.
+    const callLog = callLogIn(req.contextValues) ?? log;
     const mapped = (err: unknown) => {
-      const connectError = toConnectError(err, log, classifiers);
-      if (connectError.code === Code.Canceled)
-        log.info("client went away", { rpc: req.method.name, error: describeCause(connectError) });
+      const connectError = toConnectError(err, callLog, classifiers);
+      if (connectError.code === Code.Canceled) callLog.info("client went away", { error: describeCause(connectError) });
       return connectError;
     };
     try {

@@ -73,7 +73,7 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandlerFn {
           err.code === Code.Aborted ||
           err.code === Code.Canceled ||
           /ERR_STREAM_DESTROYED|ERR_HTTP2_INVALID_STREAM|ERR_STREAM_PREMATURE_CLOSE/.test(err.message);
-        if (!gone) options.log.warn("could not write a response", { rpc: handler.method.name, error: err.message });
+        if (!gone) options.log.warn("could not write a response", { rpc: handler.method.name, err });
       });
   };
 }

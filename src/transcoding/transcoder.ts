@@ -72,7 +72,7 @@ export interface TranscoderOptions {
    * code maps to (e.g. `{ FILE_TOO_LARGE: 413 }`): the service names the reason, the app the status.
    */
   httpStatusForReason?: Readonly<Record<string, number>>;
-  /** Called with errors that are bugs (HTTP 500), for logging. */
+  /** Called with the transcoder's own failures (not the RPCs' errors): bugs, for logging. */
   onInternalError?: (err: ConnectError) => void;
   /**
    * Media types a download is shown inline as (exact, or `type/*`); any other is an attachment.
@@ -221,7 +221,9 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
       });
       serve(req, res, abort.signal).catch((reason: unknown) => {
         const err = withStatusForReason(ConnectError.from(reason), statusForReason);
-        if (restError(err).status >= 500 && err.code !== Code.Unavailable) options.onInternalError?.(err);
+        // The RPC's own errors were mapped, and logged, by its interceptors; an exception that is not
+        // a ConnectError was raised here, and is a bug of the transcoder.
+        if (!(reason instanceof ConnectError)) options.onInternalError?.(err);
         if (!res.writableEnded) sendError(req, res, err, errorHeaders);
       });
     },

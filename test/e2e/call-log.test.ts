@@ -66,3 +66,24 @@ test("a failed call logs its code; a request id that is not sane is replaced; no
   expect(line!.requestId).toMatch(/^[0-9a-f-]{36}$/);
   expect(JSON.stringify(lines)).not.toContain(key);
 });
+
+test("a call refused from its headers still gets its line; an error line of a call carries its request id", async () => {
+  const refused = await restCall(t.baseUrl, "GET", "/v1/files/logs/a.bin", undefined, { "x-request-id": "no-key-1" });
+  expect(refused.status).toBe(401);
+  expect(callLines().find((l) => l.requestId === "no-key-1")).toMatchObject({
+    rpc: "files.v1.FilesService/GetFile",
+    protocol: "rest",
+    code: "unauthenticated",
+  });
+  // A content fault is logged at error level by the call's own logger.
+  const [{ blobId }] = await t.db.sql<{ blobId: string }[]>`select blob_id from files where key = 'a.bin'`;
+  await t.app.blobs.delete(blobId);
+  await restCall(t.baseUrl, "GET", "/v1/files/logs/a.bin:content", undefined, {
+    authorization: `Bearer ${key}`,
+    "x-request-id": "damaged-9",
+  });
+  expect(lines.find((l) => l.level === "error" && l.message === "stored content is damaged")).toMatchObject({
+    requestId: "damaged-9",
+    rpc: "files.v1.FilesService/DownloadFile",
+  });
+});

@@ -73,7 +73,11 @@ describe.each(["grpc (HTTP/2)", "connect (HTTP/1.1)"] as const)(
       });
       expectRoutine(lines);
       expect(lines).toContainEqual(
-        expect.objectContaining({ level: "info", message: "client went away", rpc: "UploadContent" }),
+        expect.objectContaining({
+          level: "info",
+          message: "client went away",
+          rpc: "files.v1.FilesService/UploadContent",
+        }),
       );
     });
   },
@@ -106,7 +110,7 @@ test("gRPC: the whole HTTP/2 connection cut mid-upload is logged at info as gone
   });
   expectRoutine(lines);
   expect(lines).toContainEqual(
-    expect.objectContaining({ level: "info", message: "client went away", rpc: "UploadContent" }),
+    expect.objectContaining({ level: "info", message: "client went away", rpc: "files.v1.FilesService/UploadContent" }),
   );
 });
 
@@ -127,7 +131,7 @@ test("REST: an upload body broken off is logged at info as gone, and what arrive
   });
   expectRoutine(lines);
   expect(lines).toContainEqual(
-    expect.objectContaining({ level: "info", message: "client went away", rpc: "UploadContent" }),
+    expect.objectContaining({ level: "info", message: "client went away", rpc: "files.v1.FilesService/UploadContent" }),
   );
 });
 
