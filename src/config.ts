@@ -44,6 +44,8 @@ export interface Config {
   idleTimeoutSeconds: number;
   /** An HTTP/1.1 request must send its headers within this many seconds (against slow-loris). */
   headersTimeoutSeconds: number;
+  /** Streams (requests) one HTTP/2 connection may have open at once; more are refused (REFUSED_STREAM). */
+  http2MaxConcurrentStreams: number;
   /** Longest deadline a client may ask for; 0 means no limit. */
   maxRequestTimeoutSeconds: number;
   /** On SIGTERM, how long in-flight requests may take to finish. */
@@ -90,6 +92,7 @@ const settings: Record<keyof Config, Setting> = {
   sweepIntervalSeconds: { env: "SWEEP_INTERVAL_SECONDS", kind: "int", default: "60" },
   idleTimeoutSeconds: { env: "IDLE_TIMEOUT_SECONDS", kind: "int", default: "60" },
   headersTimeoutSeconds: { env: "HEADERS_TIMEOUT_SECONDS", kind: "int", default: "30" },
+  http2MaxConcurrentStreams: { env: "HTTP2_MAX_CONCURRENT_STREAMS", kind: "int", default: "100" },
   maxRequestTimeoutSeconds: { env: "MAX_REQUEST_TIMEOUT_SECONDS", kind: "int", default: "0" },
   shutdownGraceSeconds: { env: "SHUTDOWN_GRACE_SECONDS", kind: "int", default: "30" },
   apiKeys: { env: "API_KEYS", kind: "string", default: "" },
@@ -122,6 +125,8 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
   if (c.maxFileSize > Number.MAX_SAFE_INTEGER) throw new Error("--max-file-size is larger than 8 PiB");
   if (c.checkpointBytes < 64 * KiB) throw new Error("--checkpoint-bytes must be at least 64KiB");
   if (c.headersTimeoutSeconds < 1) throw new Error("--headers-timeout-seconds must be at least 1");
+  // 0 would refuse every HTTP/2 request.
+  if (c.http2MaxConcurrentStreams < 1) throw new Error("--http2-max-concurrent-streams must be at least 1");
   for (const type of c.inlineContentTypes) {
     const problem = inlineContentTypeProblem(type);
     if (problem) throw new Error(`--inline-content-types / INLINE_CONTENT_TYPES: ${problem}`);

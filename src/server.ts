@@ -16,6 +16,8 @@ export interface ServerOptions {
   idleTimeoutMs: number;
   /** An HTTP/1.1 request must have sent all its headers this long after it began (slow-loris). */
   headersTimeoutMs: number;
+  /** Streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused. */
+  maxConcurrentStreams: number;
   /** Errors of the listening socket (e.g. accept failing with EMFILE): reported, never fatal. */
   onError: (err: Error) => void;
 }
@@ -90,7 +92,7 @@ export function createServer(options: ServerOptions): Server {
   h1.emit("listening");
 
   const h2 = http2.createServer(
-    { settings: { initialWindowSize: streamWindowBytes, maxFrameSize: 1024 * 1024 - 1 } },
+    { settings: { initialWindowSize: streamWindowBytes, maxFrameSize: 1024 * 1024 - 1, maxConcurrentStreams: options.maxConcurrentStreams } },
     options.handler,
   );
   h2.setTimeout(options.idleTimeoutMs);

@@ -1,0 +1,63 @@
+/**
+ * What one HTTP/2 client can make the server hold, and how cheaply it can make it work:
+ * - the server announces how many streams a connection may have open (SETTINGS_MAX_CONCURRENT_STREAMS,
+ *   100 by default) and refuses streams beyond it (REFUSED_STREAM) instead of serving them.
+ */
+import http2 from "node:http2";
+import { startTestApp, type TestApp } from "../support/test-app.js";
+import { content, eventually, uploadFile } from "../support/uploads.js";
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const { NGHTTP2_REFUSED_STREAM } = http2.constants;
+
+/** Opens `count` downloads of `target` on `session` that are never read; answers them. */
+function unreadDownloads(session: http2.ClientHttp2Session, target: string, count: number): http2.ClientHttp2Stream[] {
+  return Array.from({ length: count }, () => {
+    const stream = session.request({ ":path": target });
+    stream.on("error", () => undefined); // refused or cut on purpose
+    stream.pause();
+    return stream;
+  });
+}
+
+/**
+ * A client that does not hold back: it opens its streams before it knows the server's limit (Node's
+ * client would otherwise queue them itself). Each stream may receive 16 KiB, far less than a read
+ * chunk, and the connection enough for 100 of them, so every stream gets its first bytes.
+ */
+function greedyClient(baseUrl: string): http2.ClientHttp2Session {
+  const session = http2.connect(baseUrl, { peerMaxConcurrentStreams: 10_000, settings: { initialWindowSize: 16 * KiB } });
+  session.once("connect", () => session.setLocalWindowSize(4 * MiB));
+  session.on("error", () => undefined);
+  return session;
+}
+
+describe("in process", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+    await uploadFile(t.client("grpc (HTTP/2)"), "abuse", "file.bin", content(4 * MiB), { chunkSize: MiB });
+  });
+  afterAll(() => t?.close());
+
+  test("the server's SETTINGS limit a connection to 100 concurrent streams", async () => {
+    const session = http2.connect(t.baseUrl);
+    await new Promise((resolve) => session.once("remoteSettings", resolve));
+    expect(session.remoteSettings.maxConcurrentStreams).toBe(100);
+    session.close();
+  });
+
+  test("streams beyond the limit are refused with REFUSED_STREAM, not served", async () => {
+    const session = greedyClient(t.baseUrl);
+    const streams = unreadDownloads(session, "/v1/files/abuse/file.bin:content", 150);
+    let answered = 0;
+    for (const stream of streams) stream.once("response", () => answered++);
+    const refused = () => streams.filter((s) => s.closed && s.rstCode === NGHTTP2_REFUSED_STREAM).length;
+    await eventually(() => answered + refused() === 150, 10_000, "every stream is answered or refused");
+    expect({ answered, refused: refused() }).toEqual({ answered: 100, refused: 50 });
+    expect(t.app.runningHandlers()).toBe(100);
+    session.destroy();
+    await eventually(() => t.app.runningHandlers() === 0, 2000, "the handlers of the cut streams have ended");
+  });
+});
