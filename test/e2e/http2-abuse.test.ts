@@ -1,7 +1,10 @@
 /**
  * What one HTTP/2 client can make the server hold, and how cheaply it can make it work:
  * - the server announces how many streams a connection may have open (SETTINGS_MAX_CONCURRENT_STREAMS,
- *   100 by default) and refuses streams beyond it (REFUSED_STREAM) instead of serving them.
+ *   100 by default) and refuses streams beyond it (REFUSED_STREAM) instead of serving them;
+ * - a client that resets the streams it opens (rapid reset) starts no handler for a stream reset in
+ *   the packet that opened it, is told to go away (GOAWAY ENHANCE_YOUR_CALM) long before it has
+ *   cost much, and leaves no handler behind.
  */
 import http2 from "node:http2";
 import { startTestApp, type TestApp } from "../support/test-app.js";
@@ -9,7 +12,7 @@ import { content, eventually, uploadFile } from "../support/uploads.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const { NGHTTP2_REFUSED_STREAM } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
 /** Opens `count` downloads of `target` on `session` that are never read; answers them. */
 function unreadDownloads(session: http2.ClientHttp2Session, target: string, count: number): http2.ClientHttp2Stream[] {
@@ -59,5 +62,36 @@ describe("in process", () => {
     expect(t.app.runningHandlers()).toBe(100);
     session.destroy();
     await eventually(() => t.app.runningHandlers() === 0, 2000, "the handlers of the cut streams have ended");
+  });
+
+  test("a client that resets every stream it opens (rapid reset) starts almost no handler, is sent GOAWAY ENHANCE_YOUR_CALM, and leaves none running", async () => {
+    const session = http2.connect(t.baseUrl);
+    session.on("error", () => undefined);
+    let goaway: number | undefined;
+    session.once("goaway", (code: number) => (goaway = code));
+    await new Promise((resolve) => session.once("remoteSettings", resolve));
+    // HEADERS and RST_STREAM back to back, as fast as the client goes, until the server says stop
+    // (nghttp2's own limit would say it with INTERNAL_ERROR after about 1000).
+    let opened = 0;
+    let mostRunning = 0;
+    while (goaway === undefined && !session.destroyed && opened < 2000) {
+      for (let i = 0; i < 20; i++, opened++) {
+        const stream = session.request({ ":path": "/v1/files/abuse/file.bin:content" });
+        stream.on("error", () => undefined);
+        stream.close(NGHTTP2_CANCEL);
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      mostRunning = Math.max(mostRunning, t.app.runningHandlers());
+    }
+    await eventually(() => goaway !== undefined, 2000, "the server sent GOAWAY");
+    expect(goaway).toBe(NGHTTP2_ENHANCE_YOUR_CALM);
+    expect(opened).toBeLessThan(500);
+    // A stream reset in the packet that opened it never reaches a handler; when each one did, about
+    // 100 ran at once here (the server stays behind the resets by the time a query takes).
+    expect(mostRunning).toBeLessThan(20);
+    await eventually(() => t.app.runningHandlers() === 0, 2000, "no handler is left running");
+    // The service answers as before, on a fresh connection.
+    expect((await t.client("grpc (HTTP/2)").getFile({ bucket: "abuse", key: "file.bin" })).file?.bytes).toBe(BigInt(4 * MiB));
+    session.destroy();
   });
 });
