@@ -16,7 +16,12 @@ import path from "node:path";
 import { BlobMissingError, type BlobAppender, type BlobStore, type StoreOwner } from "./blob-store.js";
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const readChunkBytes = 1024 * 1024;
+// Content is read in chunks of this size, one chunk ahead of the reader (the read stream's
+// highWaterMark). A download whose client stops reading holds that chunk and the one its connection
+// has not taken, with the copies of it that Connect's message pipeline keeps until the next one:
+// about half a MiB a stream (1 MiB chunks held 4.5 MiB). Smaller chunks cost more per byte on the
+// way through Connect, each one being a message.
+const readChunkBytes = 128 * 1024;
 
 /** Creates the store under `root`, making its directories if needed. */
 export async function createDirectoryBlobStore(root: string): Promise<BlobStore> {
