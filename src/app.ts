@@ -154,6 +154,7 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       handler,
       idleTimeoutMs: config.idleTimeoutSeconds * 1000,
       headersTimeoutMs: config.headersTimeoutSeconds * 1000,
+      maxConcurrentStreams: config.http2MaxConcurrentStreams,
       onError: (err) => log.error("listening socket error", { err }),
     });
     const port = await server.listen(config.port, config.host);

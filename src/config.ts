@@ -105,6 +105,8 @@ const settings = {
   minUploadBytesPerSecond: setting("MIN_UPLOAD_BYTES_PER_SECOND", "0", size),
   /** The window, in seconds of waiting for the client, over which the upload rate is averaged. */
   uploadRateWindowSeconds: setting("UPLOAD_RATE_WINDOW_SECONDS", "60", atLeast(wholeNumber, 1, "1")),
+  /** Requests one HTTP/2 connection may have open at once (announced in its SETTINGS). */
+  http2MaxConcurrentStreams: setting("HTTP2_MAX_CONCURRENT_STREAMS", "100", atLeast(wholeNumber, 1, "1")),
   /** Longest deadline a client may ask for; 0 means no limit. */
   maxRequestTimeoutSeconds: setting("MAX_REQUEST_TIMEOUT_SECONDS", "0", wholeNumber),
   /** On SIGTERM, how long in-flight requests may take to finish. */

@@ -16,6 +16,8 @@ export interface ServerOptions {
   idleTimeoutMs: number;
   /** An HTTP/1.1 request must have sent all its headers this long after it began (slow-loris). */
   headersTimeoutMs: number;
+  /** Streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused. */
+  maxConcurrentStreams: number;
   /** Errors of the listening socket (e.g. accept failing with EMFILE): reported, never fatal. */
   onError: (err: Error) => void;
 }
@@ -57,6 +59,34 @@ function resetWhenAnswered(stream: http2.ServerHttp2Stream): void {
   stream.once("finish", () => setTimeout(reset, 50).unref());
 }
 
+/**
+ * Rapid reset (CVE-2023-44487): a client that opens streams and resets them at once never has more
+ * than the allowed number open, yet keeps the server starting requests for nobody. Streams that end
+ * before their response is complete (the client reset them, mostly) are counted against those that
+ * complete; a session that runs more than `allowance` ahead is told to go away (GOAWAY
+ * ENHANCE_YOUR_CALM) and takes no new streams. nghttp2's own limit (about 1000 resets, then 33 a
+ * second) comes much later. An honest client that cancels a lot just opens a new connection.
+ */
+function limitResets(session: http2.ServerHttp2Session, allowance: number): void {
+  let cutShort = 0;
+  let completed = 0;
+  session.on("stream", (stream: http2.ServerHttp2Stream) => {
+    // Node says 'aborted' when a stream closes while its response is still being written.
+    let aborted = false;
+    stream.once("aborted", () => {
+      aborted = true;
+      cutShort++;
+      if (cutShort - completed > allowance && !session.closed && !session.destroyed) {
+        session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+        session.close();
+      }
+    });
+    stream.once("close", () => {
+      if (!aborted) completed++;
+    });
+  });
+}
+
 /** Creates the one-port server. */
 export function createServer(options: ServerOptions): Server {
   let closing = false;
@@ -89,16 +119,24 @@ export function createServer(options: ServerOptions): Server {
   // handed sockets), so start them here.
   h1.emit("listening");
 
-  const h2 = http2.createServer(
-    { settings: { initialWindowSize: streamWindowBytes, maxFrameSize: 1024 * 1024 - 1 } },
-    options.handler,
-  );
+  const h2 = http2.createServer({
+    settings: { initialWindowSize: streamWindowBytes, maxFrameSize: 1024 * 1024 - 1, maxConcurrentStreams: options.maxConcurrentStreams },
+  });
+  h2.on("request", (req, res) => {
+    // A client may open a stream and reset it in the same packet (rapid reset). By the next turn of
+    // the event loop the whole packet has been read and such a stream is closed: it never reaches a
+    // handler, which would query the database and open a file for nobody.
+    setImmediate(() => {
+      if (!req.stream.closed) options.handler(req, res);
+    });
+  });
   h2.setTimeout(options.idleTimeoutMs);
   // Sessions to tell to go away (GOAWAY) at shutdown. Node then destroys each one as soon as its
   // last stream has closed, even when the client would keep the connection open.
   const sessions = new Set<http2.Http2Session>();
   h2.on("session", (session) => {
     session.setLocalWindowSize(connectionWindowBytes);
+    limitResets(session, options.maxConcurrentStreams);
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
     if (closing) session.close(); // arrived while shutting down

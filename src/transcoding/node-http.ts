@@ -81,7 +81,7 @@ export function sendError(req: NodeRequest, res: NodeResponse, err: ConnectError
 
 /** Writes a chunk, waiting while the client is slower than we are. Throws once the client is gone. */
 export async function write(res: NodeResponse, chunk: Uint8Array): Promise<void> {
-  if (res.destroyed || res.closed) throw new ConnectError("the client went away", Code.Canceled);
+  if (responseClosed(res)) throw new ConnectError("the client went away", Code.Canceled);
   // Both response kinds have write(); TypeScript can't call through their union.
   if ((res as http.ServerResponse).write(chunk)) return;
   await new Promise<void>((resolve, reject) => {
@@ -103,4 +103,13 @@ export async function write(res: NodeResponse, chunk: Uint8Array): Promise<void>
 export function abortResponse(res: NodeResponse): void {
   if ("stream" in res) res.stream.close(2 /* NGHTTP2_INTERNAL_ERROR */);
   else res.destroy();
+}
+
+/**
+ * Whether the response can take no more bytes. An HTTP/2 compatibility response has no `destroyed`
+ * or `closed` (its types say it is a Writable; it is not one), and once its stream has closed its
+ * write() answers false with no 'drain' or 'close' ever to follow: its stream knows.
+ */
+function responseClosed(res: NodeResponse): boolean {
+  return "stream" in res ? res.stream.closed || res.stream.destroyed : res.destroyed;
 }

@@ -34,7 +34,12 @@ import {
 } from "./blob-store.js";
 import { errorCode, type StoreFailure } from "../store-failures.js";
 
-const readChunkBytes = 1024 * 1024;
+// Content is read in chunks of this size, one chunk ahead of the reader (the read stream's
+// highWaterMark). A download whose client stops reading holds that chunk and the one its connection
+// has not taken, with the copies of it that Connect's message pipeline keeps until the next one:
+// about half a MiB a stream (1 MiB chunks held 4.5 MiB). Smaller chunks cost more per byte on the
+// way through Connect, each one being a message.
+const readChunkBytes = 128 * 1024;
 
 /** Creates the store under `root`, making its directories if needed. */
 export async function createDirectoryBlobStore(root: string): Promise<BlobStore> {
