@@ -22,12 +22,19 @@ import { withHealth } from "./health/health-service.js";
 import { createHealthzHandler } from "./health/healthz.js";
 import type { Logger } from "./log.js";
 import { createRpcHandler, parseErrorsAsInvalidArgument } from "./rpc/rpc-handler.js";
-import { createServer } from "./server.js";
+import { createServer } from "./rpc/server.js";
 import { loadOpenApiDocument } from "./project-files.js";
 import { createTranscoder, type BeforeBodyCheck, type RequestBodyLimits } from "./transcoding/index.js";
 import type { BlobStore } from "./store/blobs/blob-store.js";
 import { bindContentStore, type OwnershipNames } from "./store/blob-ownership.js";
-import { checkConnection, classifyDatabaseError, connectDatabase, databaseLocation, migrate, type Sql } from "./store/postgres/database.js";
+import {
+  checkConnection,
+  classifyDatabaseError,
+  connectDatabase,
+  databaseLocation,
+  migrate,
+  type Sql,
+} from "./store/postgres/database.js";
 import { createDirectoryBlobStore } from "./store/blobs/directory-blob-store.js";
 import { startEmbeddedPostgres } from "./dev/embedded-postgres/embedded-postgres.js";
 import { createSessionLocks } from "./store/postgres/session-locks.js";
@@ -62,8 +69,14 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     checkOpenAccess(config, keys, log);
     let databaseUrl = config.databaseUrl;
     if (!databaseUrl) {
-      log.info("DATABASE_URL is not set: starting the embedded Postgres", { dir: config.embeddedPostgresDir, port: config.embeddedPostgresPort });
-      const embedded = await startEmbeddedPostgres({ dataDir: config.embeddedPostgresDir, port: config.embeddedPostgresPort });
+      log.info("DATABASE_URL is not set: starting the embedded Postgres", {
+        dir: config.embeddedPostgresDir,
+        port: config.embeddedPostgresPort,
+      });
+      const embedded = await startEmbeddedPostgres({
+        dataDir: config.embeddedPostgresDir,
+        port: config.embeddedPostgresPort,
+      });
       cleanups.push(() => embedded.stop());
       databaseUrl = embedded.url;
     }
@@ -89,19 +102,22 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       const left = await drain.idle(10_000);
       if (left > 0) log.warn("handlers still running at shutdown", { count: left });
     });
-    const routes = withHealth(health, filesRoutes({
-      sql,
-      blobs,
-      locks,
-      hashes,
-      log,
-      checkpointBytes: config.checkpointBytes,
-      sessionTtlSeconds: config.sessionTtlSeconds,
-      maxFileSize: config.maxFileSize,
-      maxOpenSessions: config.maxOpenSessions,
-      maxOpenSessionsPerKey: config.maxOpenSessionsPerKey,
-      maxPendingBytesPerKey: config.maxPendingBytesPerKey,
-    }));
+    const routes = withHealth(
+      health,
+      filesRoutes({
+        sql,
+        blobs,
+        locks,
+        hashes,
+        log,
+        checkpointBytes: config.checkpointBytes,
+        sessionTtlSeconds: config.sessionTtlSeconds,
+        maxFileSize: config.maxFileSize,
+        maxOpenSessions: config.maxOpenSessions,
+        maxOpenSessionsPerKey: config.maxOpenSessionsPerKey,
+        maxPendingBytesPerKey: config.maxPendingBytesPerKey,
+      }),
+    );
     // Health probes carry no key; every other service (FilesService) needs one when keys are set.
     const auth = createAuthentication(keys, ["grpc.health.v1.Health"]);
     // Both faces authenticate from the headers before reading a body; the interceptor then
@@ -119,7 +135,10 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       };
     const bodyLimits: RequestBodyLimits = {
       wholeBodyTimeoutMs: config.requestBodyTimeoutSeconds * 1000,
-      streamMinimumRate: config.minUploadBytesPerSecond > 0 ? { bytesPerSecond: config.minUploadBytesPerSecond, windowMs: config.uploadRateWindowSeconds * 1000 } : undefined,
+      streamMinimumRate:
+        config.minUploadBytesPerSecond > 0
+          ? { bytesPerSecond: config.minUploadBytesPerSecond, windowMs: config.uploadRateWindowSeconds * 1000 }
+          : undefined,
     };
     // One router for every face: gRPC, gRPC-Web and Connect at their paths, REST through the
     // transcoder; all of them pass the same interceptors and limits.
@@ -130,7 +149,12 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       // 0 means no limit; Connect would read 0 ms as "refuse every deadline".
       maxTimeoutMs: config.maxRequestTimeoutSeconds > 0 ? config.maxRequestTimeoutSeconds * 1000 : undefined,
       acceptCompression: [compressionGzip, compressionBrotli],
-      interceptors: [drain.interceptor, callLogging(log), errorMapping(log, [classifyDatabaseError, blobs.classifyError]), auth.interceptor],
+      interceptors: [
+        drain.interceptor,
+        callLogging(log),
+        errorMapping(log, [classifyDatabaseError, blobs.classifyError]),
+        auth.interceptor,
+      ],
     });
     routes(router);
     const handlers = router.handlers.map(parseErrorsAsInvalidArgument);
@@ -147,9 +171,20 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       onInternalError: (err) => log.error("REST request failed: a bug in the transcoder", { err }),
       inlineContentTypes: config.inlineContentTypes,
       // The REST statuses of the service's reasons (the domain names reasons, never statuses).
-      httpStatusForReason: { [ErrorReason.FILE_TOO_LARGE]: 413, [ErrorReason.CONTENT_PAST_DECLARED_SIZE]: 413, [ErrorReason.STORAGE_FULL]: 507 },
+      httpStatusForReason: {
+        [ErrorReason.FILE_TOO_LARGE]: 413,
+        [ErrorReason.CONTENT_PAST_DECLARED_SIZE]: 413,
+        [ErrorReason.STORAGE_FULL]: 507,
+      },
     });
-    const handler = createRpcHandler({ handlers, contextValues, log, checkBeforeBody: checkBeforeBody(), bodyLimits, fallback: (req, res) => healthz(req, res) || rest.handle(req, res) });
+    const handler = createRpcHandler({
+      handlers,
+      contextValues,
+      log,
+      checkBeforeBody: checkBeforeBody(),
+      bodyLimits,
+      fallback: (req, res) => healthz(req, res) || rest.handle(req, res),
+    });
     const server = createServer({
       handler,
       idleTimeoutMs: config.idleTimeoutSeconds * 1000,
@@ -171,7 +206,9 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
 
 /** How the database and the blob directory of `config` are named in ownership messages. */
 export function ownershipNames(config: Config): OwnershipNames {
-  const where = config.databaseUrl ? databaseLocation(config.databaseUrl) : `the embedded Postgres in ${path.resolve(config.embeddedPostgresDir)}`;
+  const where = config.databaseUrl
+    ? databaseLocation(config.databaseUrl)
+    : `the embedded Postgres in ${path.resolve(config.embeddedPostgresDir)}`;
   return {
     database: `${where}, schema ${config.databaseSchema}`,
     databaseSettings: "DATABASE_URL / DATABASE_SCHEMA (--database-url / --database-schema)",

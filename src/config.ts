@@ -14,7 +14,22 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
 
-const units: Record<string, number> = { "": 1, b: 1, k: KiB, kb: KiB, kib: KiB, m: MiB, mb: MiB, mib: MiB, g: GiB, gb: GiB, gib: GiB, t: 1024 * GiB, tb: 1024 * GiB, tib: 1024 * GiB };
+const units: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: KiB,
+  kb: KiB,
+  kib: KiB,
+  m: MiB,
+  mb: MiB,
+  mib: MiB,
+  g: GiB,
+  gb: GiB,
+  gib: GiB,
+  t: 1024 * GiB,
+  tb: 1024 * GiB,
+  tib: 1024 * GiB,
+};
 
 /** Parses "4MiB", "512k", "100GiB" or a plain byte count; units are binary. */
 export function parseBytes(raw: string): number | undefined {
@@ -53,7 +68,11 @@ interface Setting<T extends z.ZodType<unknown, string>> {
   default: string;
   schema: T;
 }
-const setting = <T extends z.ZodType<unknown, string>>(env: string, defaultValue: string, schema: T): Setting<T> => ({ env, default: defaultValue, schema });
+const setting = <T extends z.ZodType<unknown, string>>(env: string, defaultValue: string, schema: T): Setting<T> => ({
+  env,
+  default: defaultValue,
+  schema,
+});
 
 /** Every setting, once. The README's configuration table documents each (a test holds them equal). */
 const settings = {
@@ -62,7 +81,11 @@ const settings = {
   /** Interface to bind. */
   host: setting("HOST", "127.0.0.1", text),
   /** Base URL put into `url` fields; empty means "from the request's Host header". */
-  publicUrl: setting("PUBLIC_URL", "", text.transform((url) => url.replace(/\/+$/, ""))),
+  publicUrl: setting(
+    "PUBLIC_URL",
+    "",
+    text.transform((url) => url.replace(/\/+$/, "")),
+  ),
   /** Postgres URL; empty means "run the embedded Postgres". */
   databaseUrl: setting("DATABASE_URL", "", text),
   /** Schema that holds the tables (tests give each file its own). */
@@ -139,14 +162,17 @@ export type Config = { [Name in keyof Settings]: z.output<Settings[Name]["schema
 
 /** Every setting as documentation rows: flag, environment variable, default. */
 export function describeSettings(): { flag: string; env: string; default: string }[] {
-  return Object.entries(settings).map(([name, s]) => ({ flag: "--" + kebab(name), env: s.env, default: s.default }));
+  return Object.entries(settings).map(([name, s]) => ({ flag: `--${kebab(name)}`, env: s.env, default: s.default }));
 }
 
 /**
  * Builds the configuration from flags, then the environment, then the defaults. Throws an Error
  * naming the setting when a value does not parse, and on an unknown flag.
  */
-export function loadConfig(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(
+  argv: readonly string[] = process.argv.slice(2),
+  env: NodeJS.ProcessEnv = process.env,
+): Config {
   return loadConfigWith(argv, env, {}).config;
 }
 
@@ -175,7 +201,9 @@ export function loadConfigWith<S extends Switches>(
     if (!parsed.success) throw new Error(`--${flag} / ${s.env}: ${describeIssue(raw, parsed.error.issues[0].message)}`);
     config[name] = parsed.data;
   }
-  const given = Object.fromEntries(Object.keys(switches).map((name) => [name, values[name] === true])) as { [Name in keyof S]: boolean };
+  const given = Object.fromEntries(Object.keys(switches).map((name) => [name, values[name] === true])) as {
+    [Name in keyof S]: boolean;
+  };
   return { config: config as Config, switches: given };
 }
 
@@ -189,7 +217,9 @@ function argumentProblem(err: Error & { code?: string }): string {
   const flag = /'(-[^']*)'/.exec(err.message)?.[1];
   switch (err.code) {
     case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-      return `unknown flag ${flag ?? ""} (settings: ${describeSettings().map((d) => d.flag).join(", ")})`;
+      return `unknown flag ${flag ?? ""} (settings: ${describeSettings()
+        .map((d) => d.flag)
+        .join(", ")})`;
     case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
       return `unexpected argument "${/'([^']*)'/.exec(err.message)?.[1] ?? ""}"; settings are given as --name value`;
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
@@ -200,5 +230,5 @@ function argumentProblem(err: Error & { code?: string }): string {
 }
 
 function kebab(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }

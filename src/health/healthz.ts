@@ -2,13 +2,8 @@
  * `GET /healthz` for plain HTTP probes: 200 {"status":"SERVING"} or 503 {"status":"NOT_SERVING"},
  * the same answer the gRPC health service gives. Called first in the RPC handler's fallback.
  */
-import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
+import type { NodeRequest as Request, NodeResponse as Response } from "../transcoding/index.js";
 import type { Health } from "./database-health.js";
-
-// The request and response types of the adapter's fallback (HTTP/1.1 or HTTP/2).
-type Fallback = NonNullable<ConnectNodeAdapterOptions["fallback"]>;
-type Request = Parameters<Fallback>[0];
-type Response = Parameters<Fallback>[1];
 
 /** A handler that answers `GET` and `HEAD /healthz` and returns true, or returns false for anything else. */
 export function createHealthzHandler(health: Health): (req: Request, res: Response) => boolean {

@@ -30,7 +30,7 @@ import {
   parseGrpcWebContentType,
   setGrpcTrailerStatus,
 } from "../transcoding/connect-internals.js";
-import type { NodeHandlerFn } from "./rpc-handler.js";
+import type { NodeHandler } from "../transcoding/index.js";
 
 interface Answer {
   status: number;
@@ -43,8 +43,8 @@ interface Answer {
  * none we know, so that the router answers it (405 or 415, also without reading the body).
  */
 export function sendRpcErrorBeforeBody(
-  req: Parameters<NodeHandlerFn>[0],
-  res: Parameters<NodeHandlerFn>[1],
+  req: Parameters<NodeHandler>[0],
+  res: Parameters<NodeHandler>[1],
   err: ConnectError,
 ): boolean {
   const answer = answerFor(req.method ?? "", String(req.headers["content-type"] ?? ""), err);

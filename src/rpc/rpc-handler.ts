@@ -17,27 +17,25 @@
  * The same handlers serve the REST transcoder, in process, so both faces share one router.
  */
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
-import {
-  universalRequestFromNodeRequest,
-  universalResponseToNodeResponse,
-  type ConnectNodeAdapterOptions,
-} from "@connectrpc/connect-node";
+import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalHandler, UniversalServerResponse } from "../transcoding/connect-internals.js";
 import { isUnparsableBinaryMessage, unparsableMessageText } from "../transcoding/connect-internals.js";
 import type { Logger } from "../log.js";
 import { sendRpcErrorBeforeBody } from "./error-before-body.js";
-import { limitRequestBody, type BeforeBodyCheck, type RequestBodyLimits } from "../transcoding/index.js";
-
-/** A Node request handler for HTTP/1.1 and HTTP/2 alike (connect-node's NodeHandlerFn). */
-export type NodeHandlerFn = NonNullable<ConnectNodeAdapterOptions["fallback"]>;
+import {
+  limitRequestBody,
+  type BeforeBodyCheck,
+  type NodeHandler,
+  type RequestBodyLimits,
+} from "../transcoding/index.js";
 
 /** Options of {@link createRpcHandler}. */
 export interface RpcHandlerOptions {
   /** The router's handlers, already wrapped by {@link parseErrorsAsInvalidArgument}. */
   handlers: readonly UniversalHandler[];
-  contextValues: (req: Parameters<NodeHandlerFn>[0]) => ContextValues;
+  contextValues: (req: Parameters<NodeHandler>[0]) => ContextValues;
   /** Serves every request that is not an RPC path. */
-  fallback: NodeHandlerFn;
+  fallback: NodeHandler;
   /** Runs on every RPC request before its body is read. */
   checkBeforeBody?: BeforeBodyCheck;
   /** Limits on how request bodies arrive: a time limit for whole ones, a minimum rate for streams. */
@@ -46,7 +44,7 @@ export interface RpcHandlerOptions {
 }
 
 /** A Node request handler serving the RPCs at their paths and everything else through `fallback`. */
-export function createRpcHandler(options: RpcHandlerOptions): NodeHandlerFn {
+export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
   const byPath = new Map(options.handlers.map((h) => [h.requestPath, h]));
   return (req, res) => {
     const handler = byPath.get((req.url ?? "").split("?", 1)[0]);

@@ -17,3 +17,4 @@ export {
   type DispositionPolicy,
 } from "./content-disposition.js";
 export { limitRequestBody, type MinimumRate, type RequestBodyLimits } from "./request-body-limits.js";
+export type { NodeHandler, NodeRequest, NodeResponse } from "./node-http.js";

@@ -12,6 +12,8 @@ import { stringifyRestJson, type RestJson } from "./rest-json.js";
 
 export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
+/** A request handler for HTTP/1.1 and HTTP/2 alike (connect-node's adapter and fallback have this shape). */
+export type NodeHandler = (req: NodeRequest, res: NodeResponse) => void;
 
 /** The request's header `name` (lower case), joined if repeated. */
 export function header(req: NodeRequest, name: string): string | undefined {
@@ -26,7 +28,13 @@ export function header(req: NodeRequest, name: string): string | undefined {
  */
 export function requestBodyBrokeOff(cause: unknown): ConnectError {
   if (cause instanceof ConnectError) return cause;
-  return new ConnectError("the client went away: the request body broke off", Code.Canceled, undefined, undefined, cause);
+  return new ConnectError(
+    "the client went away: the request body broke off",
+    Code.Canceled,
+    undefined,
+    undefined,
+    cause,
+  );
 }
 
 /**
@@ -35,7 +43,8 @@ export function requestBodyBrokeOff(cause: unknown): ConnectError {
  */
 export async function readSmallBody(req: NodeRequest, limit: number, timeoutMs: number): Promise<Buffer> {
   const declared = Number(header(req, "content-length") ?? "0");
-  const tooLarge = () => errorWithHttpStatus(`the request body is larger than ${limit} bytes`, Code.ResourceExhausted, 413);
+  const tooLarge = () =>
+    errorWithHttpStatus(`the request body is larger than ${limit} bytes`, Code.ResourceExhausted, 413);
   if (declared > limit) throw tooLarge();
   const parts: Buffer[] = [];
   let size = 0;
@@ -52,8 +61,14 @@ export async function readSmallBody(req: NodeRequest, limit: number, timeoutMs: 
 }
 
 /** Sends a complete JSON answer (no body for HEAD). */
-export function sendJson(req: NodeRequest, res: NodeResponse, status: number, value: RestJson, headers: Record<string, string> = {}): void {
-  const text = Buffer.from(stringifyRestJson(value) + "\n");
+export function sendJson(
+  req: NodeRequest,
+  res: NodeResponse,
+  status: number,
+  value: RestJson,
+  headers: Record<string, string> = {},
+): void {
+  const text = Buffer.from(`${stringifyRestJson(value)}\n`);
   res.writeHead(status, { ...headers, "content-type": "application/json", "content-length": String(text.length) });
   if (req.method === "HEAD") res.end();
   else res.end(text);
@@ -63,7 +78,12 @@ export function sendJson(req: NodeRequest, res: NodeResponse, status: number, va
  * Sends an error as `{"code", "message"}` with its HTTP status; cuts the response if it had begun.
  * Error metadata named in `passHeaders` (lower case) travels as response headers.
  */
-export function sendError(req: NodeRequest, res: NodeResponse, err: ConnectError, passHeaders: ReadonlySet<string>): void {
+export function sendError(
+  req: NodeRequest,
+  res: NodeResponse,
+  err: ConnectError,
+  passHeaders: ReadonlySet<string>,
+): void {
   if (res.headersSent) {
     abortResponse(res);
     return;
@@ -75,7 +95,8 @@ export function sendError(req: NodeRequest, res: NodeResponse, err: ConnectError
     if (value !== null) headers[name] = value;
   }
   // A body still arriving is not read any further: say so, so that the client stops sending.
-  if ("complete" in req && !req.complete) headers.connection = "close";
+  // HTTP/1.1 only: HTTP/2 has no such header (Node warns), and server.ts resets its stream instead.
+  if (req.httpVersionMajor === 1 && !req.complete) headers.connection = "close";
   sendJson(req, res, status, body, headers);
 }
 

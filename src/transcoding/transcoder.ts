@@ -16,7 +16,6 @@
  * read; a body read whole must arrive within a time limit, and a raw upload body may be held to a
  * minimum rate (request-body-limits.ts).
  */
-import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
 import { createAsyncIterable, type UniversalHandler } from "./connect-internals.js";
 import {
@@ -32,7 +31,16 @@ import { serveDownload } from "./download.js";
 import { readFieldPath, resolveFieldPath } from "./field-paths.js";
 import { createInProcessTransports } from "./in-process-transport.js";
 import { errorWithHttpStatus, restError, withStatusForReason } from "./http-errors.js";
-import { header, readSmallBody, sendError, sendJson, write, type NodeRequest, type NodeResponse } from "./node-http.js";
+import {
+  header,
+  readSmallBody,
+  sendError,
+  sendJson,
+  write,
+  type NodeHandler,
+  type NodeRequest,
+  type NodeResponse,
+} from "./node-http.js";
 import { callWithRawBody } from "./raw-body.js";
 import { bindRequest } from "./request-binding.js";
 import { limitRequestBody, requestBodyTimeoutReason, type RequestBodyLimits } from "./request-body-limits.js";
@@ -86,7 +94,7 @@ export interface Transcoder {
   /** The routes it serves. */
   table: RouteTable;
   /** Serves a request: a route's answer, 404 or 405. Fits connectNodeAdapter's `fallback`. */
-  handle: (req: NodeRequest, res: Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>[1]) => void;
+  handle: NodeHandler;
 }
 
 // Headers that belong to this HTTP hop or to the protocol, never handed to the RPC as metadata.
@@ -211,9 +219,7 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
 
   return {
     table,
-    handle(req, nodeResponse) {
-      // connect-node's response type hides write(); both kinds of Node response have it.
-      const res = nodeResponse as unknown as NodeResponse;
+    handle(req, res) {
       const abort = new AbortController();
       // The client went away before we answered: stop the call (an upload keeps what arrived).
       res.once("close", () => {

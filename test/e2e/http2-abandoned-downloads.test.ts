@@ -52,15 +52,22 @@ function withHeldReads(store: BlobStore): BlobStore {
 let t: TestApp;
 beforeEach(async () => {
   held = Promise.resolve();
-  t = await startTestApp({ "idle-timeout-seconds": "1" }, async (config) => ({ blobs: withHeldReads(await createDirectoryBlobStore(config.blobDir)) }));
+  t = await startTestApp({ "idle-timeout-seconds": "1" }, async (config) => ({
+    blobs: withHeldReads(await createDirectoryBlobStore(config.blobDir)),
+  }));
   await uploadFile(t.client("grpc (HTTP/2)"), bucket, "big.bin", content(64 * MiB), { chunkSize: MiB });
 });
 afterEach(() => t?.close());
 
 /** Waits (2 s at most) until no handler runs and no blob file is open: what abandoned downloads must leave. */
 async function expectAllEnded(): Promise<void> {
-  const state = async () => `${t.app.runningHandlers()} handlers running, ${(await openBlobFiles(t.blobDir)).count} blob files open`;
-  await eventually(async () => (await state()) === "0 handlers running, 0 blob files open", 2000, "every abandoned download has ended").catch(async (err: Error) => {
+  const state = async () =>
+    `${t.app.runningHandlers()} handlers running, ${(await openBlobFiles(t.blobDir)).count} blob files open`;
+  await eventually(
+    async () => (await state()) === "0 handlers running, 0 blob files open",
+    2000,
+    "every abandoned download has ended",
+  ).catch(async (err: Error) => {
     throw new Error(`${err.message}; now ${await state()}`);
   });
 }
@@ -77,7 +84,10 @@ function fastClient(): http2.ClientHttp2Session {
  * Opens `count` downloads of the big file and reads each until its first chunk has arrived: their
  * handlers are then held reading the next one.
  */
-async function downloadsHeldAfterFirstChunk(session: http2.ClientHttp2Session, count: number): Promise<http2.ClientHttp2Stream[]> {
+async function downloadsHeldAfterFirstChunk(
+  session: http2.ClientHttp2Session,
+  count: number,
+): Promise<http2.ClientHttp2Stream[]> {
   const streams = Array.from({ length: count }, () => {
     const stream = session.request({ ":path": contentPath("big.bin") });
     stream.on("error", () => undefined); // cut on purpose
@@ -138,7 +148,9 @@ describe("downloads cut off while their handlers read the next chunk end them an
 
 test("curl downloads over HTTP/2 killed midway end at once, and a DELETE then frees the file's space", async () => {
   const curls = Array.from({ length: 5 }, () =>
-    spawn("curl", ["-sS", "--http2-prior-knowledge", "--limit-rate", "1M", `${t.baseUrl}${contentPath("big.bin")}`], { stdio: ["ignore", "pipe", "ignore"] }),
+    spawn("curl", ["-sS", "--http2-prior-knowledge", "--limit-rate", "1M", `${t.baseUrl}${contentPath("big.bin")}`], {
+      stdio: ["ignore", "pipe", "ignore"],
+    }),
   );
   // Each has its first bytes: its handler is reading the file.
   await Promise.all(curls.map((curl) => once(curl.stdout!, "data")));

@@ -39,7 +39,10 @@ function unreadDownloads(session: http2.ClientHttp2Session, target: string, coun
  * chunk, and the connection enough for 100 of them, so every stream gets its first bytes.
  */
 function greedyClient(baseUrl: string): http2.ClientHttp2Session {
-  const session = http2.connect(baseUrl, { peerMaxConcurrentStreams: 10_000, settings: { initialWindowSize: 16 * KiB } });
+  const session = http2.connect(baseUrl, {
+    peerMaxConcurrentStreams: 10_000,
+    settings: { initialWindowSize: 16 * KiB },
+  });
   session.once("connect", () => session.setLocalWindowSize(4 * MiB));
   session.on("error", () => undefined);
   return session;
@@ -100,7 +103,9 @@ describe("in process", () => {
     expect(mostRunning).toBeLessThan(20);
     await eventually(() => t.app.runningHandlers() === 0, 2000, "no handler is left running");
     // The service answers as before, on another connection.
-    expect((await t.client("grpc (HTTP/2)").getFile({ bucket: "abuse", key: "file.bin" })).file?.bytes).toBe(BigInt(4 * MiB));
+    expect((await t.client("grpc (HTTP/2)").getFile({ bucket: "abuse", key: "file.bin" })).file?.bytes).toBe(
+      BigInt(4 * MiB),
+    );
     session.destroy();
   });
 });
@@ -134,7 +139,11 @@ describe("a server process", () => {
     const warmStreams = unreadDownloads(warm, "/v1/files/abuse/file.bin:content", 20);
     await eventually(() => warmStreams.every((s) => s.readableLength > 0), 10_000, "the warm-up streams have data");
     warm.destroy();
-    await eventually(async () => (await openBlobFiles(blobDir, server.child.pid!)).count === 0, 5000, "the warm-up streams have ended");
+    await eventually(
+      async () => (await openBlobFiles(blobDir, server.child.pid!)).count === 0,
+      5000,
+      "the warm-up streams have ended",
+    );
 
     const before = await rssMiB();
     const sessions = Array.from({ length: 5 }, () => greedyClient(baseUrl));
@@ -144,18 +153,28 @@ describe("a server process", () => {
     expect((await openBlobFiles(blobDir, server.child.pid!)).count).toBe(500);
     // Reading ahead stops once the socket takes no more: wait until the RSS stops growing.
     let last = await rssMiB();
-    await eventually(async () => {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      const now = await rssMiB();
-      const settled = now - last < 2;
-      last = now;
-      return settled;
-    }, 15_000, "the server's RSS is steady");
+    await eventually(
+      async () => {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const now = await rssMiB();
+        const settled = now - last < 2;
+        last = now;
+        return settled;
+      },
+      15_000,
+      "the server's RSS is steady",
+    );
     const growth = last - before;
-    console.log(`500 unread HTTP/2 downloads: server RSS ${before.toFixed(0)} MiB before, +${growth.toFixed(0)} MiB (${((growth * 1024) / 500).toFixed(0)} KiB a stream)`);
+    console.log(
+      `500 unread HTTP/2 downloads: server RSS ${before.toFixed(0)} MiB before, +${growth.toFixed(0)} MiB (${((growth * 1024) / 500).toFixed(0)} KiB a stream)`,
+    );
     expect(growth).toBeLessThan(400); // 1 MiB chunks read 1 MiB ahead held 2.3 GB
 
     for (const session of sessions) session.destroy();
-    await eventually(async () => (await openBlobFiles(blobDir, server.child.pid!)).count === 0, 2000, "every file is closed");
+    await eventually(
+      async () => (await openBlobFiles(blobDir, server.child.pid!)).count === 0,
+      2000,
+      "every file is closed",
+    );
   }, 90_000);
 });

@@ -7,7 +7,10 @@ import { readdir, readlink, stat } from "node:fs/promises";
 import path from "node:path";
 
 /** The open descriptors of process `pid` (default this one) on committed content under `blobDir`. */
-export async function openBlobFiles(blobDir: string, pid: number | "self" = "self"): Promise<{ count: number; inodes: Set<number> }> {
+export async function openBlobFiles(
+  blobDir: string,
+  pid: number | "self" = "self",
+): Promise<{ count: number; inodes: Set<number> }> {
   const blobs = path.join(blobDir, "blobs") + path.sep;
   const inodes = new Set<number>();
   let count = 0;

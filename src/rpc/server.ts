@@ -7,11 +7,12 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import type { NodeHandler } from "../transcoding/index.js";
 
 /** Options of {@link createServer}. */
 export interface ServerOptions {
   /** Serves every request, HTTP/1.1 or HTTP/2 (connectNodeAdapter's handler fits). */
-  handler: (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
+  handler: NodeHandler;
   /** A connection (or an HTTP/2 stream) with no traffic for this long is closed. */
   idleTimeoutMs: number;
   /** An HTTP/1.1 request must have sent all its headers this long after it began (slow-loris). */
@@ -111,6 +112,12 @@ export function createServer(options: ServerOptions): Server {
         if (closing && left === 0) socket.destroySoon();
       });
       if (closing) res.setHeader("connection", "close");
+      // Answered before its body was all read (an error, /healthz, a download): Node would go on
+      // reading and throwing away the rest to keep the connection, for as long as a client drips
+      // it. The connection closes instead, on every path at once.
+      res.once("finish", () => {
+        if (!req.complete) socket.destroySoon();
+      });
       options.handler(req, res);
     },
   );
@@ -120,7 +127,11 @@ export function createServer(options: ServerOptions): Server {
   h1.emit("listening");
 
   const h2 = http2.createServer({
-    settings: { initialWindowSize: streamWindowBytes, maxFrameSize: 1024 * 1024 - 1, maxConcurrentStreams: options.maxConcurrentStreams },
+    settings: {
+      initialWindowSize: streamWindowBytes,
+      maxFrameSize: 1024 * 1024 - 1,
+      maxConcurrentStreams: options.maxConcurrentStreams,
+    },
   });
   h2.on("request", (req, res) => {
     // A client may open a stream and reset it in the same packet (rapid reset). By the next turn of
