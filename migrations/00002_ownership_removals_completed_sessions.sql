@@ -25,8 +25,6 @@ CREATE TABLE content_removals (
   since   timestamptz NOT NULL DEFAULT now(),
   version integer NOT NULL DEFAULT 1
 );
--- The sweep takes the oldest first.
-CREATE INDEX content_removals_since ON content_removals (since);
 
 -- A completed session stays readable until it would have expired, so that a client whose final
 -- answer was lost learns that the upload completed (and which file it became) instead of "not found".

@@ -1,4 +1,4 @@
--- Who opened each upload session (the API key's name; null when the service runs without keys),
+-- Who opened each upload session (the API key's id; null when the service runs without keys),
 -- so that one key's open sessions and declared-but-unwritten bytes can be limited without
 -- starving every other key.
 ALTER TABLE upload_sessions ADD COLUMN owner text CHECK (char_length(owner) BETWEEN 1 AND 200);

@@ -111,15 +111,16 @@ const settings = {
   /** Bytes one API key's open sessions may declare and not yet have sent. */
   maxPendingBytesPerKey: setting("MAX_PENDING_BYTES_PER_KEY", "1TiB", size),
   /** Largest protobuf/JSON message Connect reads or writes (an upload chunk must fit). */
-  maxMessageBytes: setting("MAX_MESSAGE_BYTES", "4MiB", size),
+  // A REST upload piece (256 KiB) and a download chunk (128 KiB), with their framing, must fit.
+  maxMessageBytes: setting("MAX_MESSAGE_BYTES", "4MiB", atLeast(size, 320 * KiB, "320KiB")),
   /** Bytes an upload writes between two fsync+commit checkpoints. */
   checkpointBytes: setting("CHECKPOINT_BYTES", "16MiB", atLeast(size, 64 * KiB, "64KiB")),
   /** Seconds an upload session lives without a commit. */
-  sessionTtlSeconds: setting("SESSION_TTL_SECONDS", "86400", wholeNumber),
+  sessionTtlSeconds: setting("SESSION_TTL_SECONDS", "86400", atLeast(wholeNumber, 1, "1")),
   /** Seconds between two sweeps of expired sessions and content let go of. */
   sweepIntervalSeconds: setting("SWEEP_INTERVAL_SECONDS", "60", wholeNumber),
   /** A connection with no traffic for this long is closed (a stalled upload stays resumable). */
-  idleTimeoutSeconds: setting("IDLE_TIMEOUT_SECONDS", "60", wholeNumber),
+  idleTimeoutSeconds: setting("IDLE_TIMEOUT_SECONDS", "60", atLeast(wholeNumber, 1, "1")),
   /** An HTTP/1.1 request must send its headers within this many seconds (against slow-loris). */
   headersTimeoutSeconds: setting("HEADERS_TIMEOUT_SECONDS", "30", atLeast(wholeNumber, 1, "1")),
   /** A request body read whole (unary calls, REST JSON) must arrive within this many seconds. */

@@ -90,12 +90,12 @@ export function authorizeSession(ctx: HandlerContext, session: { id: string; buc
 }
 
 /**
- * The name of the API key that made the call, for per-key limits; undefined when the service runs
+ * The id of the API key that made the call, for per-key limits; undefined when the service runs
  * without keys (then only the service-wide limits apply).
  */
-export function callerKeyName(ctx: HandlerContext): string | undefined {
+export function callerKeyId(ctx: HandlerContext): string | undefined {
   const caller = ctx.values.get(kCaller);
-  return caller === "open" || caller === undefined ? undefined : caller.name;
+  return caller === "open" || caller === undefined ? undefined : caller.id;
 }
 
 /** Whether the caller may `access` the bucket (for filtering lists). */

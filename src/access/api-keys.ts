@@ -16,6 +16,11 @@ import { bucketPattern } from "../files/request-validation.js";
 /** What one key may do: bucket names, or "*" for every bucket. */
 export interface Grant {
   name: string;
+  /**
+   * A stable id of the key for per-key limits: a prefix of its SHA-256 (which a key file may hold
+   * anyway), so that renaming or reordering entries moves nobody's sessions to another budget.
+   */
+  id: string;
   read: ReadonlySet<string>;
   write: ReadonlySet<string>;
 }
@@ -112,10 +117,8 @@ function entry(
   for (const b of [...read, ...write])
     if (!isGrantedBucket(b)) throw new Error(`${name}: ${JSON.stringify(b)} is not a bucket name or "*"`);
   if (read.length + write.length === 0) throw new Error(`${name}: grants nothing (give read and/or write buckets)`);
-  return {
-    digest: key !== undefined ? sha256(key) : Buffer.from(hexDigest!, "hex"),
-    grant: { name, read: new Set(read), write: new Set(write) },
-  };
+  const digest = key !== undefined ? sha256(key) : Buffer.from(hexDigest!, "hex");
+  return { digest, grant: { name, id: `key:${digest.toString("hex").slice(0, 16)}`, read: new Set(read), write: new Set(write) } };
 }
 
 function sha256(text: string): Buffer {

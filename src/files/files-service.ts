@@ -10,7 +10,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { FileSchema, UploadSessionSchema } from "../../gen/files/v1/files_pb.js";
 import { callLog, countBytes } from "../rpc/call-log.js";
 import type { Logger } from "../log.js";
-import { authorize, authorizeSession, callerKeyName, mayAccess, type Access } from "../access/access-control.js";
+import { authorize, authorizeSession, callerKeyId, mayAccess, type Access } from "../access/access-control.js";
 import { BlobMissingError } from "../store/blobs/blob-store.js";
 import { recordContentFault } from "../store/postgres/content-faults.js";
 import * as files from "../store/postgres/file-rows.js";
@@ -69,7 +69,7 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
           mimeType: checkMimeType(req.mimeType),
           size,
           expectedSha256: hexToBuffer(checkSha256(req.sha256)),
-          owner: callerKeyName(ctx),
+          owner: callerKeyId(ctx),
         },
         deps.sessionTtlSeconds,
         {

@@ -56,10 +56,9 @@ export function startSweeper(
         await lease.release();
       }
     }
-    for (let ids = await pendingRemovals(sql, batch); ids.length > 0; ids = await pendingRemovals(sql, batch)) {
-      const removed = await removeContent({ sql, blobs, log }, ids);
-      report.removedContent += removed;
-      if (removed < ids.length) break; // some could not be removed now: the next sweep retries
+    // Every recorded id once; one whose removal fails stays recorded for the next sweep.
+    for (let ids = await pendingRemovals(sql, batch); ids.length > 0; ids = await pendingRemovals(sql, batch, ids.at(-1))) {
+      report.removedContent += await removeContent({ sql, blobs, log }, ids);
     }
     if (report.expiredSessions + report.removedContent > 0) log.info("sweep", { ...report });
     return report;

@@ -216,8 +216,10 @@ function inspectPartial(session: SessionRow, size: number | undefined, report: C
 async function findOrphans({ sql, blobs }: ConsistencyDeps, batch: number, report: ConsistencyReport): Promise<void> {
   for await (const ids of inBatches(blobs.listPartials(), batch)) {
     report.checked.partials += ids.length;
-    const pending = await pendingOf(sql, ids);
-    for (const id of await idsWithoutOpenSession(sql, ids)) {
+    const unreferenced = await idsWithoutOpenSession(sql, ids);
+    // Asked after the references: what a completion or cancel lets go of meanwhile is pending, not an orphan.
+    const pending = await pendingOf(sql, unreferenced);
+    for (const id of unreferenced) {
       const size = await blobs.partialSize(id);
       if (size === undefined) continue; // removed since the listing
       if (pending.has(id)) report.findings.push(pendingRemoval(id, `partial content ${id} (${size} bytes)`));
@@ -233,8 +235,9 @@ async function findOrphans({ sql, blobs }: ConsistencyDeps, batch: number, repor
   }
   for await (const ids of inBatches(blobs.listBlobs(), batch)) {
     report.checked.blobs += ids.length;
-    const pending = await pendingOf(sql, ids);
-    for (const id of await unreferencedBlobIds(sql, ids)) {
+    const unreferenced = await unreferencedBlobIds(sql, ids);
+    const pending = await pendingOf(sql, unreferenced);
+    for (const id of unreferenced) {
       const size = await blobs.size(id);
       if (size === undefined) continue;
       if (pending.has(id)) report.findings.push(pendingRemoval(id, `blob ${id} (${size} bytes)`));

@@ -19,7 +19,7 @@ let files: Client<typeof FilesService>;
 const tried: Record<string, number> = {};
 
 beforeAll(async () => {
-  t = await startTestApp({ "max-file-size": "1MiB", "max-message-bytes": "64KiB" });
+  t = await startTestApp({ "max-file-size": "1MiB", "max-message-bytes": "320KiB" });
   files = t.client("grpc (HTTP/2)");
   await uploadFile(files, "listed", "a/b.txt", content(10));
 });
@@ -341,11 +341,11 @@ test("oversized: a JSON body or an upload message over the limits is refused who
       "POST",
       "/v1/files",
       {},
-      JSON.stringify({ bucket: "b", key: "k", size: 1, mime_type: "x".repeat(70 * 1024) }),
+      JSON.stringify({ bucket: "b", key: "k", size: 1, mime_type: "x".repeat(330 * 1024) }),
     ),
   ).toBe(413);
   const { session } = await files.createUploadSession({ bucket: "b", key: "big", size: 10n });
-  expect(await outcome(files.uploadContent(chunks(session!.id, content(128 * 1024), 128 * 1024)))).toBe(
+  expect(await outcome(files.uploadContent(chunks(session!.id, content(330 * 1024), 330 * 1024)))).toBe(
     Code.ResourceExhausted,
   );
   expect((await files.getUploadSession({ uploadId: session!.id })).session?.offset).toBe(0n);

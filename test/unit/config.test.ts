@@ -197,6 +197,21 @@ describe("bad values", () => {
     );
   });
 
+  test.each([
+    ["--idle-timeout-seconds=0", /--idle-timeout-seconds \/ IDLE_TIMEOUT_SECONDS: must be at least 1/],
+    ["--session-ttl-seconds=0", /--session-ttl-seconds \/ SESSION_TTL_SECONDS: must be at least 1/],
+    ["--max-message-bytes=64KiB", /--max-message-bytes \/ MAX_MESSAGE_BYTES: must be at least 320KiB/],
+    [
+      "--http2-max-concurrent-streams=0",
+      /--http2-max-concurrent-streams \/ HTTP2_MAX_CONCURRENT_STREAMS: must be at least 1/,
+    ],
+  ])(
+    "%s is refused: nothing would end a stalled upload, sessions would expire at once, a piece would not fit, no stream could open",
+    (flag, message) => {
+      expect(() => loadConfig([flag], noEnv)).toThrow(message);
+    },
+  );
+
   test("checkpoint bytes below 64KiB are refused", () => {
     expect(() => loadConfig(["--checkpoint-bytes=63k"], noEnv)).toThrow(/--checkpoint-bytes/);
     expect(loadConfig(["--checkpoint-bytes=64k"], noEnv).checkpointBytes).toBe(64 * 1024);

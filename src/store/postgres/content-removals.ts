@@ -18,9 +18,13 @@ export interface RemovalCandidate {
   partialInUse: boolean;
 }
 
-/** Up to `limit` ids waiting for their content to be removed, oldest first. */
-export async function pendingRemovals(sql: Sql, limit: number): Promise<string[]> {
-  const rows = await sql<{ id: string }[]>`select id from content_removals order by since, id limit ${limit}`;
+/**
+ * Up to `limit` ids waiting for their content to be removed, in id order after `afterId` (keyset
+ * pagination, so that one whose removal keeps failing never holds up the ones after it).
+ */
+export async function pendingRemovals(sql: Sql, limit: number, afterId = ""): Promise<string[]> {
+  const rows = await sql<{ id: string }[]>`
+    select id from content_removals ${afterId ? sql`where id > ${afterId}::uuid` : sql``} order by id limit ${limit}`;
   return rows.map((r) => r.id);
 }
 

@@ -20,7 +20,7 @@ export interface SessionRow {
   expiresAt: Date;
   /** When the upload completed (its file became visible); null while it is open. */
   completedAt: Date | null;
-  /** Who opened it (an API key's name), or null when the service runs without keys. */
+  /** Who opened it (an API key's id), or null when the service runs without keys. */
   owner: string | null;
   /** Bumped by each request that takes the session's lock: the fencing token of its writer. */
   writerEpoch: number;
