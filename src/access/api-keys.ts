@@ -118,7 +118,10 @@ function entry(
     if (!isGrantedBucket(b)) throw new Error(`${name}: ${JSON.stringify(b)} is not a bucket name or "*"`);
   if (read.length + write.length === 0) throw new Error(`${name}: grants nothing (give read and/or write buckets)`);
   const digest = key !== undefined ? sha256(key) : Buffer.from(hexDigest!, "hex");
-  return { digest, grant: { name, id: `key:${digest.toString("hex").slice(0, 16)}`, read: new Set(read), write: new Set(write) } };
+  return {
+    digest,
+    grant: { name, id: `key:${digest.toString("hex").slice(0, 16)}`, read: new Set(read), write: new Set(write) },
+  };
 }
 
 function sha256(text: string): Buffer {

@@ -57,7 +57,11 @@ export function startSweeper(
       }
     }
     // Every recorded id once; one whose removal fails stays recorded for the next sweep.
-    for (let ids = await pendingRemovals(sql, batch); ids.length > 0; ids = await pendingRemovals(sql, batch, ids.at(-1))) {
+    for (
+      let ids = await pendingRemovals(sql, batch);
+      ids.length > 0;
+      ids = await pendingRemovals(sql, batch, ids.at(-1))
+    ) {
       report.removedContent += await removeContent({ sql, blobs, log }, ids);
     }
     if (report.expiredSessions + report.removedContent > 0) log.info("sweep", { ...report });
