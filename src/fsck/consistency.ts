@@ -213,42 +213,62 @@ function inspectPartial(session: SessionRow, size: number | undefined, report: C
   }
 }
 
+/** One kind of content to look for orphans of: how to list it, and what refers to it. */
+interface ContentKind {
+  kind: "orphan-partial" | "orphan-blob";
+  /** How a finding names one. */
+  noun: string;
+  /** Who would refer to it, for the finding's detail. */
+  referrers: string;
+  list: () => AsyncIterable<string>;
+  size: (id: string) => Promise<number | undefined>;
+  /** Of the given ids, those nothing refers to (one snapshot). */
+  unreferenced: (ids: readonly string[]) => Promise<string[]>;
+  counter: "partials" | "blobs";
+}
+
 async function findOrphans({ sql, blobs }: ConsistencyDeps, batch: number, report: ConsistencyReport): Promise<void> {
-  for await (const ids of inBatches(blobs.listPartials(), batch)) {
-    report.checked.partials += ids.length;
-    const unreferenced = await idsWithoutOpenSession(sql, ids);
-    // Asked after the references: what a completion or cancel lets go of meanwhile is pending, not an orphan.
-    const pending = await pendingOf(sql, unreferenced);
-    for (const id of unreferenced) {
-      const size = await blobs.partialSize(id);
-      if (size === undefined) continue; // removed since the listing
-      if (pending.has(id)) report.findings.push(pendingRemoval(id, `partial content ${id} (${size} bytes)`));
-      else
-        report.findings.push({
-          kind: "orphan-partial",
-          severity: "problem",
-          id,
-          detail: `partial content ${id} (${size} bytes): no upload session refers to it`,
-          repairable: true,
-        });
-    }
-  }
-  for await (const ids of inBatches(blobs.listBlobs(), batch)) {
-    report.checked.blobs += ids.length;
-    const unreferenced = await unreferencedBlobIds(sql, ids);
-    const pending = await pendingOf(sql, unreferenced);
-    for (const id of unreferenced) {
-      const size = await blobs.size(id);
-      if (size === undefined) continue;
-      if (pending.has(id)) report.findings.push(pendingRemoval(id, `blob ${id} (${size} bytes)`));
-      else
-        report.findings.push({
-          kind: "orphan-blob",
-          severity: "problem",
-          id,
-          detail: `blob ${id} (${size} bytes): no file or upload session refers to it`,
-          repairable: true,
-        });
+  const kinds: ContentKind[] = [
+    {
+      kind: "orphan-partial",
+      noun: "partial content",
+      referrers: "no upload session",
+      list: () => blobs.listPartials(),
+      size: (id) => blobs.partialSize(id),
+      unreferenced: (ids) => idsWithoutOpenSession(sql, ids),
+      counter: "partials",
+    },
+    {
+      kind: "orphan-blob",
+      noun: "blob",
+      referrers: "no file or upload session",
+      list: () => blobs.listBlobs(),
+      size: (id) => blobs.size(id),
+      unreferenced: (ids) => unreferencedBlobIds(sql, ids),
+      counter: "blobs",
+    },
+  ];
+  for (const content of kinds) {
+    // Listed first, then the database asked: content created after the listing is not considered.
+    for await (const ids of inBatches(content.list(), batch)) {
+      report.checked[content.counter] += ids.length;
+      const unreferenced = await content.unreferenced(ids);
+      // Asked after the references: what a completion or cancel lets go of meanwhile is pending, not an orphan.
+      const pending = await pendingOf(sql, unreferenced);
+      for (const id of unreferenced) {
+        const size = await content.size(id);
+        if (size === undefined) continue; // removed since the listing
+        const what = `${content.noun} ${id} (${size} bytes)`;
+        if (pending.has(id)) report.findings.push(pendingRemoval(id, what));
+        else
+          report.findings.push({
+            kind: content.kind,
+            severity: "problem",
+            id,
+            detail: `${what}: ${content.referrers} refers to it`,
+            repairable: true,
+          });
+      }
     }
   }
 }

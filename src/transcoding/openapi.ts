@@ -264,26 +264,20 @@ function valueSchema(field: DescField, ref: (d: DescMessage | DescEnum) => Schem
     case "message":
       return ref(field.message);
     case "list":
-      return {
-        type: "array",
-        items:
-          field.listKind === "scalar"
-            ? scalarSchema(field.scalar)
-            : field.listKind === "enum"
-              ? ref(field.enum)
-              : ref(field.message),
-      };
+      return { type: "array", items: elementSchema(field.listKind, field, ref) };
     case "map":
-      return {
-        type: "object",
-        additionalProperties:
-          field.mapKind === "scalar"
-            ? scalarSchema(field.scalar)
-            : field.mapKind === "enum"
-              ? ref(field.enum)
-              : ref(field.message),
-      };
+      return { type: "object", additionalProperties: elementSchema(field.mapKind, field, ref) };
   }
+}
+
+/** The schema of a list's elements or a map's values. */
+function elementSchema(
+  kind: "scalar" | "enum" | "message",
+  field: { scalar?: ScalarType; enum?: DescEnum; message?: DescMessage },
+  ref: (desc: DescMessage | DescEnum) => Schema,
+): Schema {
+  if (kind === "scalar") return scalarSchema(field.scalar!);
+  return ref(kind === "enum" ? field.enum! : field.message!);
 }
 
 function scalarSchema(type: ScalarType): Schema {
