@@ -104,7 +104,10 @@ export function sendError(
 export async function write(res: NodeResponse, chunk: Uint8Array): Promise<void> {
   if (responseClosed(res)) throw new ConnectError("the client went away", Code.Canceled);
   // Both response kinds have write(); TypeScript can't call through their union.
-  if ((res as http.ServerResponse).write(chunk)) return;
+  (res as http.ServerResponse).write(chunk);
+  // Waiting for 'drain' after every chunk larger than the socket's 16 KiB high-water mark would
+  // leave the socket idle while the next chunk is made: let up to `bufferedBytes` wait in it instead.
+  if (bufferedLength(res) <= bufferedBytes) return;
   await new Promise<void>((resolve, reject) => {
     const done = () => {
       res.off("drain", done);
@@ -131,6 +134,14 @@ export function abortResponse(res: NodeResponse): void {
  * or `closed` (its types say it is a Writable; it is not one), and once its stream has closed its
  * write() answers false with no 'drain' or 'close' ever to follow: its stream knows.
  */
+// What a response may hold that its connection has not taken yet, before the writer waits.
+const bufferedBytes = 128 * 1024;
+
+/** Bytes written to the response that its connection has not taken yet. */
+function bufferedLength(res: NodeResponse): number {
+  return "stream" in res ? res.stream.writableLength : res.writableLength;
+}
+
 function responseClosed(res: NodeResponse): boolean {
   return "stream" in res ? res.stream.closed || res.stream.destroyed : res.destroyed;
 }
