@@ -20,7 +20,7 @@ export const ErrorReason = {
 export type ErrorReason = (typeof ErrorReason)[keyof typeof ErrorReason];
 
 /** The ErrorInfo domain of this service's reasons. */
-export const errorDomain = "files.v1";
+const errorDomain = "files.v1";
 
 /** A ConnectError with a reason. */
 export function errorWithReason(message: string, code: Code, reason: ErrorReason, cause?: unknown): ConnectError {

@@ -30,7 +30,7 @@ interface CallRecord {
 
 const kCall = createContextKey<CallRecord | undefined>(undefined, { description: "the call's log and counters" });
 /** Set by the front door that took the request: the REST transcoder says "rest". */
-export const kProtocol = createContextKey<Protocol | undefined>(undefined, { description: "protocol of the call" });
+const kProtocol = createContextKey<Protocol | undefined>(undefined, { description: "protocol of the call" });
 
 /** The call's own logger (the service's logger, outside a call). */
 export function callLog(ctx: HandlerContext, fallback: Logger): Logger {

@@ -34,7 +34,7 @@ export interface DatabaseOptions {
 }
 
 /** Seconds a connection may take to open when the options do not say. */
-export const defaultConnectTimeoutSeconds = 10;
+const defaultConnectTimeoutSeconds = 10;
 
 /** Thrown by {@link connectDatabase} for a URL that is not one; the message never shows the URL. */
 export class DatabaseUrlError extends Error {

@@ -74,7 +74,7 @@ export async function insertSession(
 }
 
 /** Open sessions in all, and the owner's open sessions and bytes declared but not yet committed. */
-export async function openUsage(sql: Sql, owner: string | null): Promise<OpenUsage> {
+async function openUsage(sql: Sql, owner: string | null): Promise<OpenUsage> {
   const [usage] = await sql<OpenUsage[]>`
     select (select count(*) from upload_sessions where expires_at > now() and completed_at is null)::int as open,
            count(*)::int as owner_open,
