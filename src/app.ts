@@ -24,7 +24,7 @@ import type { Logger } from "./log.js";
 import { createRpcHandler, parseErrorsAsInvalidArgument } from "./rpc/rpc-handler.js";
 import { createServer } from "./rpc/server.js";
 import { loadOpenApiDocument } from "./project-files.js";
-import { createTranscoder, type BeforeBodyCheck, type RequestBodyLimits } from "./transcoding/index.js";
+import { createTranscoder, routeInProcess, type BeforeBodyCheck, type RequestBodyLimits } from "./transcoding/index.js";
 import type { BlobStore } from "./store/blobs/blob-store.js";
 import { bindContentStore, type OwnershipNames } from "./store/blob-ownership.js";
 import {
@@ -142,6 +142,12 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     };
     // One router for every face: gRPC, gRPC-Web and Connect at their paths, REST through the
     // transcoder; all of them pass the same interceptors and limits.
+    const interceptors = [
+      drain.interceptor,
+      callLogging(log),
+      errorMapping(log, [classifyDatabaseError, blobs.classifyError]),
+      auth.interceptor,
+    ];
     const router = createConnectRouter({
       // Every message, an upload chunk included, must fit; larger ones are refused before parsing.
       readMaxBytes: config.maxMessageBytes,
@@ -153,20 +159,16 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       // 30 times the CPU of sending it (gRPC downloads ran at a twentieth of the disk's speed).
       acceptCompression: [compressionGzip, compressionBrotli],
       compressMinBytes: Number.MAX_SAFE_INTEGER,
-      interceptors: [
-        drain.interceptor,
-        callLogging(log),
-        errorMapping(log, [classifyDatabaseError, blobs.classifyError]),
-        auth.interceptor,
-      ],
+      interceptors,
     });
-    routes(router);
+    // The transcoder calls the same implementations in process, through the same interceptors.
+    const methods = routeInProcess(router, routes, interceptors);
     const handlers = router.handlers.map(parseErrorsAsInvalidArgument);
     const contextValues = baseUrlContext(config.publicUrl);
     // The transcoder's calls are logged (and, later, counted) as REST, whatever they speak in process.
     const restContextValues = (req: Parameters<typeof contextValues>[0]) => withProtocol(contextValues(req), "rest");
     const rest = createTranscoder({
-      handlers,
+      methods,
       contextValues: restContextValues,
       maxJsonBodyBytes: config.maxMessageBytes,
       bodyLimits,

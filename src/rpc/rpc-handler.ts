@@ -23,6 +23,7 @@ import { isUnparsableBinaryMessage, unparsableMessageText } from "../transcoding
 import type { Logger } from "../log.js";
 import { sendRpcErrorBeforeBody } from "./error-before-body.js";
 import {
+  bodyChunks,
   limitRequestBody,
   type BeforeBodyCheck,
   type NodeHandler,
@@ -58,7 +59,8 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
     const uReq = universalRequestFromNodeRequest(req, res, undefined, options.contextValues(req));
     const kind = handler.method.methodKind;
     const read = kind === "client_streaming" || kind === "bidi_streaming" ? "streamed" : "whole";
-    const body = limitRequestBody(uReq.body as AsyncIterable<Uint8Array>, read, options.bodyLimits);
+    // The body as it comes off the connection, not as a Readable concatenates what it buffered.
+    const body = limitRequestBody(bodyChunks(req), read, options.bodyLimits);
     handler({ ...uReq, body })
       .then((uRes) => {
         if (req.httpVersionMajor === 1 && !req.complete) res.setHeader("connection", "close");

@@ -6,8 +6,10 @@
  */
 // Async-iterable plumbing: the transcoder feeds handlers request streams of its own making.
 export { createAsyncIterable, pipe, transformSplitEnvelope, encodeEnvelope } from "@connectrpc/connect/protocol";
-// The router's handlers, called in process by the transcoder and at their paths by the RPC handler.
-export type { UniversalClientFn, UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol";
+// The router's handlers, called at their paths by the RPC handler.
+export type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol";
+// A method implementation run through interceptors on messages as objects: the transcoder's calls.
+export { transformInvokeImplementation } from "@connectrpc/connect/protocol";
 // The Connect protocol, which the transcoder speaks to the handlers in process, and in which an
 // error is answered before a body is read.
 export {

@@ -12,24 +12,23 @@
  * kept from running in this origin: nosniff, so a browser trusts the Content-Type, and a sandbox
  * CSP, so a page that does open runs no script with the service's cookies or origin.
  */
-import { Code, ConnectError, type Transport } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { createAsyncIterable } from "./connect-internals.js";
-import { clone, ScalarType, type DescField, type DescMethod, type DescMethodStreaming, type Message } from "@bufbuild/protobuf";
+import { clone, ScalarType, type DescField, type DescMethod, type Message } from "@bufbuild/protobuf";
 import { reflect } from "@bufbuild/protobuf/reflect";
 import type { Download } from "../../gen/transcoding/v1/annotations_pb.js";
 import { lastSegment, type DispositionPolicy } from "./content-disposition.js";
 import { readFieldPath, resolveFieldPath } from "./field-paths.js";
+import type { InProcessCallInit, InProcessMethod } from "./in-process-methods.js";
 import { restError } from "./http-errors.js";
 import { abortResponse, header, sendJson, write, type NodeRequest, type NodeResponse } from "./node-http.js";
 
 /** What a download needs from the transcoder. */
 export interface DownloadContext {
-  method: DescMethod;
+  method: InProcessMethod;
   options: Download;
-  transport: Transport;
-  /** Headers handed to the RPC (authorization and the like). */
-  rpcHeader: Headers;
-  signal: AbortSignal;
+  /** The call as the request makes it (headers, the request's signal, context values). */
+  init: InProcessCallInit;
   /** Chooses Content-Disposition from the media type and the file name. */
   disposition: DispositionPolicy;
 }
@@ -58,7 +57,8 @@ function etagMatches(list: string, etag: string): boolean {
 
 /** Serves one download request whose RPC request is `request` (path and query already bound). */
 export async function serveDownload(ctx: DownloadContext, req: NodeRequest, res: NodeResponse, request: Message): Promise<void> {
-  const { method, options } = ctx;
+  const { options } = ctx;
+  const { method } = ctx.method;
   const field = (name: string, schema = method.output) => (name ? resolveFieldPath(schema, name) : undefined);
   const metadataPath = field(options.metadata)!;
   const contentPath = field(options.content)!;
@@ -186,15 +186,17 @@ async function openStream(
   offset: number | undefined,
   limit: number | undefined,
 ): Promise<CancellableStream> {
-  const request = clone(ctx.method.input, base);
-  if (offset !== undefined && offsetField) setNumber(ctx.method.input, request, offsetField, offset);
-  if (limit !== undefined && limitField) setNumber(ctx.method.input, request, limitField, limit);
-  // A signal of its own: returning from the iterator alone would leave the handler suspended.
+  const input = ctx.method.method.input;
+  const request = clone(input, base);
+  if (offset !== undefined && offsetField) setNumber(input, request, offsetField, offset);
+  if (limit !== undefined && limitField) setNumber(input, request, limitField, limit);
+  // A signal of its own: the method may be waiting (on a read) when the stream is cut off, and
+  // returning from its output takes effect only once that wait is over.
   const abort = new AbortController();
-  const onRequestAbort = () => abort.abort(ctx.signal.reason);
-  ctx.signal.addEventListener("abort", onRequestAbort, { once: true });
-  const res = await ctx.transport.stream(ctx.method as DescMethodStreaming, abort.signal, undefined, ctx.rpcHeader, createAsyncIterable([request]), undefined);
-  const messages = (res.message as AsyncIterable<Message>)[Symbol.asyncIterator]();
+  const { signal } = ctx.init;
+  const onRequestAbort = () => abort.abort(signal.reason);
+  signal.addEventListener("abort", onRequestAbort, { once: true });
+  const messages = ctx.method.call(createAsyncIterable([request]), { ...ctx.init, signal: abort.signal })[Symbol.asyncIterator]();
   let cancelled = false;
   return {
     async first() {
@@ -206,7 +208,7 @@ async function openStream(
     cancel() {
       if (cancelled) return;
       cancelled = true;
-      ctx.signal.removeEventListener("abort", onRequestAbort);
+      signal.removeEventListener("abort", onRequestAbort);
       abort.abort(new ConnectError("the download was cut off", Code.Canceled));
       void messages.return?.().catch(() => undefined);
     },

@@ -4,6 +4,7 @@
  * OpenAPI document of them. It knows nothing of FilesService; it could be a package of its own.
  */
 export { createTranscoder, type BeforeBodyCheck, type Transcoder, type TranscoderOptions } from "./transcoder.js";
+export { routeInProcess, type InProcessCallInit, type InProcessMethod } from "./in-process-methods.js";
 export { createRouteTable, RouteError, type Route, type RouteMatch, type RouteTable } from "./route-table.js";
 export { parsePathTemplate, matchPathTemplate, PathTemplateError, type PathTemplate } from "./path-template.js";
 export { bindRequest } from "./request-binding.js";
@@ -17,4 +18,4 @@ export {
   type DispositionPolicy,
 } from "./content-disposition.js";
 export { limitRequestBody, type MinimumRate, type RequestBodyLimits } from "./request-body-limits.js";
-export type { NodeHandler, NodeRequest, NodeResponse } from "./node-http.js";
+export { bodyChunks, type NodeHandler, type NodeRequest, type NodeResponse } from "./node-http.js";

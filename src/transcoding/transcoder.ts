@@ -17,21 +17,15 @@
  * minimum rate (request-body-limits.ts).
  */
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
-import { createAsyncIterable, type UniversalHandler } from "./connect-internals.js";
-import {
-  ScalarType,
-  type DescMethod,
-  type DescMethodStreaming,
-  type DescMethodUnary,
-  type JsonValue,
-  type Message,
-} from "@bufbuild/protobuf";
+import { createAsyncIterable } from "./connect-internals.js";
+import { ScalarType, type DescMethod, type JsonValue, type Message } from "@bufbuild/protobuf";
 import { createDispositionPolicy } from "./content-disposition.js";
 import { serveDownload } from "./download.js";
 import { readFieldPath, resolveFieldPath } from "./field-paths.js";
-import { createInProcessTransports } from "./in-process-transport.js";
+import type { InProcessCallInit, InProcessMethod } from "./in-process-methods.js";
 import { errorWithHttpStatus, restError, withStatusForReason } from "./http-errors.js";
 import {
+  bodyChunks,
   header,
   readSmallBody,
   sendError,
@@ -56,10 +50,10 @@ export type BeforeBodyCheck = (method: DescMethod, header: (name: string) => str
 /** Options of {@link createTranscoder}. */
 export interface TranscoderOptions {
   /**
-   * The handlers of the router that serves the RPCs (`router.handlers`): REST calls run through
-   * them, so they pass the same interceptors and limits.
+   * The methods of the router that serves the RPCs, callable in process (`routeInProcess`): REST
+   * calls run through the same implementations and interceptors.
    */
-  handlers: readonly UniversalHandler[];
+  methods: readonly InProcessMethod[];
   /** Context values of a request, as connectNodeAdapter's `contextValues`. */
   contextValues?: (req: NodeRequest) => ContextValues;
   /** Largest JSON request body in bytes (a larger one answers 413). */
@@ -71,7 +65,7 @@ export interface TranscoderOptions {
   bodyLimits?: RequestBodyLimits;
   /** Runs on every routed request before its body is read. */
   checkBeforeBody?: BeforeBodyCheck;
-  /** Raw request bodies are cut into messages of this many bytes (default 256 KiB: less garbage per message than 1 MiB, as fast). */
+  /** No message of a raw request body carries more than this many bytes (default 256 KiB). */
   rawChunkBytes?: number;
   /** A document served at GET /openapi.json, when given. */
   openApi?: object;
@@ -103,9 +97,8 @@ const hopHeaders =
 
 /** Creates the transcoder for every annotated method of the given routes. */
 export function createTranscoder(options: TranscoderOptions): Transcoder {
-  const table = createRouteTable(options.handlers.map((h) => h.method));
-  const transports = createInProcessTransports(options.handlers);
-  const handlers = new Map(options.handlers.map((h) => [h.method, h]));
+  const table = createRouteTable(options.methods.map((m) => m.method));
+  const methods = new Map(options.methods.map((m) => [m.method, m]));
   // Error metadata that HTTP clients understand as headers: authentication challenges, retry
   // hints, and whatever a method binds to response headers (an upload's Upload-Offset).
   const errorHeaders = new Set([
@@ -141,22 +134,25 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
     // Before a byte of the body is read: a caller without a key can't make us read or parse one.
     options.checkBeforeBody?.(route.method, (name) => header(req, name));
     const contextValues = options.contextValues?.(req);
-    const rpcHeader = forwardedHeaders(req);
+    const init: InProcessCallInit = {
+      header: forwardedHeaders(req),
+      signal,
+      contextValues,
+      requestMethod: method,
+      url: requestUrl(req),
+    };
+    const inProcess = methods.get(route.method)!;
     const parts = { bindings, query, header: (name: string) => header(req, name) };
     const kind = route.method.methodKind;
     const rawBody = route.bodyField?.fieldKind === "scalar" && route.bodyField.scalar === ScalarType.BYTES;
 
     if (rawBody) refuseForm(req);
     if (kind === "client_streaming" && rawBody) {
-      const handler = handlers.get(route.method)!;
       const first = bindRequest(route, parts);
-      const body = limitRequestBody(req as AsyncIterable<Uint8Array>, "streamed", bodyLimits);
+      const body = limitRequestBody(bodyChunks(req), "streamed", bodyLimits);
       const answer = await callWithRawBody({
-        handler,
-        method: route.method,
-        header: rpcHeader,
-        contextValues,
-        signal,
+        init,
+        method: inProcess,
         first,
         field: route.bodyField!,
         body,
@@ -170,39 +166,19 @@ export function createTranscoder(options: TranscoderOptions): Transcoder {
         Code.Unimplemented,
       );
     }
-    const transport = transports(contextValues); // raw-body uploads above call the handler directly
     const body = route.body === "" ? undefined : await readBody(req, rawBody);
     const request = bindRequest(route, { ...parts, body: rawBody ? undefined : (body as JsonValue | undefined) });
     if (rawBody && body !== undefined) setBytes(route, request, body as Uint8Array);
 
     if (kind === "unary") {
-      const { message } = await transport.unary(
-        route.method as DescMethodUnary,
-        signal,
-        undefined,
-        rpcHeader,
-        request,
-        undefined,
-      );
-      return respond(req, res, route, message as Message);
+      for await (const message of inProcess.call(createAsyncIterable([request]), init))
+        return respond(req, res, route, message);
+      throw new ConnectError(`${route.method.name} answered no message`, Code.Internal);
     }
     if (route.rest?.download) {
-      return serveDownload(
-        { method: route.method, options: route.rest.download, transport, rpcHeader, signal, disposition },
-        req,
-        res,
-        request,
-      );
+      return serveDownload({ method: inProcess, options: route.rest.download, init, disposition }, req, res, request);
     }
-    const call = await transport.stream(
-      route.method as DescMethodStreaming,
-      signal,
-      undefined,
-      rpcHeader,
-      createAsyncIterable([request]),
-      undefined,
-    );
-    return streamJsonLines(req, res, route, call.message as AsyncIterable<Message>);
+    return streamJsonLines(req, res, route, inProcess.call(createAsyncIterable([request]), init));
   }
 
   async function readBody(req: NodeRequest, raw: boolean): Promise<JsonValue | Uint8Array | undefined> {
@@ -287,6 +263,11 @@ function refuseForm(req: NodeRequest): void {
 
 function setBytes(route: Route, request: Message, bytes: Uint8Array): void {
   (request as unknown as Record<string, unknown>)[route.bodyField!.localName] = bytes;
+}
+
+/** The request's URL as a method's context tells it (what a network call to the method would show). */
+function requestUrl(req: NodeRequest): string {
+  return `http://${header(req, "host") ?? header(req, ":authority") ?? "localhost"}${req.url ?? "/"}`;
 }
 
 function forwardedHeaders(req: NodeRequest): Headers {

@@ -8,7 +8,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { FilesService } from "../../gen/files/v1/files_pb.js";
 import { restCall } from "../support/rest.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
-import { chunks, content } from "../support/uploads.js";
+import { chunks, content, eventually } from "../support/uploads.js";
 
 const key = "log-key-0123456789abcdefgh";
 const lines: Record<string, unknown>[] = [];
@@ -51,7 +51,8 @@ test("a gRPC upload and a REST download: one line each, with protocol, request i
     bytesOut: 0,
   });
   expect(typeof upload!.ms).toBe("number");
-  const served = callLines().find((l) => l.rpc === "files.v1.FilesService/DownloadFile");
+  // The client has the whole body once the last bytes are written; the call ends just after.
+  const served = await eventually(() => callLines().find((l) => l.rpc === "files.v1.FilesService/DownloadFile"));
   expect(served).toMatchObject({ protocol: "rest", requestId: "download-7", code: "ok", bytesOut: 3000 });
 });
 

@@ -205,11 +205,9 @@ describe("resumable uploads over REST", () => {
     req.on("error", () => undefined);
     try {
       req.write(data.subarray(100 * 1024, 420 * 1024));
-      // The first 256 KiB piece on disk shows the handler reading the body; the 64 KiB after it are
-      // then taken from the socket at once. Bytes still in the socket when it is cut would be lost
-      // with it, so cut only after that.
-      await eventually(async () => (await partialBytes(t.blobDir, id)) === 356 * 1024);
-      await new Promise((r) => setTimeout(r, 200));
+      // Bytes still in the socket when it is cut would be lost with it: cut only once all that was
+      // sent is written (the body's chunks reach the disk as they arrive).
+      await eventually(async () => (await partialBytes(t.blobDir, id)) === 420 * 1024);
     } finally {
       req.destroy();
     }

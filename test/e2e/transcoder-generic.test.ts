@@ -3,7 +3,7 @@
  * only from descriptors compiled at test time, over a real HTTP server. Nothing in src/ names it.
  */
 import { createConnectRouter } from "@connectrpc/connect";
-import { createTranscoder } from "../../src/transcoding/index.js";
+import { createTranscoder, routeInProcess } from "../../src/transcoding/index.js";
 import http from "node:http";
 import type net from "node:net";
 import { loadLibrary } from "../support/library-service.js";
@@ -14,9 +14,8 @@ let base: string;
 
 beforeAll(async () => {
   const library = await loadLibrary();
-  const router = createConnectRouter();
-  library.routes(router);
-  const rest = createTranscoder({ handlers: router.handlers, maxJsonBodyBytes: 64 * 1024, rawChunkBytes: 1000 });
+  const methods = routeInProcess(createConnectRouter(), library.routes);
+  const rest = createTranscoder({ methods, maxJsonBodyBytes: 64 * 1024, rawChunkBytes: 1000 });
   server = http.createServer(rest.handle);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   base = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
