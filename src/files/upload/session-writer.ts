@@ -31,6 +31,9 @@ import {
 } from "./upload-errors.js";
 import { WriteBehind } from "./write-behind.js";
 
+// How many checkpoints' worth a writer may receive while one is still being made durable.
+const checkpointsAhead = 3;
+
 /** Where a writer is; see the module comment. */
 export type WriterState = "receiving" | "finished" | "refused" | "interrupted" | "lost-lock" | "failed";
 
@@ -71,6 +74,8 @@ export class SessionWriter {
   // A failed one stays, to fail everything after it: a failed fsync may have lost the bytes since
   // the last good one, so nothing past that may ever be counted.
   #checkpointing: Promise<void> | undefined;
+  /** What the checkpoint in #checkpointing failed with, once it has. */
+  #checkpointFailure: { error: unknown } | undefined;
 
   /** A writer of `session` at its committed offset, whose content so far hashes to `hash`. */
   constructor(deps: WriterDeps, session: SessionRow, appender: BlobAppender, hash: Hash, lease: WriterLease) {
@@ -214,14 +219,20 @@ export class SessionWriter {
     return sessionEndedDuringUpload(this.#session.id);
   }
 
-  /** Starts a commit in the background once a checkpoint's worth is written (one at a time). */
+  /**
+   * Starts a commit in the background once a checkpoint's worth is written (one at a time). While
+   * one runs, receiving goes on: the next starts when it ends, and only a writer a few checkpoints
+   * ahead of the disk waits for it (an fsync stalled every upload for its duration otherwise).
+   */
   async #checkpoint(): Promise<void> {
-    const due = () => this.#written - this.#session.committedOffset >= this.#deps.checkpointBytes;
-    if (!due()) return;
+    const uncommitted = () => this.#written - this.#session.committedOffset;
+    if (uncommitted() < this.#deps.checkpointBytes) return;
     if (this.#checkpointing) {
-      // The previous one is still running: wait for it (its failure surfaces here) before the next.
+      // A failed one fails this append at once; a running one is waited for only when far behind.
+      if (this.#checkpointFailure) throw this.#checkpointFailure.error;
+      if (uncommitted() < checkpointsAhead * this.#deps.checkpointBytes) return;
       await this.#checkpointing;
-      if (!due()) return;
+      if (uncommitted() < this.#deps.checkpointBytes) return;
     }
     const running = this.#commit();
     this.#checkpointing = running;
@@ -229,7 +240,9 @@ export class SessionWriter {
       () => {
         if (this.#checkpointing === running) this.#checkpointing = undefined;
       },
-      () => undefined,
+      (error: unknown) => {
+        this.#checkpointFailure ??= { error };
+      },
     );
   }
 
