@@ -36,6 +36,11 @@ const preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 // round trip. 16 MiB per stream and 64 MiB per connection keep a fast client streaming.
 const streamWindowBytes = 16 * 1024 * 1024;
 const connectionWindowBytes = 64 * 1024 * 1024;
+// What nghttp2 may hold for one connection before it refuses new streams with ENHANCE_YOUR_CALM
+// (Node's default is 10 MB). Incoming data waiting to be read counts, and the window lets a client
+// send 64 MiB ahead: under load a client with many uploads on one connection saw its next calls
+// refused. The windows bound that memory already; this only has to stay above them.
+const sessionMemoryMegabytes = (2 * connectionWindowBytes) / (1024 * 1024);
 
 /**
  * A response that ends before its request (an error mid-upload) must stop the client, or the
@@ -127,6 +132,7 @@ export function createServer(options: ServerOptions): Server {
   h1.emit("listening");
 
   const h2 = http2.createServer({
+    maxSessionMemory: sessionMemoryMegabytes,
     settings: {
       initialWindowSize: streamWindowBytes,
       maxFrameSize: 1024 * 1024 - 1,
