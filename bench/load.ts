@@ -44,19 +44,42 @@ export interface LoadReport {
   seeded: number;
   deleted: number;
   downloadsVerified: number;
-  /** Milliseconds per metadata call kind: count, p50, p99, max. */
-  latencies: Record<string, { count: number; p50: number; p99: number; max: number }>;
+  /** Milliseconds per metadata call kind as this client saw them: count, p50, p99, max. */
+  latencies: Record<string, Percentiles>;
+  /**
+   * The same calls as the server's call log timed them (from its interceptor to its answer), when
+   * its log lines were given: the difference is queueing before the handler, the network, and
+   * this process, which shares the machine's cores with the server.
+   */
+  serverLatencies: Record<string, Percentiles>;
   consistency: ConsistencyReport;
   failures: string[];
 }
 
-/** Runs the load against a server at `port`, whose database and blob directory are given for the final check. */
+/** Count and percentiles of a list of milliseconds. */
+export interface Percentiles {
+  count: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/**
+ * Runs the load against a server at `port`, whose database and blob directory are given for the
+ * final check. `serverLog`, the server's log lines as they arrive, gives its own timings.
+ */
 export async function runLoad(
   port: number,
   store: { databaseUrl: string; schema: string; blobDir: string },
   options: LoadOptions,
+  serverLog: readonly string[] = [],
 ): Promise<LoadReport> {
-  const files = createClient(FilesService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
+  const connect = () => createClient(FilesService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
+  // The uploaders share one connection; the readers are another client, on a connection of their
+  // own: on the uploaders' one, their calls waited behind megabytes of upload frames in this
+  // process's socket buffer (head-of-line blocking of the client, not the service).
+  const files = connect();
+  const readerFiles = connect();
   const samples: Record<string, number[]> = {};
   const timed = async <T>(name: string, call: () => Promise<T>): Promise<T> => {
     const started = performance.now();
@@ -112,24 +135,24 @@ export async function runLoad(
       const key = keys[randomInt(0, Math.max(1, keys.length))];
       const op = turn++ % 10;
       try {
-        if (op < 2) await timed("ListBuckets", () => files.listBuckets({}));
+        if (op < 2) await timed("ListBuckets", () => readerFiles.listBuckets({}));
         else if (op < 4 || !key)
-          await timed("ListFiles", () => files.listFiles({ bucket: "load", prefix: "load/", pageSize: 50 }));
+          await timed("ListFiles", () => readerFiles.listFiles({ bucket: "load", prefix: "load/", pageSize: 50 }));
         else if (op < 7) {
-          const { file } = await timed("GetFile", () => files.getFile({ bucket: "load", key }));
+          const { file } = await timed("GetFile", () => readerFiles.getFile({ bucket: "load", key }));
           if (file && done.has(key) && file.sha256 !== done.get(key))
             failures.push(`${key}: GetFile answered another sha256`);
         } else if (op < 9) {
           const hash = createHash("sha256");
           let info: string | undefined;
-          for await (const part of files.downloadFile({ bucket: "load", key })) {
+          for await (const part of readerFiles.downloadFile({ bucket: "load", key })) {
             if (part.part.case === "info") info = part.part.value.sha256;
             else if (part.part.case === "data") hash.update(part.part.value);
           }
           if (hash.digest("hex") !== info) failures.push(`${key}: downloaded bytes do not match their sha256`);
           else downloadsVerified++;
         } else if (done.delete(key)) {
-          await timed("DeleteFile", () => files.deleteFile({ bucket: "load", key }));
+          await timed("DeleteFile", () => readerFiles.deleteFile({ bucket: "load", key }));
           deleted.add(key);
         }
       } catch (err) {
@@ -151,6 +174,7 @@ export async function runLoad(
   }
 
   const started = performance.now();
+  const logFrom = serverLog.length;
   const readers = Array.from({ length: options.readers }, reader);
   const sizes = await Promise.all(plans.map(upload));
   const seconds = (performance.now() - started) / 1000;
@@ -166,13 +190,12 @@ export async function runLoad(
   for (const p of problemsOf(consistency)) failures.push(`consistency: ${p.kind} ${p.id}: ${p.detail}`);
 
   const bytes = sizes.reduce((a, b) => a + b, 0);
-  const latencies = Object.fromEntries(
-    Object.entries(samples).map(([name, list]) => {
-      const sorted = [...list].sort((a, b) => a - b);
-      const at = (q: number) =>
-        Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10;
-      return [name, { count: sorted.length, p50: at(0.5), p99: at(0.99), max: at(1) }];
-    }),
+  const latencies = Object.fromEntries(Object.entries(samples).map(([name, list]) => [name, percentiles(list)]));
+  const serverLatencies = Object.fromEntries(
+    Object.entries(callTimes(serverLog.slice(logFrom), Object.keys(samples))).map(([name, list]) => [
+      name,
+      percentiles(list),
+    ]),
   );
   return {
     uploads: options.uploads,
@@ -184,9 +207,30 @@ export async function runLoad(
     deleted: deleted.size,
     downloadsVerified,
     latencies,
+    serverLatencies,
     consistency,
     failures,
   };
+}
+
+function percentiles(list: number[]): Percentiles {
+  const sorted = [...list].sort((a, b) => a - b);
+  const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10;
+  return { count: sorted.length, p50: at(0.5), p99: at(0.99), max: at(1) };
+}
+
+/** Milliseconds of the named methods' calls, from the server's call log lines (JSON, one a line). */
+function callTimes(lines: readonly string[], methods: string[]): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const line of lines) {
+    if (!line.includes('"message":"call"')) continue;
+    const { rpc, ms } = JSON.parse(line) as { rpc: string; ms: number };
+    const method = rpc.slice(rpc.lastIndexOf("/") + 1);
+    if (!methods.includes(method)) continue;
+    out[method] ??= [];
+    out[method].push(ms);
+  }
+  return out;
 }
 
 async function checkStore(store: { databaseUrl: string; schema: string; blobDir: string }): Promise<ConsistencyReport> {
@@ -226,9 +270,12 @@ export function formatLoadReport(r: LoadReport): string {
     `${r.uploads} concurrent uploads (half gRPC, half REST), ${(r.bytes / 1048576).toFixed(0)} MiB in ${r.seconds.toFixed(1)} s: ${r.mibPerSecond.toFixed(0)} MiB/s`,
     `verified by sha256: ${r.verified}/${r.uploads}; downloads verified: ${r.downloadsVerified}; deleted meanwhile: ${r.deleted} (of them and ${r.seeded} files stored before)`,
     `consistency: ${r.consistency.checked.files} files, ${r.consistency.checked.blobs} blobs checked, ${problemsOf(r.consistency).length} problems`,
-    "| call | count | p50 ms | p99 ms | max ms |",
-    "|---|---:|---:|---:|---:|",
-    ...Object.entries(r.latencies).map(([name, l]) => `| ${name} | ${l.count} | ${l.p50} | ${l.p99} | ${l.max} |`),
+    "| call | count | p50 ms | p99 ms | max ms | server's own p50 / p99 ms |",
+    "|---|---:|---:|---:|---:|---:|",
+    ...Object.entries(r.latencies).map(([name, l]) => {
+      const own = r.serverLatencies[name];
+      return `| ${name} | ${l.count} | ${l.p50} | ${l.p99} | ${l.max} | ${own ? `${own.p50} / ${own.p99}` : ""} |`;
+    }),
   ];
   if (r.failures.length > 0) lines.push(`FAILURES (${r.failures.length}):`, ...r.failures.slice(0, 20));
   return lines.join("\n");
@@ -269,7 +316,7 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
     DATABASE_POOL_MAX: "20",
   });
   try {
-    const report = await runLoad(server.port, { databaseUrl, schema, blobDir }, options);
+    const report = await runLoad(server.port, { databaseUrl, schema, blobDir }, options, server.log);
     console.log(formatLoadReport(report));
     process.exitCode = report.failures.length > 0 ? 1 : 0;
   } finally {
