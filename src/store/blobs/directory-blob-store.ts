@@ -10,7 +10,7 @@
  * was acknowledged survives power loss, not only its bytes.
  */
 import { randomUUID } from "node:crypto";
-import { constants, createReadStream } from "node:fs";
+import { constants } from "node:fs";
 import {
   link,
   mkdir,
@@ -34,12 +34,13 @@ import {
 } from "./blob-store.js";
 import { errorCode, type StoreFailure } from "../store-failures.js";
 
-// Content is read in chunks of this size, one chunk ahead of the reader (the read stream's
-// highWaterMark). A download whose client stops reading holds that chunk and the one its connection
-// has not taken, with the copies of it that Connect's message pipeline keeps until the next one:
-// about half a MiB a stream (1 MiB chunks held 4.5 MiB). Smaller chunks cost more per byte on the
-// way through Connect, each one being a message.
-const readChunkBytes = 128 * 1024;
+// Content is read in chunks that start small and double, up to the largest, while the reader keeps
+// asking; the next chunk is read while the reader handles the one before. A fast reader soon gets
+// large chunks (1 MiB reads serve a REST download at three times the rate of 128 KiB ones, mostly
+// by sparing the garbage collector), while one that stops reading, as a client that opens hundreds
+// of HTTP/2 downloads and reads none, holds no more than a few small ones.
+const firstReadBytes = 64 * 1024;
+const largestReadBytes = 1024 * 1024;
 
 /** Creates the store under `root`, making its directories if needed. */
 export async function createDirectoryBlobStore(root: string): Promise<BlobStore> {
@@ -264,21 +265,52 @@ function dropBytes(buffers: Uint8Array[], n: number): Uint8Array[] {
 }
 
 async function* readRange(file: string, start: number, end: number, what: string): AsyncIterable<Uint8Array> {
+  const missing = (err: unknown) => (errorCode(err) === "ENOENT" ? new BlobMissingError(what) : err);
   if (end <= start) {
     // Still tell a missing blob from an empty range.
     await stat(file).catch((err) => {
-      throw errorCode(err) === "ENOENT" ? new BlobMissingError(what) : err;
+      throw missing(err);
     });
     return;
   }
-  const stream = createReadStream(file, { start, end: end - 1, highWaterMark: readChunkBytes });
+  const handle = await open(file, constants.O_RDONLY).catch((err) => {
+    throw missing(err);
+  });
+  let at = start;
+  let size = firstReadBytes;
+  const readNext = (): Promise<Buffer> | undefined => {
+    if (at >= end) return undefined;
+    const length = Math.min(size, end - at);
+    const read = readAt(handle, length, at);
+    at += length;
+    size = Math.min(2 * size, largestReadBytes);
+    return read;
+  };
+  let next = readNext();
   try {
-    for await (const chunk of stream) yield chunk as Buffer;
-  } catch (err) {
-    throw errorCode(err) === "ENOENT" ? new BlobMissingError(what) : err;
+    while (next) {
+      const chunk = await next;
+      if (chunk.byteLength === 0) return; // the file is shorter than asked: the caller counts
+      next = readNext();
+      yield chunk;
+    }
   } finally {
-    stream.destroy();
+    // A read still running when the reader stops must end before its handle closes.
+    await next?.catch(() => undefined);
+    await handle.close();
   }
+}
+
+/** Up to `length` bytes at `position`; fewer only at the end of the file. */
+async function readAt(handle: FileHandle, length: number, position: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafeSlow(length);
+  let filled = 0;
+  while (filled < length) {
+    const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled === length ? buffer : buffer.subarray(0, filled);
 }
 
 async function sizeOf(file: string): Promise<number | undefined> {
