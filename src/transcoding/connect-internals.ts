@@ -4,14 +4,14 @@
  * changes one fails here (at compile time) and in test/contract/connect-internals.test.ts, never
  * somewhere in the middle of the transcoder or the RPC handler. Why each is needed is said beside it.
  */
-// Async-iterable plumbing: the transcoder feeds handlers request streams of its own making.
-export { createAsyncIterable, pipe, transformSplitEnvelope, encodeEnvelope } from "@connectrpc/connect/protocol";
+// Async-iterable plumbing: the transcoder feeds methods request streams of its own making; an
+// error answered before a body is read is one envelope.
+export { createAsyncIterable, encodeEnvelope } from "@connectrpc/connect/protocol";
 // The router's handlers, called at their paths by the RPC handler.
 export type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol";
 // A method implementation run through interceptors on messages as objects: the transcoder's calls.
 export { transformInvokeImplementation } from "@connectrpc/connect/protocol";
-// The Connect protocol, which the transcoder speaks to the handlers in process, and in which an
-// error is answered before a body is read.
+// The Connect protocol, in which an error is answered before a body is read.
 export {
   codeToHttpStatus,
   codeToString,
@@ -19,12 +19,9 @@ export {
   contentTypeStreamProto as connectContentTypeStreamProto,
   contentTypeUnaryJson as connectContentTypeUnaryJson,
   createEndStreamSerialization as createConnectEndStreamSerialization,
-  createTransport as createConnectTransportFromClient,
   endStreamFlag as connectEndStreamFlag,
-  endStreamFromJson as connectEndStreamFromJson,
   errorToJsonBytes as connectErrorToJsonBytes,
   parseContentType as parseConnectContentType,
-  requestHeader as connectRequestHeader,
 } from "@connectrpc/connect/protocol-connect";
 // gRPC and gRPC-Web: content types and trailers, for errors answered before a body is read.
 export {

@@ -1,6 +1,6 @@
 /**
  * A generic google.api.http transcoder for Connect services: REST/JSON routes read from the
- * methods' annotations at runtime, served by the same handlers as gRPC and Connect, and an
+ * methods' annotations at runtime, served by the same implementations and interceptors as gRPC and Connect, and an
  * OpenAPI document of them. It knows nothing of FilesService; it could be a package of its own.
  */
 export { createTranscoder, type BeforeBodyCheck, type Transcoder, type TranscoderOptions } from "./transcoder.js";

@@ -1,7 +1,7 @@
 /**
  * REST/JSON in front of Connect handlers, driven by the google.api.http annotations of the methods
  * (read at runtime from their descriptors) and our transcoding.v1.rest options. A request is matched
- * to a route, turned into the RPC's request message(s), and run through the same router handlers
+ * to a route, turned into the RPC's request message(s), and run through the same implementations and interceptors
  * that serve gRPC and Connect — one implementation, every protocol. Per method kind:
  * - unary: JSON in (body/path/query/headers), JSON out (response_body or the whole response);
  * - client-streaming with a bytes body field: the raw body, cut into messages (uploads); a form
