@@ -186,16 +186,21 @@ export function createServer(options: ServerOptions): Server {
       socket.setTimeout(0);
       socket.off("timeout", silent);
       socket.off("error", early); // the HTTP server's own handler takes over
-      socket.pause();
-      socket.unshift(head);
       const n = Math.min(head.length, preface.length);
       if (head.subarray(0, n).equals(preface.subarray(0, n))) {
-        // Stays paused: the HTTP/2 session reads the unshifted bytes from the buffer itself.
+        // Paused: the HTTP/2 session reads the unshifted bytes from the buffer itself.
+        socket.pause();
+        socket.unshift(head);
         h2Sockets.add(socket);
         h2.emit("connection", socket);
       } else {
+        // Neither paused nor resumed: the HTTP/1.1 server reads the connection's handle itself, and
+        // pauses the socket when a request body is not being read. Pausing and resuming it here
+        // could leave the stream paused while its handle read on, so that no later pause reached
+        // the connection and a body the handler read slowly piled up in memory (a REST upload's
+        // whole body, when the disk lagged).
+        socket.unshift(head);
         h1.emit("connection", socket);
-        socket.resume();
       }
     });
   });
