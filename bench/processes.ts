@@ -40,6 +40,9 @@ export function listeningPort(line: string): number | undefined {
   return message === "listening" && typeof url === "string" ? Number(new URL(url).port) : undefined;
 }
 
+// How long a server may take to start (the embedded Postgres's first start included).
+const startTimeoutMs = 120_000;
+
 /** Starts `command` in the repository and waits for its "listening" line on stdout or stderr. */
 export async function startServer(command: string[], env: NodeJS.ProcessEnv = process.env): Promise<ServerProcess> {
   const child = spawn(command[0], command.slice(1), { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
@@ -52,7 +55,9 @@ export async function startServer(command: string[], env: NodeJS.ProcessEnv = pr
       tail.push(line);
       if (tail.length > 20) tail.shift();
       const port = listeningPort(line);
-      if (port !== undefined) resolve(port);
+      if (port === undefined) return;
+      clearTimeout(late);
+      resolve(port);
     };
     // Read to the end, always: a server blocked on a full stderr pipe would be measured waiting.
     createInterface({ input: child.stdout }).on("line", onLine);
@@ -60,6 +65,15 @@ export async function startServer(command: string[], env: NodeJS.ProcessEnv = pr
     void exited.then((code) =>
       reject(new Error(`${command.join(" ")} exited (${code}) before listening:\n${tail.join("\n")}`)),
     );
+    // A server that never says it listens (its log level set above info, say) must not hang the run.
+    const late = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(
+        new Error(
+          `${command.join(" ")} did not log "listening" within ${startTimeoutMs / 1000} s (is LOG_LEVEL above info?):\n${tail.join("\n")}`,
+        ),
+      );
+    }, startTimeoutMs).unref();
   });
   return {
     pid: child.pid!,
