@@ -23,7 +23,8 @@ export type Protocol = "grpc" | "grpc-web" | "connect" | "rest";
 
 /** What is known of one call while it runs. */
 interface CallRecord {
-  log: Logger;
+  /** The call's logger, made when first asked for: most calls log nothing but their one line. */
+  readonly log: Logger;
   bytesIn: number;
   bytesOut: number;
 }
@@ -84,12 +85,19 @@ export function callLogging(log: Logger): Interceptor {
   return (next) => async (req) => {
     const started = performance.now();
     const protocol = req.contextValues.get(kProtocol) ?? protocolOf(req.header.get("content-type") ?? "");
+    const fields = {
+      rpc: `${req.service.typeName}/${req.method.name}`,
+      protocol,
+      requestId: requestIdOf(req.header.get("x-request-id")),
+    };
+    // A pino child logger per call cost more than the call's own line; it is made only for calls
+    // that log something else.
+    let child: Logger | undefined;
     const call: CallRecord = {
-      log: log.child({
-        rpc: `${req.service.typeName}/${req.method.name}`,
-        protocol,
-        requestId: requestIdOf(req.header.get("x-request-id")),
-      }),
+      get log() {
+        child ??= log.child(fields);
+        return child;
+      },
       bytesIn: 0,
       bytesOut: 0,
     };
@@ -100,7 +108,7 @@ export function callLogging(log: Logger): Interceptor {
       logged = true;
       const code = err === undefined ? "ok" : codeToString(ConnectError.from(err).code);
       const ms = Math.round((performance.now() - started) * 10) / 10;
-      call.log.info("call", { code, ms, bytesIn: call.bytesIn, bytesOut: call.bytesOut });
+      log.info("call", { ...fields, code, ms, bytesIn: call.bytesIn, bytesOut: call.bytesOut });
     };
     try {
       const res = await next(req);
