@@ -28,8 +28,8 @@ const queuedBodyBytes = 128 * 1024;
 /**
  * A request body's chunks as they came off the connection, with backpressure. A Readable's own
  * async iterator read()s all it has buffered at once, which concatenates it: whenever writing lagged
- * behind the network, much of an upload was copied once more on its way in (the largest single
- * cost of a REST upload's CPU). Like that iterator, it destroys the request when its reader stops
+ * behind the network, much of an upload was copied once more on its way in (up to a tenth of a REST
+ * upload's CPU). Like that iterator, it destroys the request when its reader stops
  * before the end, and throws what the request fails with (a connection that broke off).
  */
 export async function* bodyChunks(req: NodeRequest): AsyncGenerator<Buffer> {
