@@ -25,22 +25,10 @@ import {
   type FileHandle,
 } from "node:fs/promises";
 import path from "node:path";
-import {
-  BlobMissingError,
-  contentIdPattern,
-  type BlobAppender,
-  type BlobStore,
-  type StoreOwner,
-} from "./blob-store.js";
+import { BlobMissingError, contentIdPattern, type BlobStore, type StoreOwner } from "./blob-store.js";
 import { errorCode, type StoreFailure } from "../store-failures.js";
-
-// Content is read in chunks that start small and double, up to the largest, while the reader keeps
-// asking; the next chunk is read while the reader handles the one before. A fast reader soon gets
-// large chunks (1 MiB reads serve a REST download at three times the rate of 128 KiB ones, mostly
-// by sparing the garbage collector), while one that stops reading, as a client that opens hundreds
-// of HTTP/2 downloads and reads none, holds no more than a few small ones.
-const firstReadBytes = 64 * 1024;
-const largestReadBytes = 1024 * 1024;
+import { createFileAppender } from "./file-appender.js";
+import { readFileRange } from "./file-range.js";
 
 /** Creates the store under `root`, making its directories if needed. */
 export async function createDirectoryBlobStore(root: string): Promise<BlobStore> {
@@ -133,7 +121,7 @@ export async function createDirectoryBlobStore(root: string): Promise<BlobStore>
         if (size < offset)
           throw new BlobMissingError(`committed content of upload ${uploadId} (has ${size} of ${offset} bytes)`);
         if (size > offset) await handle.truncate(offset); // written after the last commit: never counted
-        return createAppender(handle, offset);
+        return createFileAppender(handle, offset);
       } catch (err) {
         await handle.close();
         throw err;
@@ -141,7 +129,7 @@ export async function createDirectoryBlobStore(root: string): Promise<BlobStore>
     },
 
     readPartial: (uploadId, start, end) =>
-      readRange(partialPath(uploadId), start, end, `partial content of upload ${uploadId}`),
+      readFileRange(partialPath(uploadId), start, end, `partial content of upload ${uploadId}`),
 
     partialSize: (uploadId) => sizeOf(partialPath(uploadId)),
 
@@ -161,7 +149,7 @@ export async function createDirectoryBlobStore(root: string): Promise<BlobStore>
 
     discardPartial: (uploadId) => rm(partialPath(uploadId), { force: true }),
 
-    read: (blobId, start, end) => readRange(blobPath(blobId), start, end, `content of blob ${blobId}`),
+    read: (blobId, start, end) => readFileRange(blobPath(blobId), start, end, `content of blob ${blobId}`),
 
     size: (blobId) => sizeOf(blobPath(blobId)),
 
@@ -173,144 +161,6 @@ export async function createDirectoryBlobStore(root: string): Promise<BlobStore>
 
     classifyError: classifyFileSystemError,
   };
-}
-
-/** Writes gathered into one writev, at most this many (Linux takes up to 1024 buffers in one). */
-const maxBatchWrites = 256;
-
-/** Writes that go to the disk together, at one position, and settle together. */
-interface Batch {
-  at: number;
-  buffers: Uint8Array[];
-  written: Promise<void>;
-  settle(err?: unknown): void;
-}
-
-/**
- * Appends through one writing loop: what is written while a write runs is gathered and goes to the
- * disk in one writev when it ends. A body arrives in socket-sized chunks (64 KiB over HTTP/1.1,
- * 16 KiB HTTP/2 frames); one system call and one thread-pool task a chunk cost more than the copy
- * into the page cache itself.
- */
-function createAppender(handle: FileHandle, start: number): BlobAppender {
-  let position = start;
-  const waiting: Batch[] = [];
-  let writing = false;
-  let closed = false;
-
-  async function writeWaiting(): Promise<void> {
-    writing = true;
-    for (let batch = waiting.shift(); batch; batch = waiting.shift()) {
-      try {
-        await writeAllAt(handle, batch.buffers, batch.at);
-        batch.settle();
-      } catch (err) {
-        batch.settle(err);
-      }
-    }
-    writing = false;
-  }
-
-  function newBatch(): Batch {
-    let settle!: (err?: unknown) => void;
-    const written = new Promise<void>((resolve, reject) => {
-      settle = (err) => (err === undefined ? resolve() : reject(err));
-    });
-    return { at: position, buffers: [], written, settle };
-  }
-
-  return {
-    write(data) {
-      // The position is taken now: writes land where they were made, in order, whenever they run.
-      let batch = waiting.at(-1);
-      if (!batch || batch.buffers.length === maxBatchWrites) {
-        batch = newBatch();
-        waiting.push(batch);
-      }
-      batch.buffers.push(data);
-      position += data.byteLength;
-      if (!writing) void writeWaiting();
-      return batch.written;
-    },
-    sync: () => handle.datasync(),
-    async truncate(length) {
-      await handle.truncate(length);
-      position = length;
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      await handle.close();
-    },
-  };
-}
-
-async function writeAllAt(handle: FileHandle, buffers: Uint8Array[], at: number): Promise<void> {
-  let rest = buffers;
-  let total = rest.reduce((n, b) => n + b.byteLength, 0);
-  for (let offset = at; total > 0; ) {
-    const { bytesWritten } = await handle.writev(rest, offset);
-    offset += bytesWritten;
-    total -= bytesWritten;
-    rest = dropBytes(rest, bytesWritten);
-  }
-}
-
-/** The buffers with their first `n` bytes gone (after a short write). */
-function dropBytes(buffers: Uint8Array[], n: number): Uint8Array[] {
-  let i = 0;
-  for (; i < buffers.length && n >= buffers[i]!.byteLength; i++) n -= buffers[i]!.byteLength;
-  if (i === buffers.length) return [];
-  return [buffers[i]!.subarray(n), ...buffers.slice(i + 1)];
-}
-
-async function* readRange(file: string, start: number, end: number, what: string): AsyncIterable<Uint8Array> {
-  const missing = (err: unknown) => (errorCode(err) === "ENOENT" ? new BlobMissingError(what) : err);
-  if (end <= start) {
-    // Still tell a missing blob from an empty range.
-    await stat(file).catch((err) => {
-      throw missing(err);
-    });
-    return;
-  }
-  const handle = await open(file, constants.O_RDONLY).catch((err) => {
-    throw missing(err);
-  });
-  let at = start;
-  let size = firstReadBytes;
-  const readNext = (): Promise<Buffer> | undefined => {
-    if (at >= end) return undefined;
-    const length = Math.min(size, end - at);
-    const read = readAt(handle, length, at);
-    at += length;
-    size = Math.min(2 * size, largestReadBytes);
-    return read;
-  };
-  let next = readNext();
-  try {
-    while (next) {
-      const chunk = await next;
-      if (chunk.byteLength === 0) return; // the file is shorter than asked: the caller counts
-      next = readNext();
-      yield chunk;
-    }
-  } finally {
-    // A read still running when the reader stops must end before its handle closes.
-    await next?.catch(() => undefined);
-    await handle.close();
-  }
-}
-
-/** Up to `length` bytes at `position`; fewer only at the end of the file. */
-async function readAt(handle: FileHandle, length: number, position: number): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafeSlow(length);
-  let filled = 0;
-  while (filled < length) {
-    const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled);
-    if (bytesRead === 0) break;
-    filled += bytesRead;
-  }
-  return filled === length ? buffer : buffer.subarray(0, filled);
 }
 
 async function sizeOf(file: string): Promise<number | undefined> {
