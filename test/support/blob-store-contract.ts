@@ -149,6 +149,18 @@ export function describeBlobStore(name: string, createStore: () => Promise<BlobS
         expect((await readAll(store.readPartial(id, 0, 6))).toString()).toBe("abcdef");
       });
 
+      test("writes started before earlier ones finish land in the order they were made", async () => {
+        // More writes than one batch of the directory store takes (256), none awaited before the next.
+        const id = randomUUID();
+        const parts = Array.from({ length: 600 }, (_, i) => randomBytes(1 + ((i * 7919) % 5000)));
+        const a = await store.openAppend(id, 0);
+        await Promise.all(parts.map((part) => a.write(part)));
+        await a.sync();
+        await a.close();
+        const data = Buffer.concat(parts);
+        expect(sha256(await readAll(store.readPartial(id, 0, data.length)))).toBe(sha256(data));
+      });
+
       test("close is safe to call twice", async () => {
         const a = await store.openAppend(randomUUID(), 0);
         await a.close();
@@ -242,6 +254,20 @@ export function describeBlobStore(name: string, createStore: () => Promise<BlobS
         expect(sha256(await readAll(store.read(id, 0, data.length)))).toBe(sha256(data));
         const [start, end] = [1024 * 1024 - 3, 2 * 1024 * 1024 + 5];
         expect(sha256(await readAll(store.read(id, start, end)))).toBe(sha256(data.subarray(start, end)));
+      });
+
+      test("a reader that stops early lets go of the content: it can be deleted and read again", async () => {
+        const id = randomUUID();
+        const data = randomBytes(3 * 1024 * 1024);
+        await writePartial(store, id, data);
+        await store.commit(id);
+        for await (const chunk of store.read(id, 0, data.length)) {
+          expect(chunk.byteLength).toBeGreaterThan(0);
+          break; // while the next chunk is being read ahead
+        }
+        expect(sha256(await readAll(store.read(id, 5, data.length)))).toBe(sha256(data.subarray(5)));
+        await store.delete(id);
+        await expect(readAll(store.read(id, 0, 1))).rejects.toBeInstanceOf(BlobMissingError);
       });
 
       test("an empty blob", async () => {
