@@ -53,6 +53,17 @@ describe.each(transportNames)("over %s", (transport) => {
   const bucket = transport.startsWith("grpc") ? "grpc-faults" : "connect-faults";
   const files = () => t.client(transport);
 
+  /** Opens a session for `data` at `key` (promising its sha256 when `promise` is set); answers its id. */
+  async function openSession(key: string, data: Buffer, promise = true): Promise<string> {
+    const { session } = await files().createUploadSession({
+      bucket,
+      key,
+      size: BigInt(data.length),
+      sha256: promise ? sha256(data) : "",
+    });
+    return session!.id;
+  }
+
   async function offsetOf(id: string): Promise<number> {
     return Number((await files().getUploadSession({ uploadId: id })).session!.offset);
   }
@@ -80,13 +91,7 @@ describe.each(transportNames)("over %s", (transport) => {
     async (op, code, stage) => {
       const key = `mid/${op}-${code}.bin`;
       const data = content(MiB + 123);
-      const { session } = await files().createUploadSession({
-        bucket,
-        key,
-        size: BigInt(data.length),
-        sha256: sha256(data),
-      });
-      const id = session!.id;
+      const id = await openSession(key, data);
       disk.inject({ op, code, stage, skip: 4 });
 
       expectDiskError(await failureOf(files().uploadContent(chunks(id, data, 32 * KiB))), code);
@@ -111,8 +116,7 @@ describe.each(transportNames)("over %s", (transport) => {
   test("the running hash cannot be rebuilt (read fails): unavailable, and the upload resumes afterwards", async () => {
     const key = "rehash.bin";
     const data = content(3 * MiB);
-    const { session } = await files().createUploadSession({ bucket, key, size: BigInt(data.length) });
-    const id = session!.id;
+    const id = await openSession(key, data, false);
     // A failed fsync drops the in-memory hash: the next request must rehash the committed prefix.
     disk.inject({ op: "sync", code: "EIO", skip: 20, times: 1 });
     expectDiskError(await failureOf(files().uploadContent(chunks(id, data, 64 * KiB))), "EIO");
@@ -128,17 +132,12 @@ describe.each(transportNames)("over %s", (transport) => {
   test("the partial content cannot be opened (ENOSPC): resource_exhausted at offset 0, then it works", async () => {
     const key = "open.bin";
     const data = content(100 * KiB);
-    const { session } = await files().createUploadSession({
-      bucket,
-      key,
-      size: BigInt(data.length),
-      sha256: sha256(data),
-    });
+    const id = await openSession(key, data);
     disk.inject({ op: "openAppend", code: "ENOSPC", times: 1 });
-    expectDiskError(await failureOf(files().uploadContent(chunks(session!.id, data))), "ENOSPC");
-    expect(await offsetOf(session!.id)).toBe(0);
+    expectDiskError(await failureOf(files().uploadContent(chunks(id, data))), "ENOSPC");
+    expect(await offsetOf(id)).toBe(0);
     await expectInvisible(key);
-    await resumeAndVerify(session!.id, key, data);
+    await resumeAndVerify(id, key, data);
   });
 
   test.each<[FaultCode, "before" | "after"]>([
@@ -149,13 +148,7 @@ describe.each(transportNames)("over %s", (transport) => {
     async (code, stage) => {
       const key = `complete-${code}.bin`;
       const data = content(200 * KiB);
-      const { session } = await files().createUploadSession({
-        bucket,
-        key,
-        size: BigInt(data.length),
-        sha256: sha256(data),
-      });
-      const id = session!.id;
+      const id = await openSession(key, data);
       disk.inject({ op: "commit", code, stage, times: 1 });
       expectDiskError(await failureOf(files().uploadContent(chunks(id, data))), code);
       expect(await offsetOf(id)).toBe(data.length); // all of it is committed; only completion is left
