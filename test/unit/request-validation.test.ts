@@ -9,8 +9,9 @@ import {
   defaultMimeType,
 } from "../../src/files/request-validation.js";
 import { connectErrorOf } from "../support/connect-errors.js";
+import { acceptedBuckets, acceptedKeys, refusedBuckets, refusedKeys } from "../support/name-samples.js";
 
-/** Expects INVALID_ARGUMENT whose message quotes the offending value (as JSON, the way names.ts shows it). */
+/** Expects INVALID_ARGUMENT whose message quotes the offending value (as JSON, the way request-validation.ts shows it). */
 function expectInvalid(fn: () => unknown, value: string): void {
   const err = connectErrorOf(fn, Code.InvalidArgument);
   expect(err.rawMessage).toContain(JSON.stringify(value));
@@ -19,15 +20,11 @@ function expectInvalid(fn: () => unknown, value: string): void {
 const sha = "0123456789abcdef".repeat(4);
 
 describe("checkBucket", () => {
-  test.each(["b", "my-bucket_01", "ABC", "a".repeat(63)])("accepts %j", (bucket) => {
+  test.each(acceptedBuckets)("accepts %j", (bucket) => {
     expect(checkBucket(bucket)).toBe(bucket);
   });
 
-  test("refuses 64 characters", () => {
-    expectInvalid(() => checkBucket("a".repeat(64)), "a".repeat(64));
-  });
-
-  test.each(["my bucket", "a.b", "a/b", "ä", "ａ", "a\0", "b\n"])("refuses %j", (bucket) => {
+  test.each(refusedBuckets)("refuses %j", (bucket) => {
     expectInvalid(() => checkBucket(bucket), bucket);
   });
 
@@ -38,41 +35,11 @@ describe("checkBucket", () => {
 });
 
 describe("checkKey", () => {
-  test.each([
-    "photos/2025/cat.jpg",
-    "a",
-    "a..b", // dots inside a segment are fine; only whole "." / ".." segments are refused
-    ".hidden",
-    "dir/.hidden",
-    "...", // three dots is an ordinary name, not a path step
-    "a_b-c.d",
-    "k".repeat(1024),
-  ])("accepts %j", (key) => {
+  test.each(acceptedKeys)("accepts %j", (key) => {
     expect(checkKey(key)).toBe(key);
   });
 
-  test.each([
-    "a//b",
-    "/a",
-    "a/",
-    "/",
-    ".",
-    "..",
-    "a/./b",
-    "a/../b",
-    "../x",
-    "a/..",
-    "./a",
-    "k".repeat(1025),
-    "a\0b",
-    "ａ", // fullwidth a (U+FF41): looks like "a", is not
-    "cat.jpg\u200b", // zero-width space
-    "a b",
-    "a\\b",
-    "a\nb",
-    "a?b",
-    "a%2fb",
-  ])("refuses %j", (key) => {
+  test.each(refusedKeys)("refuses %j", (key) => {
     // Long keys are shortened in messages, so check the start of the value only.
     const err = connectErrorOf(() => checkKey(key), Code.InvalidArgument);
     expect(err.rawMessage).toContain(JSON.stringify(key.slice(0, 80)).slice(0, -1));
