@@ -3,7 +3,7 @@
  * and prefix it was issued for, so that it cannot silently be applied to another listing.
  *
  * A token comes back from the client, so it is input like any other: its key goes into a query,
- * and is held to the rules of keys (names.ts) before it does. Its bucket and prefix must equal the
+ * and is held to the rules of keys (request-validation.ts) before it does. Its bucket and prefix must equal the
  * request's, which the service has checked.
  */
 import { Code, ConnectError } from "@connectrpc/connect";

@@ -3,7 +3,7 @@
  * types, malformed protobuf and JSON, truncated and oversized bodies. Whatever comes in, the answer
  * is the right code with a message (a 4xx on HTTP), never an internal error, and a refused request
  * changes nothing. The expected outcome comes from the contract's rules (docs/rest-api.md),
- * written here independently of src/files/names.ts.
+ * written here independently of src/files/request-validation.ts.
  */
 import fc from "fast-check";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
