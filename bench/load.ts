@@ -74,7 +74,17 @@ export async function runLoad(
   options: LoadOptions,
   serverLog: readonly string[] = [],
 ): Promise<LoadReport> {
-  const connect = () => createClient(FilesService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
+  // A Node HTTP/2 client counts the upload data it has queued but not yet sent against its
+  // session's memory (maxSessionMemory, 10 MB by default); over it, nghttp2 refuses the next
+  // response headers it receives and resets that call with ENHANCE_YOUR_CALM. A hundred uploads of
+  // 256 KiB messages on one connection queue more than 10 MB: one run in five lost a call that way.
+  // (With a 1 MB limit every run did; with 256 MB none of eight.) Any client of ours that
+  // multiplexes many uploads on one connection needs the same.
+  const connect = () =>
+    createClient(
+      FilesService,
+      createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}`, nodeOptions: { maxSessionMemory: 256 } }),
+    );
   // The uploaders share one connection; the readers are another client, on a connection of their
   // own: on the uploaders' one, their calls waited behind megabytes of upload frames in this
   // process's socket buffer (head-of-line blocking of the client, not the service).
