@@ -5,6 +5,11 @@
  * must find every file row backed by content of the right size and hash, and no content without a
  * row. Prints the throughput and the latency percentiles of the metadata calls under that load.
  *
+ * Before the load, as many CreateUploadSession calls as there are uploads are sent at the same
+ * moment, to the idle service and to a connect-node handler that answers without a database, in
+ * the same run: what a p99 of calls that arrive together can be on this machine, whatever the
+ * service does (measureBurst).
+ *
  * runLoad() is also what test/e2e/load.test.ts runs, smaller, inside `npm test`.
  */
 import { createClient } from "@connectrpc/connect";
@@ -23,6 +28,7 @@ import { connectDatabase, migrate } from "../src/store/postgres/database.js";
 import { createDirectoryBlobStore } from "../src/store/blobs/directory-blob-store.js";
 import { createSessionLocks } from "../src/store/postgres/session-locks.js";
 import { startServerProcess } from "../test/support/server-process.js";
+import { startServer } from "./processes.js";
 
 /** What to run. */
 export interface LoadOptions {
@@ -74,17 +80,7 @@ export async function runLoad(
   options: LoadOptions,
   serverLog: readonly string[] = [],
 ): Promise<LoadReport> {
-  // A Node HTTP/2 client counts the upload data it has queued but not yet sent against its
-  // session's memory (maxSessionMemory, 10 MB by default); over it, nghttp2 refuses the next
-  // response headers it receives and resets that call with ENHANCE_YOUR_CALM. A hundred uploads of
-  // 256 KiB messages on one connection queue more than 10 MB: one run in five lost a call that way.
-  // (With a 1 MB limit every run did; with 256 MB none of eight.) Any client of ours that
-  // multiplexes many uploads on one connection needs the same.
-  const connect = () =>
-    createClient(
-      FilesService,
-      createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}`, nodeOptions: { maxSessionMemory: 256 } }),
-    );
+  const connect = () => grpcClient(port);
   // The uploaders share one connection; the readers are another client, on a connection of their
   // own: on the uploaders' one, their calls waited behind megabytes of upload frames in this
   // process's socket buffer (head-of-line blocking of the client, not the service).
@@ -223,6 +219,54 @@ export async function runLoad(
   };
 }
 
+/** A gRPC client of the service at `port`, on a connection of its own. */
+function grpcClient(port: number) {
+  // A Node HTTP/2 client counts the upload data it has queued but not yet sent against its
+  // session's memory (maxSessionMemory, 10 MB by default); over it, nghttp2 refuses the next
+  // response headers it receives and resets that call with ENHANCE_YOUR_CALM. A hundred uploads of
+  // 256 KiB messages on one connection queue more than 10 MB: one run in five lost a call that way.
+  // (With a 1 MB limit every run did; with 256 MB none of eight.) Any client of ours that
+  // multiplexes many uploads on one connection needs the same.
+  return createClient(
+    FilesService,
+    createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}`, nodeOptions: { maxSessionMemory: 256 } }),
+  );
+}
+
+/** CreateUploadSession calls all sent at the same moment, as this client saw them. */
+export interface Burst {
+  /** Whom the calls went to. */
+  target: string;
+  latencies: Percentiles;
+}
+
+/**
+ * Sends `size` CreateUploadSession calls at once, on one connection, to the server at `port`:
+ * once to warm up, then `rounds` times measured. Sessions it opened on the service are cancelled.
+ *
+ * Run against the service with nothing else going on, and against a connect-node handler that
+ * answers without a database (bench/constant-files-server.ts), this bounds what any p99 under the
+ * load can be: calls that arrive together are served one after another by one thread, so the last
+ * of a burst waits for all the others, however fast each is.
+ */
+export async function measureBurst(target: string, port: number, size: number, rounds = 3): Promise<Burst> {
+  const files = grpcClient(port);
+  const samples: number[] = [];
+  const opened: string[] = [];
+  for (let round = 0; round <= rounds; round++) {
+    await Promise.all(
+      Array.from({ length: size }, async (_, i) => {
+        const started = performance.now();
+        const { session } = await files.createUploadSession({ bucket: "load", key: `burst/${round}/${i}`, size: 1n });
+        if (round > 0) samples.push(performance.now() - started);
+        opened.push(session!.id);
+      }),
+    );
+  }
+  for (const uploadId of opened) await files.cancelUploadSession({ uploadId }).catch(() => undefined);
+  return { target, latencies: percentiles(samples) };
+}
+
 function percentiles(list: number[]): Percentiles {
   const sorted = [...list].sort((a, b) => a - b);
   const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10;
@@ -272,6 +316,16 @@ function post(port: number, pathname: string, body: Buffer): Promise<{ status: n
     req.on("error", reject);
     req.end(body);
   });
+}
+
+/** The bursts' lines for the report. */
+export function formatBursts(size: number, bursts: Burst[]): string {
+  return [
+    `${size} CreateUploadSession calls sent at once, nothing else running (three rounds after a warm-up):`,
+    "| served by | p50 ms | p99 ms | max ms |",
+    "|---|---:|---:|---:|",
+    ...bursts.map(({ target, latencies: l }) => `| ${target} | ${l.p50} | ${l.p99} | ${l.max} |`),
+  ].join("\n");
 }
 
 /** A one-line-per-call summary. */
@@ -325,11 +379,20 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
     BLOB_DIR: blobDir,
     DATABASE_POOL_MAX: "20",
   });
+  const reference = await startServer([process.execPath, "--import", "tsx", "bench/constant-files-server.ts", "h2c"]);
   try {
+    const bursts = [
+      await measureBurst("a connect-node handler with no database (the bound)", reference.port, options.uploads),
+      await measureBurst("the service", server.port, options.uploads),
+    ];
+    await reference.stop();
+    console.log(formatBursts(options.uploads, bursts));
+    console.log();
     const report = await runLoad(server.port, { databaseUrl, schema, blobDir }, options, server.log);
     console.log(formatLoadReport(report));
     process.exitCode = report.failures.length > 0 ? 1 : 0;
   } finally {
+    await reference.stop();
     server.child.kill("SIGTERM");
     await server.exited;
     await setup`drop schema if exists ${setup(schema)} cascade`;
