@@ -13,6 +13,7 @@ import { callLogging, logRefusedCall, protocolOf, withProtocol, type Protocol } 
 import { createDrain } from "./rpc/drain.js";
 import { errorMapping } from "./rpc/error-mapping.js";
 import { createHashCache } from "./files/content-hash.js";
+import { createRemovalQueue } from "./files/content-removal.js";
 import { ErrorReason } from "./files/error-reasons.js";
 import { filesRoutes } from "./files/files-service.js";
 import { baseUrlContext } from "./files/public-urls.js";
@@ -49,6 +50,8 @@ export interface App {
   sweeper: Sweeper;
   /** How many RPC handlers run now (REST calls included). */
   runningHandlers(): number;
+  /** Resolves once the content removals that handlers started after their answers have ended. */
+  removalsDone(): Promise<void>;
   /** Graceful stop: stop accepting, let requests finish within the grace period, close everything. */
   close(): Promise<void>;
 }
@@ -90,6 +93,10 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     const locks = createSessionLocks(databaseUrl, config.databaseSchema, config.databaseConnectTimeoutSeconds);
     cleanups.push(() => locks.close());
     const hashes = createHashCache();
+    // Registered before the drain's cleanup, so it runs after it: removals the last handlers
+    // started end before the database closes.
+    const removals = createRemovalQueue({ sql, blobs, log });
+    cleanups.push(() => removals.idle());
     const sweeper = startSweeper({ sql, blobs, locks, hashes, log }, config.sweepIntervalSeconds);
     cleanups.push(() => sweeper.stop());
     const health = createDatabaseHealth(sql, log);
@@ -109,6 +116,7 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
         blobs,
         locks,
         hashes,
+        removals,
         log,
         checkpointBytes: config.checkpointBytes,
         sessionTtlSeconds: config.sessionTtlSeconds,
@@ -203,7 +211,15 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     cleanups.push(() => server.close(config.shutdownGraceSeconds * 1000));
     log.info("listening", { url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}` });
 
-    return { port, sql, blobs, sweeper, runningHandlers: () => drain.running, close: closeAll };
+    return {
+      port,
+      sql,
+      blobs,
+      sweeper,
+      runningHandlers: () => drain.running,
+      removalsDone: () => removals.idle(),
+      close: closeAll,
+    };
   } catch (err) {
     await closeAll();
     throw err;

@@ -17,7 +17,6 @@ import * as files from "../store/postgres/file-rows.js";
 import type { FileRow } from "../store/postgres/file-rows.js";
 import * as sessions from "../store/postgres/upload-sessions.js";
 import type { SessionRow } from "../store/postgres/upload-sessions.js";
-import { removeContent } from "./content-removal.js";
 import {
   checkBucket,
   checkKey,
@@ -27,6 +26,7 @@ import {
   checkSize,
   checkUploadId,
 } from "./request-validation.js";
+import { removeContent } from "./content-removal.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
 import { contentUrl, kBaseUrl, sessionUrl } from "./public-urls.js";
 import { receiveUpload, type UploadDeps } from "./upload/receive-upload.js";
@@ -108,7 +108,8 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
       const row = await sessions.discardSession(sql, id);
       if (!row) throw sessionNotFound(id);
       hashes.drop(id);
-      // A writer still running on it fails its next commit.
+      // A writer still running on it fails its next commit. Its partial content goes before the
+      // answer: a cancel is rare, and its caller may be freeing room for another upload.
       await removeContent(deps, [id]);
       return { session: toSession(row, ctx) };
     },
@@ -146,9 +147,9 @@ export function createFilesService(deps: FilesServiceDeps): ServiceImpl<typeof F
       const { bucket, key } = addressedFile(req, ctx, "write");
       const row = await files.deleteFile(sql, bucket, key);
       if (!row) throw fileNotFound(bucket, key);
-      // The row is gone, so the file is deleted for every reader; the content goes now, or with the
-      // sweep if removing it fails.
-      await removeContent(deps, [row.blobId]);
+      // The row is gone, so the file is deleted for every reader; the content goes right after the
+      // answer, or with the sweep if removing it fails.
+      deps.removals.remove([row.blobId]);
       return { file: toFile(row, ctx) };
     },
 

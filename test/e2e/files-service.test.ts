@@ -211,6 +211,7 @@ describe.each(transportNames)("over %s", (transport) => {
     const before = await blobFiles();
     const { file } = await files().deleteFile({ bucket, key: "gone.bin" });
     expect(file?.sha256).toBe(sha256(data));
+    await t.app.removalsDone(); // the content goes right after the answer
     expect((await blobFiles()).length).toBe(before.length - 1);
     await rejectsWith(Code.NotFound)(files().getFile({ bucket, key: "gone.bin" }));
     await rejectsWith(Code.NotFound)(files().deleteFile({ bucket, key: "gone.bin" }));

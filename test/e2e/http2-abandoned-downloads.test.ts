@@ -162,6 +162,7 @@ test("curl downloads over HTTP/2 killed midway end at once, and a DELETE then fr
 
   const [blob] = await committedBlobs(t.blobDir);
   expect((await restCall(t.baseUrl, "DELETE", `/v1/files/${bucket}/big.bin`)).status).toBe(200);
+  await t.app.removalsDone(); // the content goes right after the answer
   // The name is gone and no descriptor holds the inode: the file system has its space back.
   expect(await committedBlobs(t.blobDir)).toEqual([]);
   expect((await openBlobFiles(t.blobDir)).inodes).not.toContain(blob.ino);

@@ -225,9 +225,10 @@ test("a writer that lost its lock does not complete the session: another may be 
   held.valid = false;
   const commits: string[] = [];
   const blobs = { commit: async (id: string) => void commits.push(id) } as unknown as BlobStore;
+  const noRemovals = { remove: () => expect("no removal").toBe("started"), idle: async () => {} };
   const err = await failure(
     completeFullUpload(
-      { sql: db.sql, blobs, hashes, log: createLogger({ silent: true }) },
+      { sql: db.sql, blobs, hashes, log: createLogger({ silent: true }), removals: noRemovals },
       committed,
       writer.hash,
       held,

@@ -10,7 +10,7 @@ import type { Sql } from "../../store/postgres/database.js";
 import { completeUpload, findFileByBlob, type FileRow } from "../../store/postgres/file-rows.js";
 import { discardSession, findSession, type SessionRow } from "../../store/postgres/upload-sessions.js";
 import type { Logger } from "../../log.js";
-import { removeContent } from "../content-removal.js";
+import { removeContent, type RemovalQueue } from "../content-removal.js";
 import type { HashCache } from "../content-hash.js";
 import { lockLost, sessionNotFound, withOffset } from "./upload-errors.js";
 import type { WriterLease } from "./session-writer.js";
@@ -21,6 +21,8 @@ export interface CompletionDeps {
   blobs: BlobStore;
   hashes: HashCache;
   log: Logger;
+  /** Removes content let go of, after the answer. */
+  removals: RemovalQueue;
 }
 
 /** The session after a request, and the file once the upload is complete. */
@@ -78,7 +80,7 @@ export async function completeFullUpload(
     throw sessionNotFound(session.id);
   }
   // The partial content's name and the replaced version's blob; what fails here, the sweep retries.
-  await removeContent(deps, done.replacedBlobId ? [session.id, done.replacedBlobId] : [session.id]);
+  deps.removals.remove(done.replacedBlobId ? [session.id, done.replacedBlobId] : [session.id]);
   return { session: { ...session, completedAt: done.file.createdAt }, file: done.file };
 }
 
