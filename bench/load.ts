@@ -12,8 +12,6 @@
  *
  * runLoad() is also what test/e2e/load.test.ts runs, smaller, inside `npm test`.
  */
-import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createHash, randomBytes, randomInt } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
@@ -21,13 +19,14 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { FilesService } from "../gen/files/v1/files_pb.js";
 import { parseBytes } from "../src/config.js";
 import { checkConsistency, problemsOf, type ConsistencyReport } from "../src/fsck/consistency.js";
 import { connectDatabase, migrate } from "../src/store/postgres/database.js";
 import { createDirectoryBlobStore } from "../src/store/blobs/directory-blob-store.js";
 import { createSessionLocks } from "../src/store/postgres/session-locks.js";
 import { startServerProcess } from "../test/support/server-process.js";
+import { formatBursts, grpcClient, measureBurst } from "./load-bursts.js";
+import { percentiles, type Percentiles } from "./percentiles.js";
 import { startServer } from "./processes.js";
 
 /** What to run. */
@@ -60,14 +59,6 @@ export interface LoadReport {
   serverLatencies: Record<string, Percentiles>;
   consistency: ConsistencyReport;
   failures: string[];
-}
-
-/** Count and percentiles of a list of milliseconds. */
-export interface Percentiles {
-  count: number;
-  p50: number;
-  p99: number;
-  max: number;
 }
 
 /**
@@ -219,60 +210,6 @@ export async function runLoad(
   };
 }
 
-/** A gRPC client of the service at `port`, on a connection of its own. */
-function grpcClient(port: number) {
-  // A Node HTTP/2 client counts the upload data it has queued but not yet sent against its
-  // session's memory (maxSessionMemory, 10 MB by default); over it, nghttp2 refuses the next
-  // response headers it receives and resets that call with ENHANCE_YOUR_CALM. A hundred uploads of
-  // 256 KiB messages on one connection queue more than 10 MB: one run in five lost a call that way.
-  // (With a 1 MB limit every run did; with 256 MB none of eight.) Any client of ours that
-  // multiplexes many uploads on one connection needs the same.
-  return createClient(
-    FilesService,
-    createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}`, nodeOptions: { maxSessionMemory: 256 } }),
-  );
-}
-
-/** CreateUploadSession calls all sent at the same moment, as this client saw them. */
-export interface Burst {
-  /** Whom the calls went to. */
-  target: string;
-  latencies: Percentiles;
-}
-
-/**
- * Sends `size` CreateUploadSession calls at once, on one connection, to the server at `port`:
- * once to warm up, then `rounds` times measured. Sessions it opened on the service are cancelled.
- *
- * Run against the service with nothing else going on, and against a connect-node handler that
- * answers without a database (bench/constant-files-server.ts), this bounds what any p99 under the
- * load can be: calls that arrive together are served one after another by one thread, so the last
- * of a burst waits for all the others, however fast each is.
- */
-export async function measureBurst(target: string, port: number, size: number, rounds = 3): Promise<Burst> {
-  const files = grpcClient(port);
-  const samples: number[] = [];
-  const opened: string[] = [];
-  for (let round = 0; round <= rounds; round++) {
-    await Promise.all(
-      Array.from({ length: size }, async (_, i) => {
-        const started = performance.now();
-        const { session } = await files.createUploadSession({ bucket: "load", key: `burst/${round}/${i}`, size: 1n });
-        if (round > 0) samples.push(performance.now() - started);
-        opened.push(session!.id);
-      }),
-    );
-  }
-  for (const uploadId of opened) await files.cancelUploadSession({ uploadId }).catch(() => undefined);
-  return { target, latencies: percentiles(samples) };
-}
-
-function percentiles(list: number[]): Percentiles {
-  const sorted = [...list].sort((a, b) => a - b);
-  const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10;
-  return { count: sorted.length, p50: at(0.5), p99: at(0.99), max: at(1) };
-}
-
 /** Milliseconds of the named methods' calls, from the server's call log lines (JSON, one a line). */
 function callTimes(lines: readonly string[], methods: string[]): Record<string, number[]> {
   const out: Record<string, number[]> = {};
@@ -316,16 +253,6 @@ function post(port: number, pathname: string, body: Buffer): Promise<{ status: n
     req.on("error", reject);
     req.end(body);
   });
-}
-
-/** The bursts' lines for the report. */
-export function formatBursts(size: number, bursts: Burst[]): string {
-  return [
-    `${size} CreateUploadSession calls sent at once, nothing else running (three rounds after a warm-up):`,
-    "| served by | p50 ms | p99 ms | max ms |",
-    "|---|---:|---:|---:|",
-    ...bursts.map(({ target, latencies: l }) => `| ${target} | ${l.p50} | ${l.p99} | ${l.max} |`),
-  ].join("\n");
 }
 
 /** A one-line-per-call summary. */

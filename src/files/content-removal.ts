@@ -3,8 +3,8 @@
  * let go of it): a deleted or replaced file's blob, a cancelled, expired or completed session's
  * partial content. Handlers start it right after their commit and answer without waiting for it
  * (a RemovalQueue); the sweep calls it for whatever is still recorded (the process died in between,
- * or the removal failed). Only recorded ids are
- * touched, so content that another database owns, or that this one never knew, is never removed.
+ * or the removal failed). Only recorded ids are touched, so content that another database owns, or
+ * that this one never knew, is never removed.
  */
 import type { BlobStore } from "../store/blobs/blob-store.js";
 import { forgetRemovals, removalCandidates, type RemovalCandidate } from "../store/postgres/content-removals.js";
