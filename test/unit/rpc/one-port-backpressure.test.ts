@@ -8,6 +8,7 @@
  */
 import http from "node:http";
 import http2 from "node:http2";
+import type { Writable } from "node:stream";
 import { createServer, type Server } from "../../../src/rpc/server.js";
 import { bodyChunks, type NodeRequest, type NodeResponse } from "../../../src/transcoding/index.js";
 
@@ -80,17 +81,22 @@ function postOverHttp1(path: string): Promise<string> {
       },
     );
     req.on("error", reject);
-    const chunk = Buffer.alloc(MiB, 7);
-    let sent = 0;
-    const pump = () => {
-      while (sent < bodyBytes) {
-        sent += chunk.length;
-        if (!req.write(chunk)) return void req.once("drain", pump);
-      }
-      req.end();
-    };
-    pump();
+    writeInMiBs(req, bodyBytes);
   });
+}
+
+/** Writes `bytes` to `body` in 1 MiB writes, each as soon as the last is taken, then ends it. */
+function writeInMiBs(body: Writable, bytes: number): void {
+  const chunk = Buffer.alloc(MiB, 7);
+  let sent = 0;
+  const pump = () => {
+    while (sent < bytes) {
+      sent += chunk.length;
+      if (!body.write(chunk)) return void body.once("drain", pump);
+    }
+    body.end();
+  };
+  pump();
 }
 
 function postOverHttp2(bytes: number): Promise<string> {
@@ -105,16 +111,7 @@ function postOverHttp2(bytes: number): Promise<string> {
       resolve(text);
     });
     stream.on("error", reject);
-    const chunk = Buffer.alloc(MiB, 7);
-    let sent = 0;
-    const pump = () => {
-      while (sent < bytes) {
-        sent += chunk.length;
-        if (!stream.write(chunk)) return void stream.once("drain", pump);
-      }
-      stream.end();
-    };
-    pump();
+    writeInMiBs(stream, bytes);
   });
 }
 
