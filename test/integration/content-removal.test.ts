@@ -1,12 +1,13 @@
 /**
  * The removal ledger against a real Postgres and a real blob directory: an id let go of twice (a
- * completed session's partial, then its file's blob) is forgotten only once both are gone.
+ * completed session's partial, then its file's blob) is forgotten only once both are gone; a
+ * removal queue lets its caller go on at once and says when its removals have ended.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { removeContent } from "../../src/files/content-removal.js";
+import { createRemovalQueue, removeContent } from "../../src/files/content-removal.js";
 import { createLogger } from "../../src/log.js";
 import type { BlobStore } from "../../src/store/blobs/blob-store.js";
 import { createDirectoryBlobStore } from "../../src/store/blobs/directory-blob-store.js";
@@ -83,4 +84,42 @@ test("a completion that runs while another completion of the same bucket/key ins
   } finally {
     await other.end();
   }
+});
+
+test("a removal queue returns at once, and is idle only once its removals (and those started meanwhile) have ended", async () => {
+  const stored = async () => {
+    const id = randomUUID();
+    const appender = await blobs.openAppend(id, 0);
+    await appender.write(randomBytes(10));
+    await appender.sync();
+    await appender.close();
+    await blobs.commit(id);
+    await db.sql`insert into content_removals (id) values (${id})`;
+    return id;
+  };
+  // Each unlink waits until the test lets it go.
+  const gates: (() => void)[] = [];
+  const gated: BlobStore = {
+    ...blobs,
+    delete: async (id) => {
+      await new Promise<void>((resolve) => gates.push(resolve));
+      await blobs.delete(id);
+    },
+  };
+  const queue = createRemovalQueue({ sql: db.sql, blobs: gated, log: createLogger({ silent: true }) });
+  const [first, second] = [await stored(), await stored()];
+  queue.remove([first]);
+  let idle = false;
+  const idling = queue.idle().then(() => (idle = true));
+  while (gates.length < 1) await new Promise((resolve) => setTimeout(resolve, 5));
+  expect(await blobs.size(first)).toBe(10); // the caller went on; the content is still there
+  queue.remove([second]); // started while idle() waits: waited for too
+  gates.shift()!();
+  while (gates.length < 1) await new Promise((resolve) => setTimeout(resolve, 5));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  expect(idle).toBe(false);
+  gates.shift()!();
+  await idling;
+  expect([await blobs.size(first), await blobs.size(second)]).toEqual([undefined, undefined]);
+  expect(await removalCandidates(db.sql, [first, second])).toEqual([]); // and forgotten
 });
