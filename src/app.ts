@@ -36,7 +36,7 @@ import {
   migrate,
   type Sql,
 } from "./store/postgres/database.js";
-import { createDirectoryBlobStore } from "./store/blobs/directory-blob-store.js";
+import { describeContentStore, openContentStore } from "./store/blobs/content-store.js";
 import { startEmbeddedPostgres } from "./dev/embedded-postgres/embedded-postgres.js";
 import { createSessionLocks } from "./store/postgres/session-locks.js";
 
@@ -87,12 +87,13 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     const applied = await migrate(sql, config.databaseSchema);
     if (applied.length > 0) log.info("migrations applied", { applied });
 
-    const blobs = overrides.blobs ?? (await createDirectoryBlobStore(config.blobDir));
+    const blobs = overrides.blobs ?? (await openContentStore(config));
     // Before anything is written or swept: this store must hold this database's content.
     await bindContentStore(sql, blobs, ownershipNames(config));
     const locks = createSessionLocks(databaseUrl, config.databaseSchema, config.databaseConnectTimeoutSeconds);
     cleanups.push(() => locks.close());
-    const hashes = createHashCache();
+    // A store that cannot read partial content back needs running hashes that save their state.
+    const hashes = createHashCache({ resumable: !blobs.readPartial });
     // Registered before the drain's cleanup, so it runs after it: removals the last handlers
     // started end before the database closes.
     const removals = createRemovalQueue({ sql, blobs, log });
@@ -234,8 +235,7 @@ export function ownershipNames(config: Config): OwnershipNames {
   return {
     database: `${where}, schema ${config.databaseSchema}`,
     databaseSettings: "DATABASE_URL / DATABASE_SCHEMA (--database-url / --database-schema)",
-    store: `blob directory ${path.resolve(config.blobDir)}`,
-    storeSettings: "BLOB_DIR (--blob-dir)",
+    ...describeContentStore(config),
   };
 }
 

@@ -8,6 +8,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { z } from "zod";
 import { logLevels } from "./log.js";
+import { parseS3Location } from "./store/blobs/s3/s3-client.js";
 import { defaultInlineContentTypes, inlineContentTypeProblem } from "./transcoding/content-disposition.js";
 
 const KiB = 1024;
@@ -57,6 +58,15 @@ const yesNo = z
   .trim()
   .regex(/^(true|1|yes|false|0|no|)$/i, "is not true or false")
   .transform((raw) => /^(true|1|yes)$/i.test(raw));
+// `dir`, or an S3 location checked here so that a typo stops the start with the setting's name.
+const blobStoreChoice = z
+  .string()
+  .trim()
+  .superRefine((raw, ctx) => {
+    if (raw === "dir") return;
+    const parsed = parseS3Location(raw);
+    if (typeof parsed === "string") ctx.addIssue({ code: "custom", message: `is not dir, and ${parsed}` });
+  });
 // Comma- or space-separated, as people write lists of media types.
 const list = z.string().transform((raw) => raw.split(/[\s,]+/).filter((item) => item !== ""));
 const atLeast = <T extends z.ZodType<number, string>>(schema: T, minimum: number, words: string) =>
@@ -100,8 +110,14 @@ const settings = {
   embeddedPostgresDir: setting("EMBEDDED_POSTGRES_DIR", "./data/pg", text),
   /** Port of the embedded Postgres. */
   embeddedPostgresPort: setting("EMBEDDED_POSTGRES_PORT", "54329", wholeNumber),
-  /** Directory for file content. */
+  /** Where file content lives: `dir` (BLOB_DIR) or `s3://bucket[/prefix]` (see README "Content on S3"). */
+  blobStore: setting("BLOB_STORE", "dir", blobStoreChoice),
+  /** Directory for file content, when BLOB_STORE is `dir`. */
   blobDir: setting("BLOB_DIR", "./data/blobs", text),
+  /** Bytes of each part of an S3 multipart upload (S3's minimum is 5 MiB; big files get bigger parts). */
+  s3PartSize: setting("S3_PART_SIZE", "8MiB", atLeast(size, 5 * MiB, "5MiB")),
+  /** Path-style S3 addresses (http://host/bucket/key): `auto` uses them when AWS_ENDPOINT_URL is set. */
+  s3ForcePathStyle: setting("S3_FORCE_PATH_STYLE", "auto", z.enum(["auto", "true", "false"])),
   /** Largest file size a session may declare, in bytes; offsets must stay exact JS numbers. */
   maxFileSize: setting("MAX_FILE_SIZE", "100GiB", size.refine(Number.isSafeInteger, "is larger than 8 PiB")),
   /** Live upload sessions allowed at once (a create beyond answers RESOURCE_EXHAUSTED). */

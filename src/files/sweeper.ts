@@ -4,7 +4,8 @@
  * or the removal failed). It never lists the blob store to find "orphans": content that no row
  * refers to may be another database's, or a bug's evidence, and is for `npm run fsck` to report.
  * Every step re-checks the database, so it is safe beside running uploads and beside the sweeps of
- * other server processes.
+ * other server processes; still, of the replicas on one database only one sweeps at a time (the
+ * others skip their turn), so that N replicas do not each list and remove the same content.
  */
 import type { BlobStore } from "../store/blobs/blob-store.js";
 import { pendingRemovals } from "../store/postgres/content-removals.js";
@@ -33,6 +34,10 @@ export interface Sweeper {
 
 const batch = 1000;
 
+// The sweep's lock: a session lock under an id of its own (the fixed first 64 bits of this UUID,
+// which the server's random session ids take with a chance of 2^-64).
+const sweepLockId = "5eed5eed-0000-4000-8000-000000000000";
+
 /** Starts sweeping every `intervalSeconds` (0: only when `sweep` is called). */
 export function startSweeper(
   deps: { sql: Sql; blobs: BlobStore; locks: SessionLocks; hashes: HashCache; log: Logger },
@@ -43,6 +48,16 @@ export function startSweeper(
 
   async function sweepOnce(): Promise<SweepReport> {
     const report: SweepReport = { expiredSessions: 0, removedContent: 0 };
+    const turn = await locks.tryAcquire(sweepLockId);
+    if (!turn) return report; // another replica is sweeping
+    try {
+      return await sweepHolding(report);
+    } finally {
+      await turn.release();
+    }
+  }
+
+  async function sweepHolding(report: SweepReport): Promise<SweepReport> {
     for (const id of await expiredSessionIds(sql, batch)) {
       const lease = await locks.tryAcquire(id);
       if (!lease) continue; // being written right now: its writer will find it expired

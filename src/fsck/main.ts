@@ -13,7 +13,7 @@ import { ownershipNames } from "../app.js";
 import { loadConfigWith, type Config } from "../config.js";
 import { OwnershipError, verifyContentStore } from "../store/blob-ownership.js";
 import { connectDatabase } from "../store/postgres/database.js";
-import { createDirectoryBlobStore } from "../store/blobs/directory-blob-store.js";
+import { describeContentStore, openContentStore } from "../store/blobs/content-store.js";
 import { embeddedPostgresUrl } from "../dev/embedded-postgres/embedded-postgres.js";
 import { createSessionLocks } from "../store/postgres/session-locks.js";
 import { checkConsistency, problemsOf } from "./consistency.js";
@@ -43,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
   // A directory the server never used (a typo in BLOB_DIR) must not be created and then reported
   // as missing every blob.
   const used = await Promise.all(
-    ["blobs", "partial"].map((d) =>
+    (config.blobStore === "dir" ? ["blobs", "partial"] : []).map((d) =>
       access(path.join(config.blobDir, d)).then(
         () => true,
         () => false,
@@ -64,12 +64,12 @@ async function main(argv: string[]): Promise<number> {
   });
   const locks = createSessionLocks(url, config.databaseSchema, config.databaseConnectTimeoutSeconds);
   try {
-    const deps = { sql, blobs: await createDirectoryBlobStore(config.blobDir), locks };
+    const deps = { sql, blobs: await openContentStore(config), locks };
     // Checking (let alone repairing) another database's store would call all of its content orphans.
     const owner = await verifyContentStore(sql, deps.blobs, ownershipNames(config));
     if (!owner && repair) {
       console.error(
-        `fsck: ${config.blobDir} records no owner yet; start the server on it once (it claims the directory) before --repair`,
+        `fsck: the ${describeContentStore(config).store} records no owner yet; start the server on it once (it claims the store) before --repair`,
       );
       return 2;
     }

@@ -62,7 +62,7 @@ async function repair(
         const size = await blobs.partialSize(finding.id);
         if (!session || size === undefined || size <= session.committedOffset) return "left: changed since the check";
         // Opening at the committed offset cuts off what lies past it, exactly as the next request would.
-        await (await blobs.openAppend(finding.id, session.committedOffset)).close();
+        await (await blobs.openAppend(finding.id, session.committedOffset, session.size)).close();
         return `truncated to ${session.committedOffset} bytes`;
       } finally {
         await lease.release();

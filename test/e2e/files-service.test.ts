@@ -393,9 +393,9 @@ test("a cancel that lands while the upload completes: the writer answers not_fou
   let beforeCommit: ((id: string) => Promise<void>) | undefined;
   const racing = await startTestApp({}, async (config) => {
     const inner = await createDirectoryBlobStore(config.blobDir);
-    const commit = async (id: string) => {
+    const commit = async (id: string, length: number) => {
       await beforeCommit?.(id);
-      await inner.commit(id);
+      await inner.commit(id, length);
     };
     return { blobs: { ...inner, commit } };
   });
@@ -419,9 +419,9 @@ test("a cancel that lands while a resume opens the content: not_found, not data 
   let beforeOpen: ((id: string, offset: number) => Promise<void>) | undefined;
   const racing = await startTestApp({}, async (config) => {
     const inner = await createDirectoryBlobStore(config.blobDir);
-    const openAppend = async (id: string, offset: number) => {
+    const openAppend = async (id: string, offset: number, declaredSize: number) => {
       await beforeOpen?.(id, offset);
-      return inner.openAppend(id, offset);
+      return inner.openAppend(id, offset, declaredSize);
     };
     return { blobs: { ...inner, openAppend } };
   });

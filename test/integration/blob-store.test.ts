@@ -9,6 +9,7 @@ import path from "node:path";
 import { BlobMissingError, type BlobStore } from "../../src/store/blobs/blob-store.js";
 import { createDirectoryBlobStore } from "../../src/store/blobs/directory-blob-store.js";
 import {
+  declaredSize,
   describeBlobStore,
   errorOf,
   everyOperation,
@@ -57,7 +58,7 @@ describe("directory blob store", () => {
   test("opening an existing root keeps its content", async () => {
     const id = randomUUID();
     await writePartial(store, id, Buffer.from("persisted"));
-    await store.commit(id);
+    await store.commit(id, 9);
     const again = await createDirectoryBlobStore(root);
     expect((await readAll(again.read(id, 0, 9))).toString()).toBe("persisted");
   });
@@ -78,7 +79,7 @@ describe("directory blob store", () => {
   test("a blob lives in blobs/<first two hex digits>/<id>", async () => {
     const id = randomUUID();
     await writePartial(store, id, Buffer.from("blob bytes"));
-    await store.commit(id);
+    await store.commit(id, 10);
     await store.discardPartial(id);
     expect(await readFile(path.join(root, "blobs", id.slice(0, 2), id), "utf8")).toBe("blob bytes");
     expect(await tree(root)).toEqual([
@@ -92,7 +93,7 @@ describe("directory blob store", () => {
   test("delete removes the blob file", async () => {
     const id = randomUUID();
     await writePartial(store, id, Buffer.from("x"));
-    await store.commit(id);
+    await store.commit(id, 1);
     await store.delete(id);
     await expect(stat(path.join(root, "blobs", id.slice(0, 2), id))).rejects.toMatchObject({ code: "ENOENT" });
   });
@@ -102,7 +103,7 @@ describe("directory blob store", () => {
     await mkdir(path.join(root, "blobs", id.slice(0, 2)), { recursive: true });
     await writeFile(path.join(root, "blobs", id.slice(0, 2), id), "stale and longer");
     await writePartial(store, id, Buffer.from("fresh"));
-    await store.commit(id);
+    await store.commit(id, 5);
     expect(await store.size(id)).toBe(5);
     expect((await readAll(store.read(id, 0, 5))).toString()).toBe("fresh");
   });
@@ -110,11 +111,11 @@ describe("directory blob store", () => {
   test("a second commit of the same content (a writer that took over completes it too) leaves the blob untouched", async () => {
     const id = randomUUID();
     await writePartial(store, id, Buffer.from("content"));
-    await store.commit(id);
+    await store.commit(id, 7);
     const blob = path.join(root, "blobs", id.slice(0, 2), id);
     const before = await stat(blob);
     await new Promise((r) => setTimeout(r, 20));
-    await store.commit(id);
+    await store.commit(id, 7);
     // Unlinking and linking the name again (the old way) changes the inode's link count, and so its
     // ctime: for a moment the name was gone, and a removal of the partial then lost the content.
     expect((await stat(blob)).ctimeMs).toBe(before.ctimeMs);
@@ -125,7 +126,7 @@ describe("directory blob store", () => {
   test("listings skip names that are not ids", async () => {
     const id = randomUUID();
     await writePartial(store, id, Buffer.from("x"));
-    await store.commit(id);
+    await store.commit(id, 1);
     await writeFile(path.join(root, "partial", "notes.txt"), "");
     await writeFile(path.join(root, "partial", `${id}.tmp`), "");
     await writeFile(path.join(root, "blobs", "stray-file"), ""); // a file where a fan-out directory belongs
@@ -139,9 +140,9 @@ describe("directory blob store", () => {
     // A full lifecycle, a refused reopen, and every operation with every invalid id.
     const id = randomUUID();
     await writePartial(store, id, Buffer.from("lifecycle"));
-    await expect(store.openAppend(id, 100)).rejects.toBeInstanceOf(BlobMissingError);
-    await store.commit(id);
-    await store.commit(id);
+    await expect(store.openAppend(id, 100, declaredSize)).rejects.toBeInstanceOf(BlobMissingError);
+    await store.commit(id, 9);
+    await store.commit(id, 9);
     await store.discardPartial(id);
     await readAll(store.read(id, 0, 9));
     await store.delete(id);
@@ -166,7 +167,7 @@ describe("directory blob store", () => {
     // so a store that built the path first would succeed instead of refusing.
     await mkdir(path.join(root, "etc"), { recursive: true });
     await writeFile(path.join(root, "etc", "passwd"), "secret");
-    const err = await errorOf(() => readAll(store.readPartial("../etc/passwd", 0, 6)));
+    const err = await errorOf(() => readAll(store.readPartial!("../etc/passwd", 0, 6)));
     expect(String(err)).toMatch(/invalid blob id/);
   });
 });

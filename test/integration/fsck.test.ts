@@ -19,6 +19,7 @@ import { deleteFile, findFile } from "../../src/store/postgres/file-rows.js";
 import { createDirectoryBlobStore } from "../../src/store/blobs/directory-blob-store.js";
 import { createSessionLocks, type SessionLocks } from "../../src/store/postgres/session-locks.js";
 import { insertSession, moveOffset } from "../../src/store/postgres/upload-sessions.js";
+import { declaredSize } from "../support/blob-store-contract.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 
 const run = promisify(execFile);
@@ -48,9 +49,9 @@ afterEach(async () => {
 const blobPath = (id: string) => path.join(dir, "blobs", id.slice(0, 2), id);
 const partialPath = (id: string) => path.join(dir, "partial", id);
 
-/** Writes `data` as partial content of `id`, fsynced. */
-async function writePartial(id: string, data: Buffer): Promise<void> {
-  const a = await blobs.openAppend(id, 0);
+/** Writes `data` as partial content of `id` (of a session of `size` bytes), fsynced. */
+async function writePartial(id: string, data: Buffer, size = declaredSize): Promise<void> {
+  const a = await blobs.openAppend(id, 0, size);
   await a.write(data);
   await a.sync();
   await a.close();
@@ -60,7 +61,7 @@ async function writePartial(id: string, data: Buffer): Promise<void> {
 async function addFile(key: string, data: Buffer): Promise<string> {
   const id = randomUUID();
   await writePartial(id, data);
-  await blobs.commit(id);
+  await blobs.commit(id, data.length);
   await blobs.discardPartial(id);
   const sha256 = createHash("sha256").update(data).digest();
   await db.sql`insert into files (bucket, key, mime_type, bytes, sha256, blob_id)
@@ -78,7 +79,7 @@ async function addSession(key: string, size: number, data: Buffer): Promise<stri
     { maxOpen: 1_000_000, maxOpenPerOwner: 1_000_000, maxPendingBytesPerOwner: 2 ** 50 },
   );
   if (data.length > 0) {
-    await writePartial(id, data);
+    await writePartial(id, data, size);
     await moveOffset(db.sql, id, 0, 0, data.length, 3600);
   }
   return id;
@@ -109,7 +110,7 @@ async function damage() {
   await appendFile(partialPath(long), randomBytes(30));
   const orphanBlob = randomUUID();
   await writePartial(orphanBlob, randomBytes(7));
-  await blobs.commit(orphanBlob);
+  await blobs.commit(orphanBlob, 7);
   await blobs.discardPartial(orphanBlob);
   const orphanPartial = randomUUID();
   await writePartial(orphanPartial, randomBytes(5));
@@ -242,7 +243,7 @@ test("a file replaced while it is checked is not reported", async () => {
   const old = await addFile("moving", randomBytes(100));
   const next = randomUUID();
   await writePartial(next, randomBytes(100));
-  await blobs.commit(next);
+  await blobs.commit(next, 100);
   await blobs.discardPartial(next);
   // The store answers for the old blob just after a server replaced the file and removed it.
   const racing: BlobStore = {
@@ -287,7 +288,7 @@ test("a fault a server recorded is a note, forgotten by --repair once the conten
   expect(damaged.findings[1].repair).toBe("left: the content is still damaged");
   // The operator restores the content from a backup.
   await writePartial(id, data);
-  await blobs.commit(id);
+  await blobs.commit(id, data.length);
   await blobs.discardPartial(id);
   const restored = await checkConsistency(deps);
   await repairFindings(deps, restored);

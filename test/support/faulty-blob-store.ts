@@ -144,16 +144,22 @@ export function createFaultyBlobStore(inner: BlobStore, root = "/var/lib/files-s
     readOwner: () => inner.readOwner(),
     claimOwner: (owner) => inner.claimOwner(owner),
     isEmpty: () => inner.isEmpty(),
-    async openAppend(uploadId, offset) {
-      const appender = await guarded("openAppend", "open", uploadId, () => inner.openAppend(uploadId, offset));
+    async openAppend(uploadId, offset, declaredSize) {
+      const appender = await guarded("openAppend", "open", uploadId, () =>
+        inner.openAppend(uploadId, offset, declaredSize),
+      );
       // What was committed before was fsynced by an earlier request (or process).
       durable.set(uploadId, Math.max(durable.get(uploadId) ?? 0, offset));
       return wrapAppender(uploadId, appender, offset);
     },
-    readPartial: (uploadId, start, end) =>
-      guardedRead("readPartial", uploadId, () => inner.readPartial(uploadId, start, end)),
+    ...(inner.readPartial
+      ? {
+          readPartial: (uploadId: string, start: number, end: number) =>
+            guardedRead("readPartial", uploadId, () => inner.readPartial!(uploadId, start, end)),
+        }
+      : {}),
     partialSize: (uploadId) => inner.partialSize(uploadId),
-    commit: (uploadId) => guarded("commit", "link", uploadId, () => inner.commit(uploadId)),
+    commit: (uploadId, length) => guarded("commit", "link", uploadId, () => inner.commit(uploadId, length)),
     discardPartial: (uploadId) => guarded("discardPartial", "unlink", uploadId, () => inner.discardPartial(uploadId)),
     read: (blobId, start, end) => guardedRead("read", blobId, () => inner.read(blobId, start, end)),
     size: (blobId) => inner.size(blobId),

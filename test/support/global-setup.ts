@@ -4,15 +4,22 @@
  * 2. else a Testcontainers Postgres, when a Docker engine answers;
  * 3. else the run fails here, saying what to set — integration tests never run against a mock.
  * Each test file then makes its own schema in that database (see test/support/database.ts).
+ *
+ * And the S3 the S3 tests run against (test/support/s3.ts): S3_TEST_ENDPOINT when set (CI starts
+ * Swift with tools/object-store/swift-s3.sh), else a Testcontainers MinIO when a Docker engine
+ * answers, else those tests say loudly that they are skipped (and fail where REQUIRE_S3_TESTS is set).
  */
+import type { StartedMinioContainer } from "@testcontainers/minio";
 import type { StartedPostgreSqlContainer } from "@testcontainers/postgresql";
 
 declare global {
   // Handed from setup to teardown (same process).
   var __postgresContainer: StartedPostgreSqlContainer | undefined;
+  var __minioContainer: StartedMinioContainer | undefined;
 }
 
 export default async function globalSetup(): Promise<void> {
+  await findS3();
   if (process.env.DATABASE_URL) return;
   let dockerError: unknown;
   try {
@@ -33,4 +40,25 @@ export default async function globalSetup(): Promise<void> {
   globalThis.__postgresContainer = container;
   // Workers start after global setup and inherit this environment.
   process.env.DATABASE_URL = container.getConnectionUri();
+}
+
+async function dockerAnswers(): Promise<boolean> {
+  try {
+    const { getContainerRuntimeClient } = await import("testcontainers");
+    await getContainerRuntimeClient();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function findS3(): Promise<void> {
+  if (process.env.S3_TEST_ENDPOINT || !(await dockerAnswers())) return;
+  const { MinioContainer } = await import("@testcontainers/minio");
+  const container = await new MinioContainer("minio/minio:RELEASE.2025-04-22T22-12-26Z").start();
+  globalThis.__minioContainer = container;
+  process.env.S3_TEST_ENDPOINT = container.getConnectionUrl();
+  process.env.S3_TEST_REGION = "us-east-1";
+  process.env.S3_TEST_ACCESS_KEY_ID = container.getUsername();
+  process.env.S3_TEST_SECRET_ACCESS_KEY = container.getPassword();
 }

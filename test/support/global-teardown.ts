@@ -1,4 +1,5 @@
-/** Stops the Testcontainers Postgres if global setup started one. */
+/** Stops the Testcontainers Postgres and MinIO if global setup started them. */
 export default async function globalTeardown(): Promise<void> {
   await globalThis.__postgresContainer?.stop();
+  await globalThis.__minioContainer?.stop();
 }

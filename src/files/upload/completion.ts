@@ -3,7 +3,6 @@
  * a session that completed already, and is answered as the completing request was.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Hash } from "node:crypto";
 import type { UploadContentRequest } from "../../../gen/files/v1/files_pb.js";
 import { BlobMissingError, type BlobStore } from "../../store/blobs/blob-store.js";
 import type { Sql } from "../../store/postgres/database.js";
@@ -11,7 +10,7 @@ import { completeUpload, findFileByBlob, type FileRow } from "../../store/postgr
 import { discardSession, findSession, type SessionRow } from "../../store/postgres/upload-sessions.js";
 import type { Logger } from "../../log.js";
 import { removeContent, type RemovalQueue } from "../content-removal.js";
-import type { HashCache } from "../content-hash.js";
+import type { HashCache, RunningSha256 } from "../content-hash.js";
 import { lockLost, sessionNotFound, withOffset } from "./upload-errors.js";
 import type { WriterLease } from "./session-writer.js";
 
@@ -40,7 +39,7 @@ export interface UploadOutcome {
 export async function completeFullUpload(
   deps: CompletionDeps,
   session: SessionRow,
-  hash: Hash,
+  hash: RunningSha256,
   lease: WriterLease,
 ): Promise<UploadOutcome> {
   const { sql, blobs, hashes } = deps;
@@ -57,7 +56,7 @@ export async function completeFullUpload(
       Code.DataLoss,
     );
   }
-  await blobs.commit(session.id).catch(async (err: unknown) => {
+  await blobs.commit(session.id, session.size).catch(async (err: unknown) => {
     if (!(err instanceof BlobMissingError)) throw err;
     // Cancelled, or completed by a writer that took over, while this one was completing: the
     // partial content went with it. Not data loss: the session is simply no longer this one's.

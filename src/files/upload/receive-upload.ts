@@ -53,7 +53,11 @@ export async function receiveUpload(
     const session = await claimSession(deps.sql, uploadId);
     if (!session) throw sessionNotFound(uploadId);
     if (session.completedAt) return await answerCompleted(deps.sql, session, first.value, messages);
-    const appender = await goneIfCancelled(deps, uploadId, deps.blobs.openAppend(uploadId, session.committedOffset));
+    const appender = await goneIfCancelled(
+      deps,
+      uploadId,
+      deps.blobs.openAppend(uploadId, session.committedOffset, session.size),
+    );
     try {
       // A cancel does not wait for the lock: it may have ended the session, and removed its content,
       // just before openAppend made the content anew. Look once more, so nothing is left behind.
@@ -64,7 +68,7 @@ export async function receiveUpload(
       const running = await goneIfCancelled(
         deps,
         uploadId,
-        deps.hashes.take(uploadId, session.committedOffset, deps.blobs),
+        deps.hashes.take(uploadId, session.committedOffset, deps.blobs, session.hashState),
       );
       const writer = new SessionWriter({ ...deps, writeBehindBytes }, session, appender, running.hash, lease);
       try {

@@ -15,13 +15,12 @@
  * is stored, and the offset only moves by compare-and-set while this writer holds the lock.
  */
 import type { ConnectError } from "@connectrpc/connect";
-import type { Hash } from "node:crypto";
 import type { UploadContentRequest } from "../../../gen/files/v1/files_pb.js";
 import type { Logger } from "../../log.js";
 import type { BlobAppender } from "../../store/blobs/blob-store.js";
 import type { Sql } from "../../store/postgres/database.js";
 import { findSession, moveOffset, type SessionRow } from "../../store/postgres/upload-sessions.js";
-import type { HashCache } from "../content-hash.js";
+import type { HashCache, RunningSha256 } from "../content-hash.js";
 import {
   lockLost,
   offsetMismatch,
@@ -62,9 +61,13 @@ export class SessionWriter {
   readonly #appender: BlobAppender;
   readonly #lease: WriterLease;
   readonly #writes: WriteBehind;
-  readonly #hash: Hash;
-  /** The hash as it was at the start, to go back to when the request is refused. */
-  readonly #startHash: Hash;
+  readonly #hash: RunningSha256;
+  /**
+   * The hash as it was at the start, to go back to when the request is refused: its saved state
+   * where the hasher saves one (kept with the offset), else a copy.
+   */
+  readonly #startState: Uint8Array | undefined;
+  readonly #startHash: RunningSha256 | undefined;
   /** The committed offset when the request began: a refused request goes back here. */
   readonly start: number;
   #session: SessionRow;
@@ -78,13 +81,14 @@ export class SessionWriter {
   #checkpointFailure: { error: unknown } | undefined;
 
   /** A writer of `session` at its committed offset, whose content so far hashes to `hash`. */
-  constructor(deps: WriterDeps, session: SessionRow, appender: BlobAppender, hash: Hash, lease: WriterLease) {
+  constructor(deps: WriterDeps, session: SessionRow, appender: BlobAppender, hash: RunningSha256, lease: WriterLease) {
     this.#deps = deps;
     this.#appender = appender;
     this.#lease = lease;
     this.#writes = new WriteBehind(appender, deps.writeBehindBytes);
     this.#hash = hash;
-    this.#startHash = hash.copy();
+    this.#startState = hash.save();
+    this.#startHash = this.#startState ? undefined : hash.copy();
     this.start = session.committedOffset;
     this.#session = session;
     this.#written = session.committedOffset;
@@ -101,7 +105,7 @@ export class SessionWriter {
   }
 
   /** The running hash of everything received (for completion, once all is committed). */
-  get hash(): Hash {
+  get hash(): RunningSha256 {
     return this.#hash;
   }
 
@@ -195,6 +199,8 @@ export class SessionWriter {
   async #commit(): Promise<void> {
     await this.#checkpointing;
     const target = this.#written;
+    // The hash has seen exactly the bytes up to target now; appends after this await go past it.
+    const hashState = this.#hash.save() ?? null;
     if (target === this.#session.committedOffset) return;
     this.#checkLease();
     await this.#writes.drain(); // every write in flight ends at or before target
@@ -202,7 +208,7 @@ export class SessionWriter {
     this.#checkLease(); // lost while syncing: the compare-and-set below must not be a stale writer's
     const { sql, sessionTtlSeconds } = this.#deps;
     const { id, writerEpoch, committedOffset } = this.#session;
-    const moved = await moveOffset(sql, id, writerEpoch, committedOffset, target, sessionTtlSeconds);
+    const moved = await moveOffset(sql, id, writerEpoch, committedOffset, target, sessionTtlSeconds, hashState);
     if (!moved) throw await this.#whyNotMoved();
     this.#session = moved;
   }
@@ -265,13 +271,22 @@ export class SessionWriter {
     }
     if (this.#session.committedOffset !== this.start) {
       const { writerEpoch, committedOffset } = this.#session;
-      const moved = await moveOffset(sql, id, writerEpoch, committedOffset, this.start, sessionTtlSeconds);
+      const moved = await moveOffset(
+        sql,
+        id,
+        writerEpoch,
+        committedOffset,
+        this.start,
+        sessionTtlSeconds,
+        this.#startState ?? null,
+      );
       // Someone else moved the offset: the content is theirs now, leave it be.
       if (!moved) return;
       this.#session = moved;
     }
     if (!this.#lease.valid) return;
-    hashes.put(id, { hash: this.#startHash, offset: this.start });
+    if (this.#startHash) hashes.put(id, { hash: this.#startHash, offset: this.start });
+    else hashes.drop(id); // the next request resumes from the state saved with the offset
     await this.#appender.truncate(this.start).catch((err: unknown) => {
       log.warn("could not cut off a refused request's bytes; the next request will", { uploadId: id, err: err });
     });

@@ -1,6 +1,6 @@
 /**
- * Where file content lives, behind one small interface so that another backend (an object store)
- * can be added without touching the handlers. Content has two states: the *partial* content of an
+ * Where file content lives, behind one small interface so that the handlers never know the backend
+ * (a local directory, or an S3 bucket). Content has two states: the *partial* content of an
  * upload session, appended to at its committed offset, and the committed *blob* a file row points
  * at. Both are named by server-generated UUIDs only; client-chosen names never reach a store.
  */
@@ -58,15 +58,23 @@ export interface BlobStore {
   /**
    * Opens a session's partial content for appending at `offset`, creating it (durably) if it does
    * not exist. Bytes past `offset` — written but never committed — are cut off. Throws
-   * BlobMissingError if fewer than `offset` bytes are there.
+   * BlobMissingError if fewer than `offset` bytes are there. `declaredSize` is the size the
+   * content will have (an object store sizes its parts by it).
    */
-  openAppend(uploadId: string, offset: number): Promise<BlobAppender>;
-  /** Streams bytes [start, end) of a session's partial content. */
-  readPartial(uploadId: string, start: number, end: number): AsyncIterable<Uint8Array>;
+  openAppend(uploadId: string, offset: number, declaredSize: number): Promise<BlobAppender>;
+  /**
+   * Streams bytes [start, end) of a session's partial content. Absent where the backend cannot
+   * read content back before it is committed (S3 keeps no readable copy of a multipart upload's
+   * parts): whoever needs the prefix again keeps what it needs with the offset instead.
+   */
+  readPartial?(uploadId: string, start: number, end: number): AsyncIterable<Uint8Array>;
   /** Bytes of a session's partial content, committed or not, or undefined if there is none. */
   partialSize(uploadId: string): Promise<number | undefined>;
-  /** Makes a session's partial content durably available as the blob of the same id. Idempotent. */
-  commit(uploadId: string): Promise<void>;
+  /**
+   * Makes the first `length` bytes of a session's partial content (its committed offset) durably
+   * available as the blob of the same id. Idempotent. Throws BlobMissingError if they are not there.
+   */
+  commit(uploadId: string, length: number): Promise<void>;
   /** Removes a session's partial content, if any. */
   discardPartial(uploadId: string): Promise<void>;
   /** Streams bytes [start, end) of a blob; throws BlobMissingError if there is no such blob. */

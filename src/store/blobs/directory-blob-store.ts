@@ -133,8 +133,9 @@ export async function createDirectoryBlobStore(root: string): Promise<BlobStore>
 
     partialSize: (uploadId) => sizeOf(partialPath(uploadId)),
 
-    async commit(uploadId) {
+    async commit(uploadId, length) {
       const target = blobPath(uploadId);
+      await cutToLength(partialPath(uploadId), length, uploadId);
       // A new fan-out directory is an entry of blobs/ itself: that must survive a crash too.
       if (await mkdir(path.dirname(target), { recursive: true })) await syncDirectory(blobsDir);
       try {
@@ -161,6 +162,24 @@ export async function createDirectoryBlobStore(root: string): Promise<BlobStore>
 
     classifyError: classifyFileSystemError,
   };
+}
+
+/**
+ * Makes the partial content exactly `length` bytes: bytes past it were never counted (the writer
+ * cuts them off anyway when it opens the content). A missing file is left to the link to report.
+ */
+async function cutToLength(file: string, length: number, uploadId: string): Promise<void> {
+  const size = await sizeOf(file);
+  if (size === undefined || size === length) return;
+  if (size < length)
+    throw new BlobMissingError(`committed content of upload ${uploadId} (has ${size} of ${length} bytes)`);
+  const handle = await open(file, constants.O_WRONLY);
+  try {
+    await handle.truncate(length);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 async function sizeOf(file: string): Promise<number | undefined> {

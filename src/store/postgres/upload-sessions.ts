@@ -24,6 +24,8 @@ export interface SessionRow {
   owner: string | null;
   /** Bumped by each request that takes the session's lock: the fencing token of its writer. */
   writerEpoch: number;
+  /** The running SHA-256's saved state at the committed offset, where one is kept (content-hash.ts). */
+  hashState: Buffer | null;
 }
 
 /** What a new session is made of. */
@@ -105,7 +107,8 @@ export async function claimSession(sql: Sql, id: string): Promise<SessionRow | u
 
 /**
  * Moves the committed offset of an open session from `from` to `to` (compare-and-set, on the
- * writer epoch `epoch` too) and extends the expiry. Answers undefined when the session is gone or
+ * writer epoch `epoch` too), keeps `hashState` (the running hash at `to`, or null where none is
+ * kept) and extends the expiry. Answers undefined when the session is gone or
  * completed, its offset is no longer `from`, or another writer has claimed it since.
  */
 export async function moveOffset(
@@ -115,10 +118,13 @@ export async function moveOffset(
   from: number,
   to: number,
   ttlSeconds: number,
+  hashState: Uint8Array | null = null,
 ): Promise<SessionRow | undefined> {
+  const state = hashState && Buffer.from(hashState.buffer, hashState.byteOffset, hashState.byteLength);
   const [row] = await sql<SessionRow[]>`
     update upload_sessions
-       set committed_offset = ${to}, expires_at = now() + make_interval(secs => ${ttlSeconds})
+       set committed_offset = ${to}, hash_state = ${state},
+           expires_at = now() + make_interval(secs => ${ttlSeconds})
      where id = ${id} and writer_epoch = ${epoch} and committed_offset = ${from}
        and expires_at > now() and completed_at is null
     returning *`;

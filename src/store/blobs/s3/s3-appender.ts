@@ -1,0 +1,278 @@
+/**
+ * Appending to a session's content in S3, where an object cannot be appended to and a multipart
+ * upload's part is all-or-nothing and at least 5 MiB (but the last):
+ *
+ * - Bytes are gathered into the part they belong to (parts are fixed: part k holds bytes
+ *   [(k-1)·P, k·P)). A full part is sent at once, while the next one fills; at most
+ *   `partsInFlight` are on their way, so memory stays under (partsInFlight + 1) · P per upload.
+ * - `sync` (a checkpoint, or the end of a request) waits for the parts on their way, then writes
+ *   what does not fill a part as a tail object [start, end). Only then may the offset count it.
+ * - Opening at a committed offset reads that offset's tail back (less than one part) as the start
+ *   of the part being filled, and removes every other tail: bytes past the offset never counted.
+ *
+ * The part being filled is held in memory rather than streamed to S3 as it arrives: a part's
+ * length is declared before its first byte, and a request may end anywhere, so the bytes of an
+ * unfinished part must still be at hand to write its tail. Whole parts are also what lets the SDK
+ * retry a part that failed on the way.
+ */
+import {
+  AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import { BlobMissingError, type BlobAppender } from "../blob-store.js";
+import {
+  blobKey,
+  contiguousParts,
+  findUpload,
+  listParts,
+  listTails,
+  readSmallObject,
+  sessionPartSize,
+  tailKey,
+  type S3Context,
+  type Tail,
+} from "./s3-layout.js";
+
+// Full parts on their way to S3 at once, per upload.
+const partsInFlight = 2;
+
+/** Where a session's content stands in S3 at a committed offset. */
+interface Position {
+  uploadId: string | undefined;
+  partSize: number;
+  /** Parts 1..partsDone are there and counted. */
+  partsDone: number;
+  /** The bytes from partsDone · partSize to the offset (the tail), in memory. */
+  head: Buffer;
+  /** The tail object that holds `head`, if any (none at a part boundary). */
+  tail: Tail | undefined;
+}
+
+/** Opens `id` for appending at the committed `offset`; see BlobStore.openAppend. */
+export async function openS3Appender(
+  s3: S3Context,
+  id: string,
+  offset: number,
+  declaredSize: number,
+): Promise<BlobAppender> {
+  const [uploadId, tails] = await Promise.all([findUpload(s3, id), listTails(s3, id)]);
+  if (offset === 0 && !uploadId && tails.length === 0) {
+    // New content: an empty tail marks that it exists (a multipart upload starts with the first full part).
+    await putTail(s3, id, 0, Buffer.alloc(0));
+    return new S3Appender(s3, id, declaredSize, {
+      uploadId,
+      partSize: sessionPartSize(s3, [], declaredSize),
+      partsDone: 0,
+      head: Buffer.alloc(0),
+      tail: { start: 0, end: 0, key: tailKey(s3, id, 0, 0) },
+    });
+  }
+  const position = await locate(s3, id, offset, declaredSize, uploadId, tails);
+  // The one tail that offset counts, exactly as long as it counts; every other one goes.
+  let keep = position.tail;
+  if (keep && keep.end !== offset) keep = await putTail(s3, id, keep.start, position.head);
+  if (!keep && position.partsDone === 0)
+    keep = tails.find((t) => t.start === 0 && t.end === 0) ?? (await putTail(s3, id, 0, Buffer.alloc(0)));
+  await Promise.all(tails.filter((t) => t.key !== keep?.key).map((t) => deleteObject(s3, t.key)));
+  return new S3Appender(s3, id, declaredSize, { ...position, tail: keep });
+}
+
+/** Finds the parts and the tail that hold the first `offset` bytes; BlobMissingError if they are not all there. */
+async function locate(
+  s3: S3Context,
+  id: string,
+  offset: number,
+  declaredSize: number,
+  uploadId: string | undefined,
+  tails: Tail[],
+): Promise<Position> {
+  const parts = uploadId ? await listParts(s3, id, uploadId) : [];
+  const partSize = sessionPartSize(s3, parts, declaredSize);
+  // Without parts, a tail from 0 holds everything (even more than one part, if the part size changed).
+  const partsDone = parts.length > 0 ? Math.floor(offset / partSize) : 0;
+  if (contiguousParts(parts, partSize) < partsDone)
+    throw new BlobMissingError(`part ${partsDone} of upload ${id} (${offset} bytes committed)`);
+  const start = partsDone * partSize;
+  if (offset === start) return { uploadId, partSize, partsDone, head: Buffer.alloc(0), tail: undefined };
+  // The tail the committing writer wrote ends exactly at the offset; a longer one holds it too.
+  const candidates = tails.filter((t) => t.start === start && t.end >= offset).sort((a, b) => a.end - b.end);
+  const tail = candidates[0];
+  if (!tail) throw new BlobMissingError(`bytes ${start}-${offset} of upload ${id}`);
+  const head = await readSmallObject(s3, tail.key, 0, offset - start, `tail ${tail.key}`);
+  return { uploadId, partSize, partsDone, head, tail };
+}
+
+async function putTail(s3: S3Context, id: string, start: number, bytes: Buffer): Promise<Tail> {
+  const key = tailKey(s3, id, start, start + bytes.length);
+  await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: bytes, ContentLength: bytes.length }));
+  return { start, end: start + bytes.length, key };
+}
+
+async function deleteObject(s3: S3Context, key: string): Promise<void> {
+  await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: key }));
+}
+
+class S3Appender implements BlobAppender {
+  readonly #s3: S3Context;
+  readonly #id: string;
+  readonly #declaredSize: number;
+  readonly #partSize: number;
+  #uploadId: string | undefined;
+  #starting: Promise<string> | undefined;
+  /** The part being filled: bytes from #partStart on. */
+  #chunks: Uint8Array[];
+  #buffered: number;
+  #partStart: number;
+  #nextPart: number;
+  /** The tail that holds everything up to the last sync, if one is needed. */
+  #tail: Tail | undefined;
+  #inflight: Promise<void>[] = [];
+  #failure: { error: unknown } | undefined;
+  #closed = false;
+
+  constructor(s3: S3Context, id: string, declaredSize: number, at: Position) {
+    this.#s3 = s3;
+    this.#id = id;
+    this.#declaredSize = declaredSize;
+    this.#partSize = at.partSize;
+    this.#uploadId = at.uploadId;
+    this.#chunks = at.head.length > 0 ? [at.head] : [];
+    this.#buffered = at.head.length;
+    this.#partStart = at.partsDone * at.partSize;
+    this.#nextPart = at.partsDone + 1;
+    this.#tail = at.tail;
+  }
+
+  async write(data: Uint8Array): Promise<void> {
+    this.#throwIfFailed();
+    if (data.byteLength === 0) return;
+    // Taken in call order, before any await: writes made without waiting still land in order.
+    this.#chunks.push(data);
+    this.#buffered += data.byteLength;
+    while (this.#buffered >= this.#partSize) this.#send(this.#takePart());
+    while (this.#inflight.length > partsInFlight) await this.#inflight.shift();
+    this.#throwIfFailed();
+  }
+
+  async sync(): Promise<void> {
+    await this.#settleParts();
+    this.#throwIfFailed();
+    const end = this.#partStart + this.#buffered;
+    if (end === this.#partStart) return; // everything is in parts
+    if (this.#tail && this.#tail.start === this.#partStart && this.#tail.end === end) return;
+    const bytes = Buffer.concat(this.#chunks, this.#buffered);
+    this.#chunks = [bytes];
+    this.#tail = await putTail(this.#s3, this.#id, this.#partStart, bytes);
+  }
+
+  async truncate(length: number): Promise<void> {
+    await this.#settleParts();
+    if (length >= this.#partStart) {
+      if (length > this.#partStart + this.#buffered)
+        throw new Error(`cannot truncate to ${length}: only ${this.#partStart + this.#buffered} bytes`);
+      const bytes = Buffer.concat(this.#chunks, this.#buffered).subarray(0, length - this.#partStart);
+      this.#chunks = bytes.length > 0 ? [bytes] : [];
+      this.#buffered = bytes.length;
+    } else {
+      // Back before parts already sent: start that part again from the tail at `length`.
+      const at = await locate(
+        this.#s3,
+        this.#id,
+        length,
+        this.#declaredSize,
+        this.#uploadId,
+        await listTails(this.#s3, this.#id),
+      );
+      this.#chunks = at.head.length > 0 ? [at.head] : [];
+      this.#buffered = at.head.length;
+      this.#partStart = at.partsDone * this.#partSize;
+      this.#nextPart = at.partsDone + 1;
+      this.#tail = at.tail;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#settleParts();
+    this.#chunks = [];
+  }
+
+  /** The first part's worth of what is buffered, as one buffer (the rest stays). */
+  #takePart(): Buffer {
+    const taken: Uint8Array[] = [];
+    let need = this.#partSize;
+    while (need > 0) {
+      const chunk = this.#chunks[0];
+      if (chunk.byteLength <= need) {
+        taken.push(chunk);
+        this.#chunks.shift();
+        need -= chunk.byteLength;
+      } else {
+        taken.push(chunk.subarray(0, need));
+        this.#chunks[0] = chunk.subarray(need);
+        need = 0;
+      }
+    }
+    this.#buffered -= this.#partSize;
+    this.#partStart += this.#partSize;
+    return Buffer.concat(taken, this.#partSize);
+  }
+
+  #send(body: Buffer): void {
+    const partNumber = this.#nextPart++;
+    const sent = (async () => {
+      const uploadId = await this.#upload();
+      await this.#s3.client.send(
+        new UploadPartCommand({
+          Bucket: this.#s3.bucket,
+          Key: blobKey(this.#s3, this.#id),
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          Body: body,
+          ContentLength: body.length,
+        }),
+      );
+    })().catch((error: unknown) => {
+      this.#failure ??= { error };
+    });
+    this.#inflight.push(sent);
+  }
+
+  /** The session's multipart upload, started with its first full part. */
+  #upload(): Promise<string> {
+    if (this.#uploadId) return Promise.resolve(this.#uploadId);
+    this.#starting ??= this.#s3.client
+      .send(new CreateMultipartUploadCommand({ Bucket: this.#s3.bucket, Key: blobKey(this.#s3, this.#id) }))
+      .then(async ({ UploadId }) => {
+        // Another writer may have started one meanwhile: every writer goes on with the oldest.
+        const chosen = (await findUpload(this.#s3, this.#id)) ?? UploadId!;
+        if (chosen !== UploadId) await abortUpload(this.#s3, this.#id, UploadId!);
+        this.#uploadId = chosen;
+        return chosen;
+      });
+    return this.#starting;
+  }
+
+  async #settleParts(): Promise<void> {
+    const inflight = this.#inflight;
+    this.#inflight = [];
+    await Promise.all(inflight);
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failure) throw this.#failure.error;
+  }
+}
+
+export async function abortUpload(s3: S3Context, id: string, uploadId: string): Promise<void> {
+  await s3.client
+    .send(new AbortMultipartUploadCommand({ Bucket: s3.bucket, Key: blobKey(s3, id), UploadId: uploadId }))
+    .catch((err: unknown) => {
+      // Already gone: what an abort wants.
+      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 404) throw err;
+    });
+}
