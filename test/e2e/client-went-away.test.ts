@@ -11,7 +11,7 @@ import http2 from "node:http2";
 import { UploadContentRequestSchema } from "../../gen/files/v1/files_pb.js";
 import { restCall } from "../support/rest.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
-import { chunks, eventually, partialBytes } from "../support/uploads.js";
+import { chunks, eventually } from "../support/uploads.js";
 
 const KiB = 1024;
 
@@ -65,7 +65,7 @@ describe.each(["grpc (HTTP/2)", "connect (HTTP/1.1)"] as const)(
       const lines = await linesLoggedDuring(async (from) => {
         const abort = new AbortController();
         const call = t.client(transport).uploadContent(halfAnUpload(id, abort.signal), { signal: abort.signal });
-        await eventually(async () => (await partialBytes(t.blobDir, id)) === 100 * KiB);
+        await eventually(async () => (await t.storedBytes(id)) === 100 * KiB);
         abort.abort();
         await call.catch(() => undefined);
         await cutLoggedSince(from);
@@ -103,7 +103,7 @@ test("gRPC: the whole HTTP/2 connection cut mid-upload is logged at info as gone
     envelope.writeUInt32BE(message.length, 1);
     envelope.set(message, 5);
     stream.write(envelope);
-    await eventually(async () => (await partialBytes(t.blobDir, id)) === 50 * KiB);
+    await eventually(async () => (await t.storedBytes(id)) === 50 * KiB);
     session.destroy(); // the socket goes, without RST_STREAM or GOAWAY
     await cutLoggedSince(from);
     await eventually(async () => (await committedOffset(id)) === 50 * KiB);
@@ -124,7 +124,7 @@ test("REST: an upload body broken off is logged at info as gone, and what arrive
     req.on("error", () => undefined);
     req.write(randomBytes(300 * KiB));
     // The transcoder hands the body on in 256 KiB pieces: the first on disk shows the handler reading.
-    await eventually(async () => (await partialBytes(t.blobDir, id))! >= 256 * KiB);
+    await eventually(async () => (await t.storedBytes(id))! >= 256 * KiB);
     req.destroy();
     await cutLoggedSince(from);
     await eventually(async () => (await committedOffset(id)) >= 256 * KiB);

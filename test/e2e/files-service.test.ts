@@ -3,14 +3,12 @@
  * the Connect protocol (HTTP/1.1). Every behaviour is checked on both transports.
  */
 import { Code } from "@connectrpc/connect";
-import { readdir } from "node:fs/promises";
-import path from "node:path";
 import { countPendingRemovals } from "../../src/store/postgres/content-removals.js";
-import { createDirectoryBlobStore } from "../../src/store/blobs/directory-blob-store.js";
+import { openContentStore } from "../../src/store/blobs/content-store.js";
 import { failureOf } from "../support/connect-errors.js";
 import { sessionLockHolder } from "../support/database.js";
 import { startTestApp, transportNames, type TestApp } from "../support/test-app.js";
-import { chunks, content, download, eventually, partialBytes, sha256, uploadFile } from "../support/uploads.js";
+import { chunks, content, download, eventually, sha256, uploadFile } from "../support/uploads.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -22,16 +20,8 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-async function blobFiles(): Promise<string[]> {
-  const root = path.join(t.blobDir, "blobs");
-  const names: string[] = [];
-  for (const fanout of await readdir(root)) names.push(...(await readdir(path.join(root, fanout))));
-  return names;
-}
-
-async function partialFiles(): Promise<string[]> {
-  return readdir(path.join(t.blobDir, "partial"));
-}
+const blobFiles = () => t.blobIds();
+const partialFiles = () => t.partialIds();
 
 function rejectsWith(code: Code, message?: RegExp) {
   return async (promise: Promise<unknown>) => {
@@ -86,7 +76,7 @@ describe.each(transportNames)("over %s", (transport) => {
     const call = files().uploadContent(firstHalf(), { signal: abort.signal });
     await eventually(async () => (await files().getUploadSession({ uploadId: id })).session!.offset >= 64n * 1024n);
     // Let the rest of the 100 KiB arrive (the server writes each message as it comes).
-    await eventually(async () => (await partialBytes(t.blobDir, id)) === 100 * KiB);
+    await eventually(async () => (await t.storedBytes(id)) === 100 * KiB);
     abort.abort();
     await rejectsWith(Code.Canceled)(call);
     // The server commits what arrived when the stream breaks: all 100 KiB, not only the last checkpoint.
@@ -191,6 +181,7 @@ describe.each(transportNames)("over %s", (transport) => {
     const { file } = await files().getFile({ bucket, key: "replace/me.txt" });
     expect(file).toMatchObject({ sha256: sha256(v2), bytes: 150n, mimeType: "text/csv" });
     expect((await download(files(), bucket, "replace/me.txt")).data.equals(v2)).toBe(true);
+    await t.app.removalsDone(); // v1's content goes just after the answer
     expect((await blobFiles()).length).toBe(before.length + 1);
   });
 
@@ -293,10 +284,10 @@ test("sessions expire: not_found at once, partial content swept", async () => {
     await expect(files.uploadContent(chunks(session!.id, content(6), 6, 4))).rejects.toMatchObject({
       code: Code.NotFound,
     });
-    expect(await readdir(path.join(short.blobDir, "partial"))).toContain(session!.id);
+    expect(await short.partialIds()).toContain(session!.id);
     const report = await short.app.sweeper.sweep();
     expect(report.expiredSessions).toBe(1);
-    expect(await readdir(path.join(short.blobDir, "partial"))).not.toContain(session!.id);
+    expect(await short.partialIds()).not.toContain(session!.id);
   } finally {
     await short.close();
   }
@@ -308,6 +299,7 @@ test("two servers on one database: the second writer of a session is refused, an
   const other = await startTestApp({
     "database-schema": t.db.schema,
     "blob-dir": t.blobDir,
+    "blob-store": t.config.blobStore,
     "checkpoint-bytes": "64KiB",
   });
   try {
@@ -365,22 +357,22 @@ test("the periodic sweep removes expired sessions by itself, and skips one that 
         await held;
       })(),
     );
-    await eventually(async () => (await partialBytes(swept.blobDir, busy)) === 4);
+    await eventually(async () => (await swept.storedBytes(busy)) === 4);
     // Both at once, so the sweep that removes the one has seen the other expired too.
     await swept.db
       .sql`update upload_sessions set expires_at = now() - interval '1 second' where id in ${swept.db.sql([idle, busy])}`;
     await eventually(
-      async () => (await partialBytes(swept.blobDir, idle)) === undefined,
+      async () => (await swept.storedBytes(idle)) === undefined,
       10_000,
       "the sweep removed the idle session's content",
     );
     expect(await swept.db.sql`select id from upload_sessions where id = ${idle}`).toHaveLength(0);
-    expect(await partialBytes(swept.blobDir, busy)).toBe(4);
+    expect(await swept.storedBytes(busy)).toBe(4);
     // The writer finds its session expired; the next sweeps take it.
     finish();
     await rejectsWith(Code.NotFound)(writer);
     await eventually(
-      async () => (await partialBytes(swept.blobDir, busy)) === undefined,
+      async () => (await swept.storedBytes(busy)) === undefined,
       10_000,
       "the sweep removed the busy session's content",
     );
@@ -392,7 +384,7 @@ test("the periodic sweep removes expired sessions by itself, and skips one that 
 test("a cancel that lands while the upload completes: the writer answers not_found, and nothing is left behind", async () => {
   let beforeCommit: ((id: string) => Promise<void>) | undefined;
   const racing = await startTestApp({}, async (config) => {
-    const inner = await createDirectoryBlobStore(config.blobDir);
+    const inner = await openContentStore(config);
     const commit = async (id: string, length: number) => {
       await beforeCommit?.(id);
       await inner.commit(id, length);
@@ -418,7 +410,7 @@ test("a cancel that lands while the upload completes: the writer answers not_fou
 test("a cancel that lands while a resume opens the content: not_found, not data loss", async () => {
   let beforeOpen: ((id: string, offset: number) => Promise<void>) | undefined;
   const racing = await startTestApp({}, async (config) => {
-    const inner = await createDirectoryBlobStore(config.blobDir);
+    const inner = await openContentStore(config);
     const openAppend = async (id: string, offset: number, declaredSize: number) => {
       await beforeOpen?.(id, offset);
       return inner.openAppend(id, offset, declaredSize);

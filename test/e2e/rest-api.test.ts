@@ -14,7 +14,7 @@ import { promisify } from "node:util";
 import { sessionLockHolder } from "../support/database.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 import { restCall } from "../support/rest.js";
-import { eventually, partialBytes, sha256 } from "../support/uploads.js";
+import { eventually, sha256 } from "../support/uploads.js";
 
 let t: TestApp;
 let base: string;
@@ -207,7 +207,7 @@ describe("resumable uploads over REST", () => {
       req.write(data.subarray(100 * 1024, 420 * 1024));
       // Bytes still in the socket when it is cut would be lost with it: cut only once all that was
       // sent is written (the body's chunks reach the disk as they arrive).
-      await eventually(async () => (await partialBytes(t.blobDir, id)) === 420 * 1024);
+      await eventually(async () => (await t.storedBytes(id)) === 420 * 1024);
     } finally {
       req.destroy();
     }

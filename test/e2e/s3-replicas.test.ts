@@ -3,8 +3,11 @@
  * the requests of one upload land on either, one dies mid-upload and the other finishes it, and
  * every file is served by both. Against a real S3 server (test/support/s3.ts), never a mock.
  */
-import type { S3Client } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { createTestDatabase, sessionLockHolder, type TestDatabase } from "../support/database.js";
 import { restCall } from "../support/rest.js";
 import { createTestBucket, describeWithS3, s3ServerEnv, testS3Client } from "../support/s3.js";
@@ -13,6 +16,7 @@ import { chunks, content, download, eventually, sha256 } from "../support/upload
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
+const root = fileURLToPath(new URL("../../", import.meta.url));
 
 describeWithS3("replicas on S3", () => {
   let client: S3Client;
@@ -161,6 +165,38 @@ describeWithS3("replicas on S3", () => {
     expect(String(second)).toMatch(/busy|being written|another request/i);
     stop.abort();
     await first;
+  });
+
+  test("npm run fsck checks the content in S3: clean, then a missing object is reported", async () => {
+    const fsck = () =>
+      promisify(execFile)(process.execPath, ["--import", "tsx", "src/fsck/main.ts", "--json"], {
+        cwd: root,
+        env: {
+          ...process.env,
+          DATABASE_URL: db.url,
+          DATABASE_SCHEMA: db.schema,
+          ...s3ServerEnv(bucket.bucket, "replicas"),
+        },
+      }).then(
+        ({ stdout }) => ({ code: 0, report: JSON.parse(stdout) }),
+        (err: { code: number; stdout: string }) => ({ code: err.code, report: JSON.parse(err.stdout) }),
+      );
+    const data = content(5 * MiB + 3);
+    const { session } = await replicas[1].client.createUploadSession({
+      bucket: "fsck",
+      key: "checked.bin",
+      size: BigInt(data.length),
+      mimeType: "application/octet-stream",
+    });
+    await replicas[1].client.uploadContent(chunks(session!.id, data));
+    const clean = await fsck();
+    expect(clean.code).toBe(0);
+    expect(clean.report.checked.bytesHashed).toBeGreaterThanOrEqual(data.length);
+
+    await client.send(new DeleteObjectCommand({ Bucket: bucket.bucket, Key: `replicas/blobs/${session!.id}` }));
+    const damaged = await fsck();
+    expect(damaged.code).toBe(1);
+    expect(JSON.stringify(damaged.report.findings)).toContain(session!.id);
   });
 });
 

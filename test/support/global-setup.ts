@@ -55,7 +55,7 @@ async function dockerAnswers(): Promise<boolean> {
 async function findS3(): Promise<void> {
   if (process.env.S3_TEST_ENDPOINT || !(await dockerAnswers())) return;
   const { MinioContainer } = await import("@testcontainers/minio");
-  const container = await new MinioContainer("minio/minio:RELEASE.2025-04-22T22-12-26Z").start();
+  const container = await new MinioContainer("quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z").start();
   globalThis.__minioContainer = container;
   process.env.S3_TEST_ENDPOINT = container.getConnectionUrl();
   process.env.S3_TEST_REGION = "us-east-1";

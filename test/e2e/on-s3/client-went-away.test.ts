@@ -1,0 +1,4 @@
+// The client-went-away end-to-end suite, unchanged, with its content on S3 (see use-s3.ts).
+import { runOnS3 } from "./use-s3.js";
+
+await runOnS3("client-went-away", () => import("../client-went-away.test.js"));

@@ -1,0 +1,4 @@
+// The files-service end-to-end suite, unchanged, with its content on S3 (see use-s3.ts).
+import { runOnS3 } from "./use-s3.js";
+
+await runOnS3("files-service", () => import("../files-service.test.js"));
