@@ -21,7 +21,9 @@ import { formatReport } from "./format.js";
 import { repairFindings } from "./repair.js";
 
 const usage =
-  "usage: npm run fsck -- [--json] [--repair] [server flags such as --database-url, --database-schema, --blob-dir]";
+  "usage: npm run fsck -- [--json] [--repair] [--sha256 | --sizes-only] [server flags such as --database-url, --database-schema, --blob-dir, --blob-store]\n" +
+  "  file contents are hashed and compared by default with a blob directory, and with --sha256 on S3\n" +
+  "  (where it reads every object back); --sizes-only checks existence and sizes alone";
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes("--help")) {
@@ -31,11 +33,18 @@ async function main(argv: string[]): Promise<number> {
   let config: Config;
   let json: boolean;
   let repair: boolean;
+  let hashWanted: boolean;
+  let sizesOnly: boolean;
   try {
     ({
       config,
-      switches: { json, repair },
-    } = loadConfigWith(argv, process.env, { json: { type: "boolean" }, repair: { type: "boolean" } }));
+      switches: { json, repair, sha256: hashWanted, "sizes-only": sizesOnly },
+    } = loadConfigWith(argv, process.env, {
+      json: { type: "boolean" },
+      repair: { type: "boolean" },
+      sha256: { type: "boolean" },
+      "sizes-only": { type: "boolean" },
+    }));
   } catch (err) {
     console.error(`fsck: ${(err as Error).message}\n${usage}`);
     return 2;
@@ -73,7 +82,8 @@ async function main(argv: string[]): Promise<number> {
       );
       return 2;
     }
-    const report = await checkConsistency(deps);
+    const hash = hashWanted || (!sizesOnly && config.blobStore === "dir");
+    const report = await checkConsistency(deps, { hash });
     if (repair) await repairFindings(deps, report);
     const problems = problemsOf(report);
     console.log(
