@@ -11,24 +11,19 @@ import path from "node:path";
 import { FilesService } from "../../gen/files/v1/files_pb.js";
 import type { BenchContent } from "../content.js";
 import { receiveContent, sendContent, type Answer } from "../http-client.js";
-import { observeServer, startHelper, type ServerProcess } from "../processes.js";
-import { mibPerSecond, timed, withServer, type BenchRow, type Measurement } from "./row.js";
+import { startHelper, type ServerProcess } from "../processes.js";
+import { measureBytes, withServer, type BenchRow, type Measurement } from "./row.js";
 import { benchBucket, storeFile } from "./service-calls.js";
 
 const key = "download.bin";
 
 /** Times `download` (which receives `bytes` and checks them) on a started server, observing what the server uses meanwhile. */
-async function measureDownload(
-  server: ServerProcess,
-  bytes: number,
-  download: () => Promise<void>,
-): Promise<Measurement> {
-  const { result, server: use, clientCpuSeconds } = await observeServer(server.pid, () => timed(download));
-  return { rate: mibPerSecond(bytes, result.seconds), seconds: result.seconds, server: use, clientCpuSeconds };
+function measureDownload(server: ServerProcess, bytes: number, download: () => Promise<void>): Promise<Measurement> {
+  return measureBytes(server.pid, bytes, download);
 }
 
 /** Throws unless the REST download's ETag is the content's sha256. */
-function checkEtag(answer: Answer, content: BenchContent): void {
+export function checkEtag(answer: Answer, content: BenchContent): void {
   if (answer.headers.etag !== `"${content.sha256}"`)
     throw new Error(`ETag ${answer.headers.etag}, expected the sha256 "${content.sha256}"`);
 }

@@ -4,10 +4,11 @@
  */
 import type { BenchContent } from "../content.js";
 import type { BenchOptions } from "../options.js";
-import type { ServerProcess, ServerUse } from "../processes.js";
+import { observeServer, type ServerProcess, type ServerUse } from "../processes.js";
+import type { BenchS3 } from "../s3.js";
 
 /** Rows are compared within their group, each against the group's baseline row. */
-export type RowGroup = "upload" | "download" | "metadata";
+export type RowGroup = "upload" | "download" | "metadata" | "s3-upload" | "s3-download";
 
 /** What a row measured. */
 export interface Measurement {
@@ -31,6 +32,16 @@ export interface BenchContext {
   dir: string;
   /** Starts a fresh service process on the run's schema and blob directory. */
   startService(): Promise<ServerProcess>;
+  /** With `--blob-store s3`: the run's bucket, and a fresh service storing into it (a schema of its own). */
+  s3?: BenchS3 & { startService(): Promise<ServerProcess> };
+}
+
+/** What a row is meant to reach, printed beside what it measured. */
+export interface RowGoals {
+  /** Its rate divided by its group's baseline's, at least. */
+  minRatio: number;
+  /** The server's RSS growth during the measurement, MiB, at most. */
+  maxRssGrowthMiB: number;
 }
 
 /** One row of the table. */
@@ -42,6 +53,7 @@ export interface BenchRow {
   label: string;
   /** The row the others of its group are divided by. */
   baseline: boolean;
+  goals?: RowGoals;
   run(context: BenchContext): Promise<Measurement>;
 }
 
@@ -65,6 +77,15 @@ export async function timed<T>(work: () => Promise<T>): Promise<{ result: T; sec
   const started = performance.now();
   const result = await work();
   return { result, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * Times `work`, which moves `bytes` (and checks them), observing what the process `pid` (the
+ * server) uses meanwhile.
+ */
+export async function measureBytes(pid: number, bytes: number, work: () => Promise<void>): Promise<Measurement> {
+  const { result, server, clientCpuSeconds } = await observeServer(pid, () => timed(work));
+  return { rate: mibPerSecond(bytes, result.seconds), seconds: result.seconds, server, clientCpuSeconds };
 }
 
 /** MiB per second. */

@@ -1,6 +1,10 @@
 /**
- * The few REST calls to the service that several rows make: open a session, store a file.
+ * The few calls to the service that several rows make: open a session, upload over REST or a
+ * client stream, store a file.
  */
+import { createClient, type Client } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { FilesService } from "../../gen/files/v1/files_pb.js";
 import type { BenchContent } from "../content.js";
 import { request, sendContent } from "../http-client.js";
 import type { ServerProcess } from "../processes.js";
@@ -48,4 +52,40 @@ export async function storeFile(server: ServerProcess, key: string, content: Ben
   const sha256 = await uploadOverRest(server, await createSessionOverRest(server, key, content), content);
   if (sha256 !== content.sha256)
     throw new Error(`storing ${key}: the service answered sha256 ${sha256}, expected ${content.sha256}`);
+}
+
+/** A FilesService client of `server` over gRPC (HTTP/2) or the Connect protocol (HTTP/1.1). */
+export function filesClient(server: ServerProcess, protocol: "grpc" | "connect"): Client<typeof FilesService> {
+  const transport =
+    protocol === "grpc"
+      ? createGrpcTransport({ baseUrl: server.baseUrl })
+      : createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" });
+  return createClient(FilesService, transport);
+}
+
+/**
+ * Opens a session for `bench/<key>` and sends `content` over the UploadContent client stream, one
+ * message per chunk; answers the sha256 of the file it became.
+ */
+export async function uploadOverClientStream(
+  files: Client<typeof FilesService>,
+  key: string,
+  content: BenchContent,
+): Promise<string | undefined> {
+  const { session } = await files.createUploadSession({
+    bucket: benchBucket,
+    key,
+    size: BigInt(content.size),
+    sha256: content.sha256,
+  });
+  const { file } = await files.uploadContent(
+    (async function* () {
+      let first = true;
+      for (const data of content.parts()) {
+        yield { uploadId: first ? session!.id : "", data };
+        first = false;
+      }
+    })(),
+  );
+  return file?.sha256;
 }

@@ -2,26 +2,22 @@
  * Upload rows: the same content sent to a fresh server of each kind, timed from the first request
  * (session creation included) to the answer that says the upload is complete.
  */
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { createReadStream } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { FilesService } from "../../gen/files/v1/files_pb.js";
 import type { BenchContent } from "../content.js";
 import { request, sendContent } from "../http-client.js";
-import { observeServer, startHelper, type ServerProcess } from "../processes.js";
-import { mibPerSecond, timed, withServer, type BenchContext, type BenchRow, type Measurement } from "./row.js";
-import { benchBucket, createSessionOverRest, uploadOverRest } from "./service-calls.js";
+import { startHelper, type ServerProcess } from "../processes.js";
+import { measureBytes, withServer, type BenchContext, type BenchRow, type Measurement } from "./row.js";
+import { createSessionOverRest, filesClient, uploadOverClientStream, uploadOverRest } from "./service-calls.js";
 
 /** Times `upload` on a started server, observing what the server uses meanwhile. */
-async function measureUpload(
+function measureUpload(
   server: ServerProcess,
   content: BenchContent,
   upload: () => Promise<void>,
 ): Promise<Measurement> {
-  const { result, server: use, clientCpuSeconds } = await observeServer(server.pid, () => timed(upload));
-  return { rate: mibPerSecond(content.size, result.seconds), seconds: result.seconds, server: use, clientCpuSeconds };
+  return measureBytes(server.pid, content.size, upload);
 }
 
 /** Reads a file a helper server wrote (after the timing) and checks it holds exactly the content. */
@@ -120,32 +116,12 @@ function clientStreamRow(protocol: "grpc" | "connect"): BenchRow {
     baseline: false,
     run: ({ content, startService }: BenchContext) =>
       withServer(startService(), async (server) => {
-        const transport =
-          protocol === "grpc"
-            ? createGrpcTransport({ baseUrl: server.baseUrl })
-            : createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" });
-        const files = createClient(FilesService, transport);
+        const files = filesClient(server, protocol);
         await files.listBuckets({}); // warm-up: first request, first database connections
         return measureUpload(server, content, async () => {
-          const { session } = await files.createUploadSession({
-            bucket: benchBucket,
-            key: `upload-${protocol}.bin`,
-            size: BigInt(content.size),
-            sha256: content.sha256,
-          });
-          const { file } = await files.uploadContent(
-            (async function* () {
-              let first = true;
-              for (const data of content.parts()) {
-                yield { uploadId: first ? session!.id : "", data };
-                first = false;
-              }
-            })(),
-          );
-          if (file?.sha256 !== content.sha256)
-            throw new Error(
-              `${protocol} upload: the service answered sha256 ${file?.sha256}, expected ${content.sha256}`,
-            );
+          const sha256 = await uploadOverClientStream(files, `upload-${protocol}.bin`, content);
+          if (sha256 !== content.sha256)
+            throw new Error(`${protocol} upload: the service answered sha256 ${sha256}, expected ${content.sha256}`);
         });
       }),
   };
