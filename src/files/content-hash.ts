@@ -89,10 +89,23 @@ function nativeSha256(hash: Hash): RunningSha256 {
   };
 }
 
-/** A resumable hasher, fresh or at a state saved earlier by {@link RunningSha256.save}. */
+/**
+ * A resumable hasher, fresh or at a state saved earlier by {@link RunningSha256.save}. A saved
+ * state names the exact hash-wasm build that saved it (hence its version is pinned): replicas must
+ * run the same build while uploads are open.
+ */
 export async function resumeSha256(state?: Uint8Array): Promise<RunningSha256> {
   const hasher = await createSHA256();
-  if (state) hasher.load(state);
+  if (state) {
+    try {
+      hasher.load(state);
+    } catch (err) {
+      throw new Error(
+        `the upload's saved SHA-256 state cannot be resumed by this server's hash-wasm (${(err as Error).message}); ` +
+          "run every replica on the same build while uploads are open",
+      );
+    }
+  }
   return resumableSha256(hasher);
 }
 

@@ -6,7 +6,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createHash, type Hash, randomUUID } from "node:crypto";
 import type { UploadContentRequest } from "../../gen/files/v1/files_pb.js";
-import { createHashCache, type HashCache, type RunningSha256 } from "../../src/files/content-hash.js";
+import { createHashCache, resumeSha256, type HashCache, type RunningSha256 } from "../../src/files/content-hash.js";
 import { completeFullUpload } from "../../src/files/upload/completion.js";
 import { SessionWriter, type WriterLease } from "../../src/files/upload/session-writer.js";
 import { createLogger } from "../../src/log.js";
@@ -27,7 +27,7 @@ beforeEach(() => {
 });
 
 /** An appender over a buffer that records each step, and fails a step on demand. */
-function memoryAppender(start = 0) {
+function memoryAppender(start = 0, checkpointAlignment?: number) {
   const events: string[] = [];
   let data = Buffer.alloc(start);
   const fail: { write?: Error; sync?: Error } = {};
@@ -43,10 +43,13 @@ function memoryAppender(start = 0) {
       data.set(chunk, at);
       events.push(`write ${at}+${chunk.byteLength}`);
     },
-    async sync() {
+    async sync(length) {
       if (fail.sync) throw fail.sync;
-      events.push(`sync ${data.length}`);
+      events.push(
+        length === undefined || length === data.length ? `sync ${data.length}` : `sync ${length} of ${data.length}`,
+      );
     },
+    checkpointAlignment,
     async truncate(length) {
       data = data.subarray(0, length);
       position = length;
@@ -132,6 +135,38 @@ test("checkpoint: a commit runs while receiving goes on, one at a time, counting
   expect(mid).toBeLessThanOrEqual(256 * KiB);
   await writer.finish();
   expect(await offsetOf(session.id)).toBe(256 * KiB);
+});
+
+test("an appender with cheap sync points (an object store's parts) gets its checkpoints there, each with the hash state at that offset", async () => {
+  const session = await newSession(1000);
+  // Parts of 100 bytes, a checkpoint's worth of 150: checkpoints at 200 and 400, messages cut there.
+  const disk = memoryAppender(0, 100);
+  const deps = {
+    sql: db.sql,
+    hashes,
+    log: createLogger({ silent: true }),
+    checkpointBytes: 150,
+    sessionTtlSeconds: 3600,
+    writeBehindBytes: 256 * KiB,
+  };
+  const writer = new SessionWriter(deps, session, disk.appender, await resumeSha256(), lease());
+  const data = content(450);
+  const offsets: number[] = [];
+  for (let at = 0; at < data.length; at += 70) {
+    await writer.append(message(data.subarray(at, at + 70)));
+    await writer.settled();
+    offsets.push(await offsetOf(session.id));
+  }
+  expect(new Set(offsets)).toEqual(new Set([0, 200, 400]));
+  // Each sync asked for exactly the checkpoint's bytes (more may have been written by then).
+  const syncs = disk.events.filter((e) => e.startsWith("sync")).map((e) => Number(e.split(" ")[1]));
+  expect(syncs).toEqual([200, 400]);
+  expect(disk.events).toContain("write 140+60"); // the message across 200, cut there
+  // The state saved with 400 hashes exactly the first 400 bytes.
+  const saved = (await findSession(db.sql, session.id))!.hashState!;
+  const resumed = await resumeSha256(saved);
+  resumed.update(data.subarray(400));
+  expect(resumed.digest().toString("hex")).toBe(createHash("sha256").update(data).digest("hex"));
 });
 
 describe.each([

@@ -203,6 +203,19 @@ export function describeBlobStore(
         expect((await readAll(store.read(id, 0, 5))).toString()).toBe("abcXY");
       });
 
+      test("after a sync, then written again and synced: the new bytes replace the cut ones", async () => {
+        const id = randomUUID();
+        const a = await store.openAppend(id, 0, declaredSize);
+        await a.write(Buffer.from("abcdef"));
+        await a.sync();
+        await a.truncate(3);
+        await a.write(Buffer.from("XYZ"));
+        await a.sync();
+        await a.close();
+        await store.commit(id, 6);
+        expect((await readAll(store.read(id, 0, 6))).toString()).toBe("abcXYZ");
+      });
+
       test("to the offset it was opened at (a refused request)", async () => {
         const id = randomUUID();
         await writePartial(store, id, Buffer.from("keep"));
@@ -299,6 +312,16 @@ export function describeBlobStore(
         await store.commit(id, 0);
         expect(await store.size(id)).toBe(0);
         expect(await readAll(store.read(id, 0, 0))).toHaveLength(0);
+      });
+
+      test("a request after the commit (its answer was lost) finds the content whole, and commits nothing new", async () => {
+        const id = randomUUID();
+        const data = randomBytes(5 * 1024 * 1024 + 10); // more than one part of an object store
+        await writePartial(store, id, data);
+        await store.commit(id, data.length);
+        await (await store.openAppend(id, data.length, data.length)).close();
+        await store.commit(id, data.length);
+        expect(sha256(await readAll(store.read(id, 0, data.length)))).toBe(sha256(data));
       });
 
       test("is idempotent: committing twice keeps the same blob", async () => {

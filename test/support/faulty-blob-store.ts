@@ -127,9 +127,10 @@ export function createFaultyBlobStore(inner: BlobStore, root = "/var/lib/files-s
         if (fault.stage === "after") await appender.write(data);
         fail(fault, "write", id);
       },
-      async sync() {
+      checkpointAlignment: appender.checkpointAlignment,
+      async sync(length) {
         const at = written;
-        await guarded("sync", "fdatasync", id, () => appender.sync());
+        await guarded("sync", "fdatasync", id, () => appender.sync(length));
         durable.set(id, Math.max(durable.get(id) ?? 0, at));
       },
       async truncate(length) {

@@ -46,7 +46,8 @@ export function countingWrites(store: BlobStore): { store: BlobStore; bytes(id: 
         open.set(id, at);
         // Delegated one by one: an appender may be a class instance, whose methods a spread would lose.
         return {
-          sync: () => appender.sync(),
+          checkpointAlignment: appender.checkpointAlignment,
+          sync: (length) => appender.sync(length),
           write: (data) => {
             at += data.byteLength;
             open.set(id, at);

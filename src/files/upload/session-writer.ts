@@ -33,6 +33,12 @@ import { WriteBehind } from "./write-behind.js";
 // How many checkpoints' worth a writer may receive while one is still being made durable.
 const checkpointsAhead = 3;
 
+/** An offset to commit, and the running hash's saved state there (null where none is saved). */
+interface CommitPoint {
+  target: number;
+  hashState: Uint8Array | null;
+}
+
 /** Where a writer is; see the module comment. */
 export type WriterState = "receiving" | "finished" | "refused" | "interrupted" | "lost-lock" | "failed";
 
@@ -79,6 +85,8 @@ export class SessionWriter {
   #checkpointing: Promise<void> | undefined;
   /** What the checkpoint in #checkpointing failed with, once it has. */
   #checkpointFailure: { error: unknown } | undefined;
+  /** Where the next checkpoint goes (see #checkpointAfter). */
+  #nextCheckpoint: number;
 
   /** A writer of `session` at its committed offset, whose content so far hashes to `hash`. */
   constructor(deps: WriterDeps, session: SessionRow, appender: BlobAppender, hash: RunningSha256, lease: WriterLease) {
@@ -92,6 +100,7 @@ export class SessionWriter {
     this.start = session.committedOffset;
     this.#session = session;
     this.#written = session.committedOffset;
+    this.#nextCheckpoint = this.#checkpointAfter(session.committedOffset);
   }
 
   /** Where the writer is. */
@@ -120,14 +129,19 @@ export class SessionWriter {
       await this.#refuse();
       throw refusal;
     }
-    if (message.data.byteLength === 0) return;
     await this.#guard(async () => {
-      this.#checkLease();
-      const pending = this.#writes.write(message.data);
-      this.#hash.update(message.data);
-      this.#written += message.data.byteLength;
-      await pending;
-      await this.#checkpoint();
+      for (let data = message.data; data.byteLength > 0; ) {
+        this.#checkLease();
+        // Cut where the next checkpoint goes, so that it commits exactly there.
+        const room = this.#nextCheckpoint - this.#written;
+        const piece = room > 0 && room < data.byteLength ? data.subarray(0, room) : data;
+        const pending = this.#writes.write(piece);
+        this.#hash.update(piece);
+        this.#written += piece.byteLength;
+        await pending;
+        await this.#checkpoint();
+        data = data.subarray(piece.byteLength);
+      }
     });
   }
 
@@ -192,19 +206,18 @@ export class SessionWriter {
   }
 
   /**
-   * fsync, then compare-and-set the offset to what was written when it began: the only way an
-   * offset ever moves forward. Writes started meanwhile are not counted (fdatasync may well make
-   * them durable too; the next commit counts them).
+   * Makes the first `target` bytes durable, then compare-and-sets the offset to `target`: the only
+   * way an offset ever moves forward. By default the target is what is written now, and the hash
+   * state is the hash's now (it has seen exactly those bytes). Writes started later are not
+   * counted (the sync may well make them durable too; the next commit counts them).
    */
-  async #commit(): Promise<void> {
+  async #commit(at: CommitPoint = { target: this.#written, hashState: this.#hash.save() ?? null }): Promise<void> {
     await this.#checkpointing;
-    const target = this.#written;
-    // The hash has seen exactly the bytes up to target now; appends after this await go past it.
-    const hashState = this.#hash.save() ?? null;
-    if (target === this.#session.committedOffset) return;
+    const { target, hashState } = at;
+    if (target <= this.#session.committedOffset) return;
     this.#checkLease();
-    await this.#writes.drain(); // every write in flight ends at or before target
-    await this.#appender.sync();
+    await this.#writes.drain(); // every write started before (those up to target among them)
+    await this.#appender.sync(target);
     this.#checkLease(); // lost while syncing: the compare-and-set below must not be a stale writer's
     const { sql, sessionTtlSeconds } = this.#deps;
     const { id, writerEpoch, committedOffset } = this.#session;
@@ -226,21 +239,34 @@ export class SessionWriter {
   }
 
   /**
-   * Starts a commit in the background once a checkpoint's worth is written (one at a time). While
-   * one runs, receiving goes on: the next starts when it ends, and only a writer a few checkpoints
-   * ahead of the disk waits for it (an fsync stalled every upload for its duration otherwise).
+   * The first offset a checkpoint's worth past `offset` at which the appender syncs cheaply: any
+   * for a file, a part boundary for an object store (no tail object to write) — unless checkpoints
+   * were asked for more often than parts come, which then cost a tail each.
+   */
+  #checkpointAfter(offset: number): number {
+    const { checkpointBytes } = this.#deps;
+    const alignment = this.#appender.checkpointAlignment ?? 1;
+    const step = checkpointBytes >= alignment ? alignment : 1;
+    return Math.ceil((offset + checkpointBytes) / step) * step;
+  }
+
+  /**
+   * Starts a commit in the background once writing reaches the next checkpoint (one at a time).
+   * While one runs, receiving goes on: a checkpoint due meanwhile is skipped for the next one, and
+   * only a writer a few checkpoints ahead of the disk waits (an fsync stalled every upload for its
+   * duration otherwise).
    */
   async #checkpoint(): Promise<void> {
-    const uncommitted = () => this.#written - this.#session.committedOffset;
-    if (uncommitted() < this.#deps.checkpointBytes) return;
+    if (this.#written < this.#nextCheckpoint) return;
+    const at: CommitPoint = { target: this.#written, hashState: this.#hash.save() ?? null };
+    this.#nextCheckpoint = this.#checkpointAfter(this.#written);
     if (this.#checkpointing) {
       // A failed one fails this append at once; a running one is waited for only when far behind.
       if (this.#checkpointFailure) throw this.#checkpointFailure.error;
-      if (uncommitted() < checkpointsAhead * this.#deps.checkpointBytes) return;
+      if (this.#written - this.#session.committedOffset < checkpointsAhead * this.#deps.checkpointBytes) return;
       await this.#checkpointing;
-      if (uncommitted() < this.#deps.checkpointBytes) return;
     }
-    const running = this.#commit();
+    const running = this.#commit(at);
     this.#checkpointing = running;
     running.then(
       () => {

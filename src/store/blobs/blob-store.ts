@@ -16,8 +16,16 @@ export interface BlobAppender {
    * (the caller awaits them all before {@link sync}); not durable until then.
    */
   write(data: Uint8Array): Promise<void>;
-  /** Makes everything written so far durable (fsync). */
-  sync(): Promise<void>;
+  /**
+   * Makes at least the first `length` bytes durable (everything written so far when omitted); a
+   * store may make more durable (a file's fsync makes all of it).
+   */
+  sync(length?: number): Promise<void>;
+  /**
+   * Offsets at which sync is cheapest, if the store has such (an object store's part boundaries:
+   * a sync anywhere else also writes what does not fill a part). Checkpoints go there.
+   */
+  readonly checkpointAlignment?: number;
   /** Cuts the content back to `length` bytes (and continues appending from there). */
   truncate(length: number): Promise<void>;
   /** Releases the handle; safe to call more than once. */

@@ -5,8 +5,9 @@
  * - Bytes are gathered into the part they belong to (parts are fixed: part k holds bytes
  *   [(k-1)·P, k·P)). A full part is sent at once, while the next one fills; at most
  *   `partsInFlight` are on their way, so memory stays under (partsInFlight + 1) · P per upload.
- * - `sync` (a checkpoint, or the end of a request) waits for the parts on their way, then writes
- *   what does not fill a part as a tail object [start, end). Only then may the offset count it.
+ * - `sync` (a checkpoint, or the end of a request) takes what does not fill a part at once, waits
+ *   for the parts sent before it, then writes that as a tail object [start, end). Only then may
+ *   the offset count it. Writes go on meanwhile; a checkpoint at a part boundary needs no tail.
  * - Opening at a committed offset reads that offset's tail back (less than one part) as the start
  *   of the part being filled, and removes every other tail: bytes past the offset never counted.
  *
@@ -19,6 +20,7 @@ import {
   AbortMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
@@ -35,6 +37,7 @@ import {
   type S3Context,
   type Tail,
 } from "./s3-layout.js";
+import { isNotFound } from "./s3-errors.js";
 
 // Full parts on their way to S3 at once, per upload.
 const partsInFlight = 2;
@@ -59,6 +62,9 @@ export async function openS3Appender(
   declaredSize: number,
 ): Promise<BlobAppender> {
   const [uploadId, tails] = await Promise.all([findUpload(s3, id), listTails(s3, id)]);
+  // Completed already (the database did not hear of it: it failed, or the process died, just
+  // after): the blob holds all of it, and committing it again finds it done.
+  if (offset > 0 && !uploadId && (await blobSize(s3, id)) === offset) return completedContent(offset);
   if (offset === 0 && !uploadId && tails.length === 0) {
     // New content: an empty tail marks that it exists (a multipart upload starts with the first full part).
     await putTail(s3, id, 0, Buffer.alloc(0));
@@ -74,9 +80,12 @@ export async function openS3Appender(
   // The one tail that offset counts, exactly as long as it counts; every other one goes.
   let keep = position.tail;
   if (keep && keep.end !== offset) keep = await putTail(s3, id, keep.start, position.head);
-  if (!keep && position.partsDone === 0)
-    keep = tails.find((t) => t.start === 0 && t.end === 0) ?? (await putTail(s3, id, 0, Buffer.alloc(0)));
-  await Promise.all(tails.filter((t) => t.key !== keep?.key).map((t) => deleteObject(s3, t.key)));
+  // The empty tail from 0 stays while the session lives: it is how a listing finds every session
+  // (MinIO lists no multipart uploads by a prefix shorter than their whole key).
+  const marker = tailKey(s3, id, 0, 0);
+  if (!tails.some((t) => t.key === marker) && keep?.key !== marker) await putTail(s3, id, 0, Buffer.alloc(0));
+  const stale = tails.filter((t) => t.key !== keep?.key && t.key !== marker);
+  await Promise.all(stale.map((t) => deleteObject(s3, t.key)));
   return new S3Appender(s3, id, declaredSize, { ...position, tail: keep });
 }
 
@@ -105,6 +114,29 @@ async function locate(
   return { uploadId, partSize, partsDone, head, tail };
 }
 
+/** The content of a session that is complete: nothing more to write, nothing to sync. */
+function completedContent(length: number): BlobAppender {
+  return {
+    write: async () => {
+      throw new Error(`the content is complete (${length} bytes)`);
+    },
+    sync: async () => undefined,
+    truncate: async (to) => {
+      if (to !== length) throw new Error(`the content is complete (${length} bytes)`);
+    },
+    close: async () => undefined,
+  };
+}
+
+async function blobSize(s3: S3Context, id: string): Promise<number | undefined> {
+  try {
+    return (await s3.client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: blobKey(s3, id) }))).ContentLength;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
 async function putTail(s3: S3Context, id: string, start: number, bytes: Buffer): Promise<Tail> {
   const key = tailKey(s3, id, start, start + bytes.length);
   await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: bytes, ContentLength: bytes.length }));
@@ -129,7 +161,8 @@ class S3Appender implements BlobAppender {
   #nextPart: number;
   /** The tail that holds everything up to the last sync, if one is needed. */
   #tail: Tail | undefined;
-  #inflight: Promise<void>[] = [];
+  /** Parts on their way: each leaves the set once S3 has answered it. */
+  #inflight = new Set<Promise<void>>();
   #failure: { error: unknown } | undefined;
   #closed = false;
 
@@ -146,26 +179,39 @@ class S3Appender implements BlobAppender {
     this.#tail = at.tail;
   }
 
+  /** Part boundaries: a sync there writes no tail. */
+  get checkpointAlignment(): number {
+    return this.#partSize;
+  }
+
   async write(data: Uint8Array): Promise<void> {
     this.#throwIfFailed();
     if (data.byteLength === 0) return;
-    // Taken in call order, before any await: writes made without waiting still land in order.
+    // Taken in call order, before any await: writes made without waiting still land in order
+    // (a part is cut from the front of what is buffered, whichever write sends it).
     this.#chunks.push(data);
     this.#buffered += data.byteLength;
-    while (this.#buffered >= this.#partSize) this.#send(this.#takePart());
-    while (this.#inflight.length > partsInFlight) await this.#inflight.shift();
+    while (this.#buffered >= this.#partSize) {
+      if (this.#inflight.size >= partsInFlight) await Promise.race(this.#inflight);
+      else this.#send(this.#takePart());
+    }
     this.#throwIfFailed();
   }
 
-  async sync(): Promise<void> {
-    await this.#settleParts();
+  async sync(length?: number): Promise<void> {
+    // Taken at once: writes go on while this waits, and may send the part these bytes are in.
+    const start = this.#partStart;
+    const end = start + this.#buffered;
+    const sent = [...this.#inflight];
+    const tail =
+      (length !== undefined && length <= start) || end === start
+        ? undefined // everything to sync is in parts already sent
+        : this.#tail?.start === start && this.#tail.end === end
+          ? this.#tail // written by the last sync
+          : Buffer.concat(this.#chunks, this.#buffered);
+    await Promise.all(sent);
     this.#throwIfFailed();
-    const end = this.#partStart + this.#buffered;
-    if (end === this.#partStart) return; // everything is in parts
-    if (this.#tail && this.#tail.start === this.#partStart && this.#tail.end === end) return;
-    const bytes = Buffer.concat(this.#chunks, this.#buffered);
-    this.#chunks = [bytes];
-    this.#tail = await putTail(this.#s3, this.#id, this.#partStart, bytes);
+    if (tail instanceof Buffer) this.#tail = await putTail(this.#s3, this.#id, start, tail);
   }
 
   async truncate(length: number): Promise<void> {
@@ -176,6 +222,8 @@ class S3Appender implements BlobAppender {
       const bytes = Buffer.concat(this.#chunks, this.#buffered).subarray(0, length - this.#partStart);
       this.#chunks = bytes.length > 0 ? [bytes] : [];
       this.#buffered = bytes.length;
+      // The last tail may hold bytes past `length`: the next sync writes one of its own.
+      if (this.#tail && this.#tail.end > length) this.#tail = undefined;
     } else {
       // Back before parts already sent: start that part again from the tail at `length`.
       const at = await locate(
@@ -239,7 +287,8 @@ class S3Appender implements BlobAppender {
     })().catch((error: unknown) => {
       this.#failure ??= { error };
     });
-    this.#inflight.push(sent);
+    this.#inflight.add(sent);
+    void sent.then(() => this.#inflight.delete(sent));
   }
 
   /** The session's multipart upload, started with its first full part. */
@@ -258,9 +307,7 @@ class S3Appender implements BlobAppender {
   }
 
   async #settleParts(): Promise<void> {
-    const inflight = this.#inflight;
-    this.#inflight = [];
-    await Promise.all(inflight);
+    await Promise.all([...this.#inflight]);
   }
 
   #throwIfFailed(): void {

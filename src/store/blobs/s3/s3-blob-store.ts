@@ -14,6 +14,7 @@ import {
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  UploadPartCommand,
   UploadPartCopyCommand,
   paginateListObjectsV2,
 } from "@aws-sdk/client-s3";
@@ -31,6 +32,7 @@ import {
   ownerKey,
   partialsPrefix,
   readObject,
+  readSmallObject,
   sessionPartSize,
   type S3Context,
 } from "./s3-layout.js";
@@ -95,36 +97,40 @@ export function createS3BlobStore(s3: S3Context): BlobStore {
       await client.send(new CopyObjectCommand({ Bucket: bucket, Key: key, CopySource: copySource(bucket, tail.key) }));
       return;
     }
-    let parts = await listParts(s3, id, uploadId);
+    const parts = await listParts(s3, id, uploadId);
     const partSize = sessionPartSize(s3, parts, length);
     const full = Math.floor(length / partSize);
     if (contiguousParts(parts, partSize) < full) throw new BlobMissingError(`part ${full} of upload ${id}`);
+    const completed: { PartNumber: number; ETag?: string }[] = parts
+      .slice(0, full)
+      .map((p) => ({ PartNumber: p.number, ETag: p.etag }));
     const rest = length - full * partSize;
     if (rest > 0 || full === 0) {
-      const tail = (await listTails(s3, id)).find((t) => t.start === full * partSize && t.end >= length);
+      const tails = (await listTails(s3, id)).filter((t) => t.start === full * partSize && t.end >= length);
+      const tail = tails.find((t) => t.end === length) ?? tails[0];
       if (!tail) throw new BlobMissingError(`bytes ${full * partSize}-${length} of upload ${id}`);
-      // The last part may be short; copied inside S3, its bytes never pass through here again.
-      await client.send(
-        new UploadPartCopyCommand({
-          Bucket: bucket,
-          Key: key,
-          UploadId: uploadId,
-          PartNumber: full + 1,
-          CopySource: copySource(bucket, tail.key),
-          ...(rest > 0 ? { CopySourceRange: `bytes=0-${rest - 1}` } : {}),
-        }),
-      );
-      parts = await listParts(s3, id, uploadId);
+      const last = { Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: full + 1 };
+      // The ETag S3 answers for the last part, not a listing's: Swift lists a part copied whole as "".
+      let etag: string | undefined;
+      if (tail.end === length) {
+        // The last part may be short; copied inside S3, its bytes never pass through here again.
+        const copied = await client.send(
+          new UploadPartCopyCommand({ ...last, CopySource: copySource(bucket, tail.key) }),
+        );
+        etag = copied.CopyPartResult?.ETag;
+      } else {
+        // AWS copies a range only of a source larger than 5 MB: a longer tail's start is sent instead.
+        const bytes = await readSmallObject(s3, tail.key, 0, rest, `tail ${tail.key}`);
+        etag = (await client.send(new UploadPartCommand({ ...last, Body: bytes, ContentLength: bytes.length }))).ETag;
+      }
+      completed.push({ PartNumber: full + 1, ETag: etag });
     }
-    const last = rest > 0 || full === 0 ? full + 1 : full;
     await client.send(
       new CompleteMultipartUploadCommand({
         Bucket: bucket,
         Key: key,
         UploadId: uploadId,
-        MultipartUpload: {
-          Parts: parts.filter((p) => p.number <= last).map((p) => ({ PartNumber: p.number, ETag: p.etag })),
-        },
+        MultipartUpload: { Parts: completed },
       }),
     );
   }
@@ -182,7 +188,10 @@ export function createS3BlobStore(s3: S3Context): BlobStore {
 
     async commit(uploadId, length) {
       if ((await sizeOf(blobKey(s3, uploadId))) === length && !(await findUpload(s3, uploadId))) return; // done before
-      await complete(uploadId, length);
+      await complete(uploadId, length).catch((err: unknown) => {
+        // A source or the upload gone (a cancel meanwhile): the content is missing, as a cancel makes it.
+        throw isNotFound(err) ? new BlobMissingError(`content of upload ${uploadId} (${s3Code(err)})`) : err;
+      });
       const size = await sizeOf(blobKey(s3, uploadId));
       if (size !== length) throw new Error(`blob ${uploadId} has ${size} bytes after its commit, not ${length}`);
     },

@@ -18,9 +18,12 @@ export function s3Code(err: unknown): string | undefined {
   return e?.Code ?? e?.name;
 }
 
-/** No such key (a HEAD answers a bare 404, so the status decides). */
+/**
+ * No such key or upload (a HEAD answers a bare 404, so the status decides) — but not a missing
+ * bucket, which is a misconfiguration, never content that went missing.
+ */
 export function isNotFound(err: unknown): boolean {
-  return statusOf(err) === 404;
+  return statusOf(err) === 404 && s3Code(err) !== "NoSuchBucket";
 }
 
 // Network failures of the SDK's HTTP handler, as Node names them.
