@@ -4,7 +4,11 @@
 # an image always runs against a Postgres of its own, given by DATABASE_URL).
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json ./
+# A compiler for the native SHA-256 (native/sha256_state.c), against the image's own Node headers.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+ENV npm_config_nodedir=/usr/local
+COPY package.json package-lock.json binding.gyp ./
+COPY native ./native
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY gen ./gen
@@ -17,6 +21,7 @@ ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/build/Release/sha256_state.node ./build/Release/sha256_state.node
 COPY gen/openapi.json ./gen/openapi.json
 COPY migrations ./migrations
 # Listening on 0.0.0.0 needs API keys (API_KEYS or API_KEYS_FILE), or ALLOW_OPEN_ACCESS=true when

@@ -13,6 +13,7 @@ import { callLogging, logRefusedCall, protocolOf, withProtocol, type Protocol } 
 import { createDrain } from "./rpc/drain.js";
 import { errorMapping } from "./rpc/error-mapping.js";
 import { createHashCache } from "./files/content-hash.js";
+import { resumableSha256Kind } from "./files/resumable-sha256.js";
 import { createRemovalQueue } from "./files/content-removal.js";
 import { ErrorReason } from "./files/error-reasons.js";
 import { filesRoutes } from "./files/files-service.js";
@@ -94,6 +95,7 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     cleanups.push(() => locks.close());
     // A store that cannot read partial content back needs running hashes that save their state.
     const hashes = createHashCache({ resumable: !blobs.readPartial });
+    if (!blobs.readPartial) log.info("upload hashes are saved with each offset", { hasher: resumableSha256Kind });
     // Registered before the drain's cleanup, so it runs after it: removals the last handlers
     // started end before the database closes.
     const removals = createRemovalQueue({ sql, blobs, log });

@@ -6,12 +6,12 @@
  * memory (the cache below), and when it is not there — after a restart, or on another server
  * process — the committed prefix is hashed again, once, from the partial content. A store that
  * cannot read partial content back (S3 keeps no readable copy of a multipart upload's parts) gets
- * a WASM hasher whose state is saved with every committed offset (about 116 bytes): any server
- * resumes from it. That hasher runs at about 0.32 GB/s here, so it is used only where it must be.
+ * a hasher whose state is saved with every committed offset (resumable-sha256.ts): any server
+ * resumes from it.
  */
 import { createHash, type Hash } from "node:crypto";
-import { createSHA256, type IHasher } from "hash-wasm";
 import type { BlobStore } from "../store/blobs/blob-store.js";
+import { resumeSha256 } from "./resumable-sha256.js";
 
 /** A SHA-256 being computed over an upload's bytes. */
 export interface RunningSha256 {
@@ -86,36 +86,5 @@ function nativeSha256(hash: Hash): RunningSha256 {
     digest: () => hash.digest(),
     save: () => undefined,
     copy: () => nativeSha256(hash.copy()),
-  };
-}
-
-/**
- * A resumable hasher, fresh or at a state saved earlier by {@link RunningSha256.save}. A saved
- * state names the exact hash-wasm build that saved it (hence its version is pinned): replicas must
- * run the same build while uploads are open.
- */
-export async function resumeSha256(state?: Uint8Array): Promise<RunningSha256> {
-  const hasher = await createSHA256();
-  if (state) {
-    try {
-      hasher.load(state);
-    } catch (err) {
-      throw new Error(
-        `the upload's saved SHA-256 state cannot be resumed by this server's hash-wasm (${(err as Error).message}); ` +
-          "run every replica on the same build while uploads are open",
-      );
-    }
-  }
-  return resumableSha256(hasher);
-}
-
-function resumableSha256(hasher: IHasher): RunningSha256 {
-  return {
-    update: (data) => hasher.update(data),
-    digest: () => Buffer.from(hasher.digest("binary")),
-    save: () => hasher.save(),
-    copy: () => {
-      throw new Error("a resumable hash goes back to its saved state; it is not copied");
-    },
   };
 }

@@ -6,7 +6,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createHash, type Hash, randomUUID } from "node:crypto";
 import type { UploadContentRequest } from "../../gen/files/v1/files_pb.js";
-import { createHashCache, resumeSha256, type HashCache, type RunningSha256 } from "../../src/files/content-hash.js";
+import { createHashCache, type HashCache, type RunningSha256 } from "../../src/files/content-hash.js";
+import { resumeSha256 } from "../../src/files/resumable-sha256.js";
 import { completeFullUpload } from "../../src/files/upload/completion.js";
 import { SessionWriter, type WriterLease } from "../../src/files/upload/session-writer.js";
 import { createLogger } from "../../src/log.js";

@@ -161,6 +161,8 @@ class S3Appender implements BlobAppender {
   #nextPart: number;
   /** The tail that holds everything up to the last sync, if one is needed. */
   #tail: Tail | undefined;
+  /** Part buffers S3 has taken, to fill again. */
+  readonly #spareParts: Buffer[] = [];
   /** Parts on their way: each leaves the set once S3 has answered it. */
   #inflight = new Set<Promise<void>>();
   #failure: { error: unknown } | undefined;
@@ -249,25 +251,24 @@ class S3Appender implements BlobAppender {
     this.#chunks = [];
   }
 
-  /** The first part's worth of what is buffered, as one buffer (the rest stays). */
+  /**
+   * The first part's worth of what is buffered, copied into one buffer (the rest stays). Part
+   * buffers are reused once S3 has taken them: a new 8 MiB buffer per part is garbage the GC
+   * frees late, and the process's memory grew by several parts for it.
+   */
   #takePart(): Buffer {
-    const taken: Uint8Array[] = [];
-    let need = this.#partSize;
-    while (need > 0) {
+    const part = this.#spareParts.pop() ?? Buffer.allocUnsafeSlow(this.#partSize);
+    for (let at = 0; at < this.#partSize; ) {
       const chunk = this.#chunks[0];
-      if (chunk.byteLength <= need) {
-        taken.push(chunk);
-        this.#chunks.shift();
-        need -= chunk.byteLength;
-      } else {
-        taken.push(chunk.subarray(0, need));
-        this.#chunks[0] = chunk.subarray(need);
-        need = 0;
-      }
+      const n = Math.min(chunk.byteLength, this.#partSize - at);
+      part.set(n === chunk.byteLength ? chunk : chunk.subarray(0, n), at);
+      if (n === chunk.byteLength) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(n);
+      at += n;
     }
     this.#buffered -= this.#partSize;
     this.#partStart += this.#partSize;
-    return Buffer.concat(taken, this.#partSize);
+    return part;
   }
 
   #send(body: Buffer): void {
@@ -284,6 +285,8 @@ class S3Appender implements BlobAppender {
           ContentLength: body.length,
         }),
       );
+      // Answered: the request has sent all of it. (A failed one may not have: its buffer is dropped.)
+      this.#spareParts.push(body);
     })().catch((error: unknown) => {
       this.#failure ??= { error };
     });
