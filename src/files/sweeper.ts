@@ -36,7 +36,7 @@ const batch = 1000;
 
 // The sweep's lock: a session lock under an id of its own (the fixed first 64 bits of this UUID,
 // which the server's random session ids take with a chance of 2^-64).
-const sweepLockId = "5eed5eed-0000-4000-8000-000000000000";
+export const sweepLockId = "5eed5eed-0000-4000-8000-000000000000";
 
 /** Starts sweeping every `intervalSeconds` (0: only when `sweep` is called). */
 export function startSweeper(

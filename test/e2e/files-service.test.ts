@@ -3,7 +3,9 @@
  * the Connect protocol (HTTP/1.1). Every behaviour is checked on both transports.
  */
 import { Code } from "@connectrpc/connect";
+import { sweepLockId } from "../../src/files/sweeper.js";
 import { countPendingRemovals } from "../../src/store/postgres/content-removals.js";
+import { createSessionLocks } from "../../src/store/postgres/session-locks.js";
 import { openContentStore } from "../../src/store/blobs/content-store.js";
 import { failureOf } from "../support/connect-errors.js";
 import { sessionLockHolder } from "../support/database.js";
@@ -337,6 +339,29 @@ test("two servers on one database: the second writer of a session is refused, an
     ]);
     expect(sha256((await download(a, "two-servers", "x.bin")).data)).toBe(sha256(data));
   } finally {
+    await other.close();
+  }
+});
+
+test("of two servers on one database, one sweeps at a time: the other skips its turn", async () => {
+  const other = await startTestApp({
+    "database-schema": t.db.schema,
+    "blob-store": t.config.blobStore,
+    "blob-dir": t.blobDir,
+  });
+  const locks = createSessionLocks(t.db.url, t.db.schema);
+  try {
+    const files = t.client("grpc (HTTP/2)");
+    const id = (await files.createUploadSession({ bucket: "exp", key: "turns.bin", size: 10n })).session!.id;
+    await t.db.sql`update upload_sessions set expires_at = now() - interval '1 second' where id = ${id}`;
+    // Another server's sweep holds the turn.
+    const turn = await locks.tryAcquire(sweepLockId);
+    expect(turn).toBeDefined();
+    expect(await other.app.sweeper.sweep()).toEqual({ expiredSessions: 0, removedContent: 0 });
+    await turn!.release();
+    expect((await other.app.sweeper.sweep()).expiredSessions).toBe(1);
+  } finally {
+    await locks.close();
     await other.close();
   }
 });
