@@ -18,9 +18,10 @@ import { startSweeper } from "../../src/files/sweeper.js";
 import { checkConsistency } from "../../src/fsck/consistency.js";
 import { createLogger } from "../../src/log.js";
 import { countPendingRemovals } from "../../src/store/postgres/content-removals.js";
-import { createDirectoryBlobStore } from "../../src/store/blobs/directory-blob-store.js";
+import { openContentStore } from "../../src/store/blobs/content-store.js";
 import { createSessionLocks } from "../../src/store/postgres/session-locks.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
+import { testS3Location } from "../support/test-app-s3.js";
 import { startServerProcess, type ServerProcess } from "../support/server-process.js";
 import { content, download, sha256, uploadFile } from "../support/uploads.js";
 
@@ -29,18 +30,26 @@ const MiB = 1024 * KiB;
 const bucket = "chaos";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+// On S3 (test/e2e/on-s3/): checkpoints of 512 KiB (each one there writes a tail of its own below
+// a part), and the long uploads past one part of 5 MiB, so that parts and tails both meet kills.
+const onS3 = process.env.TEST_BLOB_STORE === "s3";
+const longUpload = onS3 ? 6 * MiB : 2.5 * MiB;
+
 let db: TestDatabase;
 let blobDir: string;
+let s3: { url: string; dispose(): Promise<void> } | undefined;
 const servers: ServerProcess[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase();
   blobDir = await mkdtemp(path.join(tmpdir(), "files-chaos-"));
+  if (onS3) s3 = await testS3Location();
 });
 afterAll(async () => {
   for (const s of servers) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill("SIGKILL");
   await db?.drop();
   await rm(blobDir, { recursive: true, force: true });
+  await s3?.dispose();
 });
 
 /** One upload the test drives to completion, whatever happens to the server. */
@@ -66,7 +75,8 @@ async function start(crashPoint = ""): Promise<ServerProcess> {
     DATABASE_URL: db.url,
     DATABASE_SCHEMA: db.schema,
     BLOB_DIR: blobDir,
-    CHECKPOINT_BYTES: "64KiB",
+    CHECKPOINT_BYTES: onS3 ? "512KiB" : "64KiB",
+    ...(s3 ? { BLOB_STORE: s3.url, S3_PART_SIZE: "5MiB" } : {}),
     SHUTDOWN_GRACE_SECONDS: "1",
     CRASH_POINT: crashPoint,
   };
@@ -176,7 +186,7 @@ test("30 uploads survive six SIGKILLs at random points; nothing half-written is 
   const uploads: Upload[] = [];
   for (let i = 0; i < 30; i++) {
     // Edge sizes, four long ones that are still running at the last kill, the rest at random.
-    const data = content(i < 3 ? [0, 1, 64 * KiB][i] : i < 7 ? 2.5 * MiB : randomInt(1, 2.5 * MiB));
+    const data = content(i < 3 ? [0, 1, 64 * KiB][i] : i < 7 ? longUpload : randomInt(1, 2.5 * MiB));
     const key = `f/${i}.bin`;
     acceptable.set(key, [{ bytes: data.length, sha256: sha256(data) }]);
     if (i >= 25) {
@@ -247,7 +257,12 @@ test("30 uploads survive six SIGKILLs at random points; nothing half-written is 
 
   // Crashes leave content waiting for removal (a partial after completion, content of a replaced
   // file), recorded by the commit that let go of it: never damage, and never an orphan.
-  const blobs = await createDirectoryBlobStore(blobDir);
+  const blobs = await openContentStore({
+    blobStore: s3?.url ?? "dir",
+    blobDir,
+    s3PartSize: 5 * MiB,
+    s3ForcePathStyle: "true",
+  });
   const locks = createSessionLocks(db.url, db.schema);
   try {
     const deps = { sql: db.sql, blobs, locks };
@@ -282,4 +297,4 @@ test("30 uploads survive six SIGKILLs at random points; nothing half-written is 
   } finally {
     await locks.close();
   }
-}, 120_000);
+}, 240_000);

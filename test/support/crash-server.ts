@@ -3,17 +3,18 @@
  * point, for tests that must crash it exactly there: CRASH_POINT=<op>:<stage>:<skip>, e.g.
  * "sync:after:40" dies right after the 41st successful fsync (before its offset is committed),
  * "write:partial:100" halfway through a chunk, "commit:after:2" with the third completion's blob
- * linked but its row not yet written. Without CRASH_POINT it is the plain server.
+ * linked but its row not yet written. Without CRASH_POINT it is the plain server. The store is the
+ * one the settings choose (BLOB_STORE), so the same points crash an S3 store's steps too.
  */
 import { startApp } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/log.js";
-import { createDirectoryBlobStore } from "../../src/store/blobs/directory-blob-store.js";
+import { openContentStore } from "../../src/store/blobs/content-store.js";
 import { createFaultyBlobStore, type FaultOp } from "./faulty-blob-store.js";
 
 const config = loadConfig();
 const log = createLogger();
-const disk = createFaultyBlobStore(await createDirectoryBlobStore(config.blobDir), config.blobDir);
+const disk = createFaultyBlobStore(await openContentStore(config), config.blobDir);
 const point = process.env.CRASH_POINT;
 if (point) {
   const [op, stage, skip] = point.split(":");
