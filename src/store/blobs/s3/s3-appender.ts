@@ -154,17 +154,23 @@ class S3Appender implements BlobAppender {
   readonly #partSize: number;
   #uploadId: string | undefined;
   #starting: Promise<string> | undefined;
-  /** The part being filled: bytes from #partStart on. */
-  #chunks: Uint8Array[];
-  #buffered: number;
-  #partStart: number;
-  #nextPart: number;
-  /** The tail that holds everything up to the last sync, if one is needed. */
-  #tail: Tail | undefined;
+  /**
+   * The part being filled, bytes from #partStart on. Bytes are copied in as they arrive, so that
+   * the request's own buffers die young; part buffers are reused once S3 has taken them (a new
+   * 8 MiB buffer per part was garbage the GC freed late, and memory grew by several parts).
+   */
+  #part: Buffer;
+  #filled = 0;
+  #partStart = 0;
+  #nextPart = 1;
   /** Part buffers S3 has taken, to fill again. */
   readonly #spareParts: Buffer[] = [];
+  /** Writes, syncs and truncates in the order they were called (each waits for the one before). */
+  #queue: Promise<unknown> = Promise.resolve();
+  /** The tail that holds everything up to the last sync, if one is needed. */
+  #tail: Tail | undefined;
   /** Parts on their way: each leaves the set once S3 has answered it. */
-  #inflight = new Set<Promise<void>>();
+  readonly #inflight = new Set<Promise<void>>();
   #failure: { error: unknown } | undefined;
   #closed = false;
 
@@ -174,11 +180,8 @@ class S3Appender implements BlobAppender {
     this.#declaredSize = declaredSize;
     this.#partSize = at.partSize;
     this.#uploadId = at.uploadId;
-    this.#chunks = at.head.length > 0 ? [at.head] : [];
-    this.#buffered = at.head.length;
-    this.#partStart = at.partsDone * at.partSize;
-    this.#nextPart = at.partsDone + 1;
-    this.#tail = at.tail;
+    this.#part = Buffer.allocUnsafeSlow(at.partSize);
+    this.#queue = this.#start(at);
   }
 
   /** Part boundaries: a sync there writes no tail. */
@@ -189,90 +192,87 @@ class S3Appender implements BlobAppender {
   async write(data: Uint8Array): Promise<void> {
     this.#throwIfFailed();
     if (data.byteLength === 0) return;
-    // Taken in call order, before any await: writes made without waiting still land in order
-    // (a part is cut from the front of what is buffered, whichever write sends it).
-    this.#chunks.push(data);
-    this.#buffered += data.byteLength;
-    while (this.#buffered >= this.#partSize) {
-      if (this.#inflight.size >= partsInFlight) await Promise.race(this.#inflight);
-      else this.#send(this.#takePart());
-    }
+    await this.#inTurn(() => this.#append(data));
     this.#throwIfFailed();
   }
 
   async sync(length?: number): Promise<void> {
-    // Taken at once: writes go on while this waits, and may send the part these bytes are in.
-    const start = this.#partStart;
-    const end = start + this.#buffered;
-    const sent = [...this.#inflight];
-    const tail =
-      (length !== undefined && length <= start) || end === start
-        ? undefined // everything to sync is in parts already sent
-        : this.#tail?.start === start && this.#tail.end === end
-          ? this.#tail // written by the last sync
-          : Buffer.concat(this.#chunks, this.#buffered);
+    // Taken in turn: writes called later go on while this waits, and may send the part these
+    // bytes are in, but the tail written here holds exactly what was written before.
+    const { start, sent, tail } = await this.#inTurn(async () => {
+      if (this.#filled === this.#partSize) await this.#sendPart();
+      const start = this.#partStart;
+      const end = start + this.#filled;
+      const sent = [...this.#inflight];
+      if ((length !== undefined && length <= start) || end === start) return { start, sent, tail: undefined };
+      if (this.#tail?.start === start && this.#tail.end === end) return { start, sent, tail: undefined };
+      return { start, sent, tail: Buffer.from(this.#part.subarray(0, this.#filled)) };
+    });
     await Promise.all(sent);
     this.#throwIfFailed();
-    if (tail instanceof Buffer) this.#tail = await putTail(this.#s3, this.#id, start, tail);
+    if (tail) this.#tail = await putTail(this.#s3, this.#id, start, tail);
   }
 
   async truncate(length: number): Promise<void> {
-    await this.#settleParts();
-    if (length >= this.#partStart) {
-      if (length > this.#partStart + this.#buffered)
-        throw new Error(`cannot truncate to ${length}: only ${this.#partStart + this.#buffered} bytes`);
-      const bytes = Buffer.concat(this.#chunks, this.#buffered).subarray(0, length - this.#partStart);
-      this.#chunks = bytes.length > 0 ? [bytes] : [];
-      this.#buffered = bytes.length;
-      // The last tail may hold bytes past `length`: the next sync writes one of its own.
-      if (this.#tail && this.#tail.end > length) this.#tail = undefined;
-    } else {
+    await this.#inTurn(async () => {
+      await this.#settleParts();
+      if (length >= this.#partStart) {
+        if (length > this.#partStart + this.#filled)
+          throw new Error(`cannot truncate to ${length}: only ${this.#partStart + this.#filled} bytes`);
+        this.#filled = length - this.#partStart;
+        // The last tail may hold bytes past `length`: the next sync writes one of its own.
+        if (this.#tail && this.#tail.end > length) this.#tail = undefined;
+        return;
+      }
       // Back before parts already sent: start that part again from the tail at `length`.
-      const at = await locate(
-        this.#s3,
-        this.#id,
-        length,
-        this.#declaredSize,
-        this.#uploadId,
-        await listTails(this.#s3, this.#id),
-      );
-      this.#chunks = at.head.length > 0 ? [at.head] : [];
-      this.#buffered = at.head.length;
-      this.#partStart = at.partsDone * this.#partSize;
-      this.#nextPart = at.partsDone + 1;
-      this.#tail = at.tail;
-    }
+      const tails = await listTails(this.#s3, this.#id);
+      await this.#start(await locate(this.#s3, this.#id, length, this.#declaredSize, this.#uploadId, tails));
+    });
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#queue.catch(() => undefined);
     await this.#settleParts();
-    this.#chunks = [];
   }
 
-  /**
-   * The first part's worth of what is buffered, copied into one buffer (the rest stays). Part
-   * buffers are reused once S3 has taken them: a new 8 MiB buffer per part is garbage the GC
-   * frees late, and the process's memory grew by several parts for it.
-   */
-  #takePart(): Buffer {
-    const part = this.#spareParts.pop() ?? Buffer.allocUnsafeSlow(this.#partSize);
-    for (let at = 0; at < this.#partSize; ) {
-      const chunk = this.#chunks[0];
-      const n = Math.min(chunk.byteLength, this.#partSize - at);
-      part.set(n === chunk.byteLength ? chunk : chunk.subarray(0, n), at);
-      if (n === chunk.byteLength) this.#chunks.shift();
-      else this.#chunks[0] = chunk.subarray(n);
+  /** Runs `step` after every write, sync and truncate called before it. */
+  #inTurn<T>(step: () => Promise<T>): Promise<T> {
+    const result = this.#queue.then(step);
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Starts filling at `at`: its head (the committed tail's bytes) first. */
+  async #start(at: Position): Promise<void> {
+    this.#partStart = at.partsDone * this.#partSize;
+    this.#nextPart = at.partsDone + 1;
+    this.#filled = 0;
+    this.#tail = at.tail;
+    await this.#append(at.head);
+  }
+
+  /** Copies `data` in, sending each part that fills (waiting while two are on their way). */
+  async #append(data: Uint8Array): Promise<void> {
+    for (let at = 0; at < data.byteLength; ) {
+      if (this.#filled === this.#partSize) await this.#sendPart();
+      const n = Math.min(data.byteLength - at, this.#partSize - this.#filled);
+      this.#part.set(n === data.byteLength ? data : data.subarray(at, at + n), this.#filled);
+      this.#filled += n;
       at += n;
     }
-    this.#buffered -= this.#partSize;
-    this.#partStart += this.#partSize;
-    return part;
+    if (this.#filled === this.#partSize && this.#inflight.size < partsInFlight) await this.#sendPart();
   }
 
-  #send(body: Buffer): void {
+  /** Sends the full part once fewer than two are on their way, and starts filling the next. */
+  async #sendPart(): Promise<void> {
+    while (this.#inflight.size >= partsInFlight) await Promise.race(this.#inflight);
+    const body = this.#part;
     const partNumber = this.#nextPart++;
+    this.#part = this.#spareParts.pop() ?? Buffer.allocUnsafeSlow(this.#partSize);
+    this.#filled = 0;
+    this.#partStart += this.#partSize;
     const sent = (async () => {
       const uploadId = await this.#upload();
       await this.#s3.client.send(
