@@ -14,13 +14,14 @@ import { createDrain } from "./rpc/drain.js";
 import { errorMapping } from "./rpc/error-mapping.js";
 import { createHashCache } from "./files/content-hash.js";
 import { resumableSha256Kind } from "./files/resumable-sha256.js";
+import { withReflection } from "./reflection/server-reflection.js";
 import { createRemovalQueue } from "./files/content-removal.js";
 import { ErrorReason } from "./files/error-reasons.js";
 import { filesRoutes } from "./files/files-service.js";
 import { baseUrlContext } from "./files/public-urls.js";
 import { startSweeper, type Sweeper } from "./files/sweeper.js";
 import { createDatabaseHealth } from "./health/database-health.js";
-import { withHealth } from "./health/health-service.js";
+import { createHealthWatch, withHealth } from "./health/health-service.js";
 import { createHealthzHandler } from "./health/healthz.js";
 import type { Logger } from "./log.js";
 import { createRpcHandler, parseErrorsAsInvalidArgument } from "./rpc/rpc-handler.js";
@@ -104,6 +105,8 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     cleanups.push(() => sweeper.stop());
     const health = createDatabaseHealth(sql, log);
     const healthz = createHealthzHandler(health);
+    // Watch streams share one poll, and repeat a quiet status well before the idle timeout cuts them.
+    const healthWatch = createHealthWatch(health, { repeatMs: (config.idleTimeoutSeconds * 1000) / 2 });
 
     // Registered before the server's close, so it runs after it: handlers on cut connections still
     // commit what they received before the database closes.
@@ -112,22 +115,26 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       const left = await drain.idle(10_000);
       if (left > 0) log.warn("handlers still running at shutdown", { count: left });
     });
-    const routes = withHealth(
-      health,
-      filesRoutes({
-        sql,
-        blobs,
-        locks,
-        hashes,
-        removals,
-        log,
-        checkpointBytes: config.checkpointBytes,
-        sessionTtlSeconds: config.sessionTtlSeconds,
-        maxFileSize: config.maxFileSize,
-        maxOpenSessions: config.maxOpenSessions,
-        maxOpenSessionsPerKey: config.maxOpenSessionsPerKey,
-        maxPendingBytesPerKey: config.maxPendingBytesPerKey,
-      }),
+    // Reflection answers about every service the router ends up with, itself included.
+    const routes = withReflection(
+      withHealth(
+        health,
+        filesRoutes({
+          sql,
+          blobs,
+          locks,
+          hashes,
+          removals,
+          log,
+          checkpointBytes: config.checkpointBytes,
+          sessionTtlSeconds: config.sessionTtlSeconds,
+          maxFileSize: config.maxFileSize,
+          maxOpenSessions: config.maxOpenSessions,
+          maxOpenSessionsPerKey: config.maxOpenSessionsPerKey,
+          maxPendingBytesPerKey: config.maxPendingBytesPerKey,
+        }),
+        healthWatch,
+      ),
     );
     // Health probes carry no key; every other service (FilesService) needs one when keys are set.
     const auth = createAuthentication(keys, ["grpc.health.v1.Health"]);
@@ -212,6 +219,9 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     const port = await server.listen(config.port, config.host);
     // Runs first on close: no new requests, in-flight uploads commit what they received.
     cleanups.push(() => server.close(config.shutdownGraceSeconds * 1000));
+    // Runs before the server's close: Watch streams never end by themselves and would hold it for the
+    // whole grace period, so each answers NOT_SERVING and ends now (later ones end at once).
+    cleanups.push(async () => healthWatch.close());
     log.info("listening", { url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}` });
 
     return {
