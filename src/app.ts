@@ -15,6 +15,7 @@ import { errorMapping } from "./rpc/error-mapping.js";
 import { createHashCache } from "./files/content-hash.js";
 import { resumableSha256Kind } from "./files/resumable-sha256.js";
 import { withReflection } from "./reflection/server-reflection.js";
+import { withCors } from "./rpc/cors.js";
 import { createRemovalQueue } from "./files/content-removal.js";
 import { ErrorReason } from "./files/error-reasons.js";
 import { filesRoutes } from "./files/files-service.js";
@@ -210,7 +211,8 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       fallback: (req, res) => healthz(req, res) || rest.handle(req, res),
     });
     const server = createServer({
-      handler,
+      // Browsers' preflights are answered before anything else runs (no key, no database).
+      handler: withCors(handler, config.corsAllowedOrigins),
       idleTimeoutMs: config.idleTimeoutSeconds * 1000,
       headersTimeoutMs: config.headersTimeoutSeconds * 1000,
       maxConcurrentStreams: config.http2MaxConcurrentStreams,

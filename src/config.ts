@@ -155,6 +155,19 @@ const settings = {
   apiKeys: setting("API_KEYS", "", text),
   /** A JSON file of API keys. */
   apiKeysFile: setting("API_KEYS_FILE", "", text),
+  /** Origins whose pages may call the service from a browser (CORS): `https://app.example.com`, or `*` for any. */
+  corsAllowedOrigins: setting(
+    "CORS_ALLOWED_ORIGINS",
+    "",
+    list.superRefine((origins, ctx) => {
+      for (const origin of origins)
+        if (origin !== "*" && !/^https?:\/\/[^/\s]+$/i.test(origin.replace(/\/+$/, "")))
+          ctx.addIssue({
+            code: "custom",
+            message: `${JSON.stringify(origin)} is not * or an origin such as https://app.example.com`,
+          });
+    }),
+  ),
   /** Serve without API keys on an interface other than loopback. */
   allowOpenAccess: setting("ALLOW_OPEN_ACCESS", "false", yesNo),
   /** Lines below this level are not logged. */
