@@ -219,7 +219,8 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       onError: (err) => log.error("listening socket error", { err }),
     });
     const port = await server.listen(config.port, config.host);
-    // Runs first on close: no new requests, in-flight uploads commit what they received.
+    // Runs first on close but for ending the health Watches: no new requests, in-flight uploads
+    // commit what they received.
     cleanups.push(() => server.close(config.shutdownGraceSeconds * 1000));
     // Runs before the server's close: Watch streams never end by themselves and would hold it for the
     // whole grace period, so each answers NOT_SERVING and ends now (later ones end at once).

@@ -193,7 +193,8 @@ export function createHealthService(
         watcher.sent();
         for (;;) {
           const event = await watcher.next();
-          if (event === "cancelled") return;
+          // Logged as the client's cancel, not as a call that went well.
+          if (event === "cancelled") throw new ConnectError("the client cancelled the watch", Code.Canceled);
           if (event === "closed") {
             if (known && sent !== ServingStatus.NOT_SERVING) yield { status: ServingStatus.NOT_SERVING };
             throw new ConnectError("the server is shutting down", Code.Unavailable);

@@ -113,12 +113,10 @@ function answer(question: Question, catalog: Catalog, sent: Set<string>) {
       return file ? descriptors(file, sent) : notFound(`extension ${extensionNumber} of ${containingType}`);
     }
     case "allExtensionNumbersOfType": {
-      if (!catalog.symbols.has(request.value)) return notFound(`type ${request.value}`);
-      const numbers = [...(catalog.extensions.get(request.value)?.keys() ?? [])].sort((a, b) => a - b);
-      return {
-        case: "allExtensionNumbersResponse" as const,
-        value: { baseTypeName: request.value, extensionNumber: numbers },
-      };
+      const type = request.value.replace(/^\./, "");
+      if (!catalog.symbols.has(type)) return notFound(`type ${request.value}`);
+      const numbers = [...(catalog.extensions.get(type)?.keys() ?? [])].sort((a, b) => a - b);
+      return { case: "allExtensionNumbersResponse" as const, value: { baseTypeName: type, extensionNumber: numbers } };
     }
     default:
       return {

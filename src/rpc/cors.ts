@@ -43,6 +43,9 @@ const serviceResponseHeaders = [
   "Content-Disposition",
   "Content-Length",
   "Accept-Ranges",
+  "Retry-After",
+  "WWW-Authenticate",
+  "X-Request-Id",
 ];
 const allowedMethods = [
   ...new Set([...cors.allowedMethods, "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
@@ -64,10 +67,13 @@ export function withCors(handler: NodeHandler, allowedOrigins: readonly string[]
     const origin = req.headers.origin;
     const allowed = typeof origin === "string" && (anyOrigin || origins.has(origin.toLowerCase()));
     const preflight = req.method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined;
+    // Whether an answer carries CORS headers depends on the origin: a cache must not give one
+    // origin's answer (a download's, say) to another.
+    if (!anyOrigin) res.setHeader("Vary", "Origin");
     if (!allowed) {
       if (preflight) {
         // Not for this origin: no CORS headers, so the browser refuses; nothing else runs.
-        res.writeHead(204, { Vary: "Origin" });
+        res.writeHead(204);
         res.end();
         return;
       }
@@ -75,7 +81,6 @@ export function withCors(handler: NodeHandler, allowedOrigins: readonly string[]
       return;
     }
     res.setHeader("Access-Control-Allow-Origin", anyOrigin ? "*" : origin);
-    res.setHeader("Vary", "Origin");
     if (preflight) {
       res.writeHead(204, {
         "Access-Control-Allow-Methods": allowedMethods.join(", "),

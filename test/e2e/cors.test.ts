@@ -75,6 +75,9 @@ test("an origin that is not allowed gets no CORS headers, so its page cannot rea
     "{}",
   );
   expect(call.headers["access-control-allow-origin"]).toBeUndefined();
+  // Cacheable answers vary by origin, whether they carry CORS headers or not.
+  expect(call.headers.vary).toMatch(/Origin/);
+  expect((await request(t.baseUrl, "GET", "/healthz", {})).headers.vary).toMatch(/Origin/);
 });
 
 test("answers to an allowed origin expose what a page must read: Connect's headers, Upload-Offset, ETag", async () => {
