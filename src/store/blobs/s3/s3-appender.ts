@@ -19,8 +19,6 @@
 import {
   AbortMultipartUploadCommand,
   CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  HeadObjectCommand,
   PutObjectCommand,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
@@ -28,9 +26,11 @@ import { BlobMissingError, type BlobAppender } from "../blob-store.js";
 import {
   blobKey,
   contiguousParts,
+  deleteObject,
   findUpload,
   listParts,
   listTails,
+  objectSize,
   readSmallObject,
   sessionPartSize,
   tailKey,
@@ -62,26 +62,22 @@ export async function openS3Appender(
   declaredSize: number,
 ): Promise<BlobAppender> {
   const [uploadId, tails] = await Promise.all([findUpload(s3, id), listTails(s3, id)]);
-  // Completed already (the database did not hear of it: it failed, or the process died, just
-  // after): the blob holds all of it, and committing it again finds it done.
-  if (offset > 0 && !uploadId && (await blobSize(s3, id)) === offset) return completedContent(offset);
-  if (offset === 0 && !uploadId && tails.length === 0) {
-    // New content: an empty tail marks that it exists (a multipart upload starts with the first full part).
-    await putTail(s3, id, 0, Buffer.alloc(0));
-    return new S3Appender(s3, id, declaredSize, {
-      uploadId,
-      partSize: sessionPartSize(s3, [], declaredSize),
-      partsDone: 0,
-      head: Buffer.alloc(0),
-      tail: { start: 0, end: 0, key: tailKey(s3, id, 0, 0) },
-    });
+  let position: Position;
+  try {
+    position = await locate(s3, id, offset, declaredSize, uploadId, tails);
+  } catch (err) {
+    // Completed already (the database did not hear of it: it failed, or the process died, just
+    // after): the blob holds all of it, and committing it again finds it done.
+    if (err instanceof BlobMissingError && !uploadId && (await objectSize(s3, blobKey(s3, id))) === offset)
+      return completedContent(offset);
+    throw err;
   }
-  const position = await locate(s3, id, offset, declaredSize, uploadId, tails);
   // The one tail that offset counts, exactly as long as it counts; every other one goes.
   let keep = position.tail;
   if (keep && keep.end !== offset) keep = await putTail(s3, id, keep.start, position.head);
-  // The empty tail from 0 stays while the session lives: it is how a listing finds every session
-  // (MinIO lists no multipart uploads by a prefix shorter than their whole key).
+  // The empty tail from 0 stays while the session lives (new content gets it here): it is how a
+  // listing finds every session (MinIO lists no multipart uploads by a prefix shorter than their
+  // whole key). A multipart upload starts with the first full part.
   const marker = tailKey(s3, id, 0, 0);
   if (!tails.some((t) => t.key === marker) && keep?.key !== marker) await putTail(s3, id, 0, Buffer.alloc(0));
   const stale = tails.filter((t) => t.key !== keep?.key && t.key !== marker);
@@ -128,23 +124,10 @@ function completedContent(length: number): BlobAppender {
   };
 }
 
-async function blobSize(s3: S3Context, id: string): Promise<number | undefined> {
-  try {
-    return (await s3.client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: blobKey(s3, id) }))).ContentLength;
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
-
 async function putTail(s3: S3Context, id: string, start: number, bytes: Buffer): Promise<Tail> {
   const key = tailKey(s3, id, start, start + bytes.length);
   await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: bytes, ContentLength: bytes.length }));
   return { start, end: start + bytes.length, key };
-}
-
-async function deleteObject(s3: S3Context, key: string): Promise<void> {
-  await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: key }));
 }
 
 class S3Appender implements BlobAppender {
@@ -322,7 +305,6 @@ export async function abortUpload(s3: S3Context, id: string, uploadId: string): 
   await s3.client
     .send(new AbortMultipartUploadCommand({ Bucket: s3.bucket, Key: blobKey(s3, id), UploadId: uploadId }))
     .catch((err: unknown) => {
-      // Already gone: what an abort wants.
-      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 404) throw err;
+      if (!isNotFound(err)) throw err; // already gone: what an abort wants
     });
 }

@@ -9,9 +9,7 @@
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
-  DeleteObjectCommand,
   GetObjectCommand,
-  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   UploadPartCommand,
@@ -25,10 +23,12 @@ import {
   blobKey,
   blobsPrefix,
   contiguousParts,
+  deleteObject,
   findUpload,
   listParts,
   listTails,
   listUploads,
+  objectSize,
   ownerKey,
   partialsPrefix,
   readObject,
@@ -58,15 +58,6 @@ export function createS3BlobStore(s3: S3Context): BlobStore {
     return owner as StoreOwner;
   }
 
-  async function sizeOf(key: string): Promise<number | undefined> {
-    try {
-      return (await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ContentLength;
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  }
-
   async function* listKeys(prefix: string, delimiter?: string): AsyncIterable<string> {
     for await (const page of paginateListObjectsV2(
       { client },
@@ -82,10 +73,12 @@ export function createS3BlobStore(s3: S3Context): BlobStore {
     return (page.KeyCount ?? page.Contents?.length ?? 0) > 0;
   }
 
-  /** Completes `id`'s content of `length` bytes into its blob: parts 1..n, then the tail as the last part. */
-  async function complete(id: string, length: number): Promise<void> {
+  /**
+   * Completes `id`'s content of `length` bytes into its blob: parts 1..n of `uploadId`, then the
+   * tail as the last part; without an upload, the tail alone.
+   */
+  async function complete(id: string, length: number, uploadId: string | undefined): Promise<void> {
     const key = blobKey(s3, id);
-    const uploadId = await findUpload(s3, id);
     if (!uploadId) {
       // Never a full part: the content is one tail (or nothing), copied to the blob's key.
       if (length === 0) {
@@ -187,12 +180,14 @@ export function createS3BlobStore(s3: S3Context): BlobStore {
     },
 
     async commit(uploadId, length) {
-      if ((await sizeOf(blobKey(s3, uploadId))) === length && !(await findUpload(s3, uploadId))) return; // done before
-      await complete(uploadId, length).catch((err: unknown) => {
+      const key = blobKey(s3, uploadId); // checks the id before anything is asked
+      const [upload, before] = await Promise.all([findUpload(s3, uploadId), objectSize(s3, key)]);
+      if (!upload && before === length) return; // done before
+      await complete(uploadId, length, upload).catch((err: unknown) => {
         // A source or the upload gone (a cancel meanwhile): the content is missing, as a cancel makes it.
         throw isNotFound(err) ? new BlobMissingError(`content of upload ${uploadId} (${s3Code(err)})`) : err;
       });
-      const size = await sizeOf(blobKey(s3, uploadId));
+      const size = await objectSize(s3, key);
       if (size !== length) throw new Error(`blob ${uploadId} has ${size} bytes after its commit, not ${length}`);
     },
 
@@ -200,16 +195,14 @@ export function createS3BlobStore(s3: S3Context): BlobStore {
       const uploads = await listUploads(s3, blobKey(s3, uploadId));
       await Promise.all(uploads.map((u) => abortUpload(s3, uploadId, u.uploadId)));
       const tails = await listTails(s3, uploadId);
-      await Promise.all(tails.map((t) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: t.key }))));
+      await Promise.all(tails.map((t) => deleteObject(s3, t.key)));
     },
 
     read: (blobId, start, end) => readObject(s3, blobKey(s3, blobId), start, end, `content of blob ${blobId}`),
 
-    size: (blobId) => sizeOf(blobKey(s3, blobId)),
+    size: (blobId) => objectSize(s3, blobKey(s3, blobId)),
 
-    async delete(blobId) {
-      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: blobKey(s3, blobId) }));
-    },
+    delete: (blobId) => deleteObject(s3, blobKey(s3, blobId)),
 
     async *listPartials() {
       const ids = new Set<string>();

@@ -12,6 +12,7 @@
  */
 import {
   ListMultipartUploadsCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   paginateListObjectsV2,
@@ -154,6 +155,21 @@ export function contiguousParts(parts: Part[], partSize: number): number {
   return n;
 }
 
+/** The size of an object, or undefined when there is none. */
+export async function objectSize(s3: S3Context, key: string): Promise<number | undefined> {
+  try {
+    return (await s3.client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }))).ContentLength;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Deletes an object (S3 answers a missing one as deleted too). */
+export async function deleteObject(s3: S3Context, key: string): Promise<void> {
+  await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: key }));
+}
+
 /** Bytes [start, end) of an object, streamed; BlobMissingError (saying `what`) when there is no such object. */
 export async function* readObject(
   s3: S3Context,
@@ -163,9 +179,7 @@ export async function* readObject(
   what: string,
 ): AsyncIterable<Uint8Array> {
   if (end <= start) {
-    await s3.client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key })).catch((err: unknown) => {
-      throw isNotFound(err) ? new BlobMissingError(what) : err;
-    });
+    if ((await objectSize(s3, key)) === undefined) throw new BlobMissingError(what);
     return;
   }
   let body: AsyncIterable<Uint8Array>;
