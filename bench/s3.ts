@@ -5,17 +5,14 @@
  */
 import { randomBytes } from "node:crypto";
 import {
-  AbortMultipartUploadCommand,
   CreateBucketCommand,
   DeleteBucketCommand,
-  DeleteObjectCommand,
   HeadBucketCommand,
-  ListMultipartUploadsCommand,
-  paginateListObjectsV2,
   type S3Client,
   type S3ClientConfig,
 } from "@aws-sdk/client-s3";
 import { createS3Client } from "../src/store/blobs/s3/s3-client.js";
+import { emptyBucket } from "../test/support/s3.js";
 
 /** The part size of the service (S3_PART_SIZE) and of the baseline's multipart upload. */
 export const benchPartSize = 8 * 1024 * 1024;
@@ -134,24 +131,4 @@ export async function openBenchS3(env: NodeJS.ProcessEnv = process.env): Promise
       }
     },
   };
-}
-
-/** Aborts every multipart upload in `bucket` and deletes every object. */
-async function emptyBucket(client: S3Client, bucket: string): Promise<void> {
-  // Listed from the start each time: the aborted ones are gone (Swift's s3api leaves the Next markers empty).
-  for (;;) {
-    const page = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-    const uploads = page.Uploads ?? [];
-    await Promise.all(
-      uploads.map((u) =>
-        client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId })),
-      ),
-    );
-    if (!page.IsTruncated || uploads.length === 0) break;
-  }
-  // One DeleteObject each: DeleteObjects needs a checksum header not every S3-compatible server takes.
-  for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket }))
-    await Promise.all(
-      (page.Contents ?? []).map((o) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key }))),
-    );
 }

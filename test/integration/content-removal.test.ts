@@ -15,7 +15,7 @@ import { countPendingRemovals, forgetRemovals, removalCandidates } from "../../s
 import { connectDatabase } from "../../src/store/postgres/database.js";
 import { completeUpload, deleteFile } from "../../src/store/postgres/file-rows.js";
 import type { SessionRow } from "../../src/store/postgres/upload-sessions.js";
-import { declaredSize } from "../support/blob-store-contract.js";
+import { writePartial } from "../support/blob-store-contract.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 
 let db: TestDatabase;
@@ -33,10 +33,7 @@ afterAll(async () => {
 
 test("a delete that lands while a completion's removal runs is not forgotten with it", async () => {
   const id = randomUUID();
-  const appender = await blobs.openAppend(id, 0, declaredSize);
-  await appender.write(randomBytes(10));
-  await appender.sync();
-  await appender.close();
+  await writePartial(blobs, id, randomBytes(10));
   await blobs.commit(id, 10);
   // The completion made the file and let go of the partial content (same id as the blob).
   await db.sql`insert into files (bucket, key, mime_type, bytes, sha256, blob_id) values ('b', 'k', 'x/y', 10, ${Buffer.alloc(32)}, ${id})`;
@@ -90,10 +87,7 @@ test("a completion that runs while another completion of the same bucket/key ins
 test("a removal queue returns at once, and is idle only once its removals (and those started meanwhile) have ended", async () => {
   const stored = async () => {
     const id = randomUUID();
-    const appender = await blobs.openAppend(id, 0, declaredSize);
-    await appender.write(randomBytes(10));
-    await appender.sync();
-    await appender.close();
+    await writePartial(blobs, id, randomBytes(10));
     await blobs.commit(id, 10);
     await db.sql`insert into content_removals (id) values (${id})`;
     return id;
