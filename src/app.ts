@@ -16,6 +16,8 @@ import { createHashCache } from "./files/content-hash.js";
 import { resumableSha256Kind } from "./files/resumable-sha256.js";
 import { withReflection } from "./reflection/server-reflection.js";
 import { withCors } from "./rpc/cors.js";
+import type { ResumableOptions } from "./resumable/http-exchange.js";
+import { createTusHandler } from "./resumable/tus/tus-handler.js";
 import { createRemovalQueue } from "./files/content-removal.js";
 import { ErrorReason } from "./files/error-reasons.js";
 import { filesRoutes } from "./files/files-service.js";
@@ -152,6 +154,8 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
           throw err;
         }
       };
+    // The most bytes one upload message handed over in process carries (REST, tus, the draft).
+    const rawChunkBytes = 256 * 1024;
     const bodyLimits: RequestBodyLimits = {
       wholeBodyTimeoutMs: config.requestBodyTimeoutSeconds * 1000,
       streamMinimumRate:
@@ -191,6 +195,7 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       contextValues: restContextValues,
       maxJsonBodyBytes: config.maxMessageBytes,
       bodyLimits,
+      rawChunkBytes,
       checkBeforeBody: checkBeforeBody("rest"),
       openApi: await loadOpenApiDocument(),
       onInternalError: (err) => log.error("REST request failed: a bug in the transcoder", { err }),
@@ -202,13 +207,23 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
         [ErrorReason.STORAGE_FULL]: 507,
       },
     });
+    // The resumable-upload protocols call the same methods in process, as REST does.
+    const resumable = (protocol: Protocol): ResumableOptions => ({
+      methods,
+      bodyLimits,
+      pieceBytes: rawChunkBytes,
+      maxFileSize: config.maxFileSize,
+      contextValues: (req) => withProtocol(contextValues(req), protocol),
+      checkBeforeBody: checkBeforeBody(protocol),
+    });
+    const tus = createTusHandler(resumable("tus"));
     const handler = createRpcHandler({
       handlers,
       contextValues,
       log,
       checkBeforeBody: checkBeforeBody(),
       bodyLimits,
-      fallback: (req, res) => healthz(req, res) || rest.handle(req, res),
+      fallback: (req, res) => healthz(req, res) || tus(req, res) || rest.handle(req, res),
     });
     const server = createServer({
       // Browsers' preflights are answered before anything else runs (no key, no database).

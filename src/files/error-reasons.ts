@@ -15,6 +15,14 @@ export const ErrorReason = {
   CONTENT_PAST_DECLARED_SIZE: "CONTENT_PAST_DECLARED_SIZE",
   /** The content store is out of space or quota. */
   STORAGE_FULL: "STORAGE_FULL",
+  /** An upload request's content did not match the checksum it came with; none of it was kept. */
+  REQUEST_CHECKSUM_MISMATCH: "REQUEST_CHECKSUM_MISMATCH",
+  /** An upload request's offset precondition did not hold; none of it was kept. */
+  UPLOAD_OFFSET_MISMATCH: "UPLOAD_OFFSET_MISMATCH",
+  /** Another request is writing the upload session now. */
+  UPLOAD_SESSION_BUSY: "UPLOAD_SESSION_BUSY",
+  /** The upload session is complete: its content became a file and takes no more bytes. */
+  UPLOAD_COMPLETE: "UPLOAD_COMPLETE",
 } as const;
 
 export type ErrorReason = (typeof ErrorReason)[keyof typeof ErrorReason];

@@ -19,7 +19,7 @@ import { codeToString } from "../transcoding/connect-internals.js";
 import type { Logger } from "../log.js";
 
 /** The protocol a call came in on. */
-export type Protocol = "grpc" | "grpc-web" | "connect" | "rest";
+export type Protocol = "grpc" | "grpc-web" | "connect" | "rest" | "tus" | "resumable-draft";
 
 /** What is known of one call while it runs. */
 interface CallRecord {

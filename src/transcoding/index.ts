@@ -18,4 +18,15 @@ export {
   type DispositionPolicy,
 } from "./content-disposition.js";
 export { limitRequestBody, type MinimumRate, type RequestBodyLimits } from "./request-body-limits.js";
-export { bodyChunks, type NodeHandler, type NodeRequest, type NodeResponse } from "./node-http.js";
+export {
+  abortResponse,
+  bodyChunks,
+  forwardedHeaders,
+  header,
+  requestUrl,
+  type NodeHandler,
+  type NodeRequest,
+  type NodeResponse,
+} from "./node-http.js";
+export { bodyPieces } from "./raw-body.js";
+export { codeToHttpStatus } from "./connect-internals.js";

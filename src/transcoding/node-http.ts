@@ -22,6 +22,25 @@ export function header(req: NodeRequest, name: string): string | undefined {
   return Array.isArray(value) ? value.join(", ") : value;
 }
 
+// Headers that belong to this HTTP hop or to the protocol, never handed to an RPC as metadata.
+const hopHeaders =
+  /^(:|host$|connection$|keep-alive$|transfer-encoding$|te$|trailer$|upgrade$|proxy-|content-|accept-encoding$|expect$|connect-|grpc-|range$|if-)/;
+
+/** The request's headers an RPC called for it sees as its own (authorization and the like). */
+export function forwardedHeaders(req: NodeRequest): Headers {
+  const out = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || hopHeaders.test(name)) continue;
+    out.set(name, Array.isArray(value) ? value.join(", ") : value);
+  }
+  return out;
+}
+
+/** The request's URL as an RPC's context tells it (what a network call to the method would show). */
+export function requestUrl(req: NodeRequest): string {
+  return `http://${header(req, "host") ?? header(req, ":authority") ?? "localhost"}${req.url ?? "/"}`;
+}
+
 // A body's chunks waiting for their reader, at most (then the connection stops being read).
 const queuedBodyBytes = 128 * 1024;
 

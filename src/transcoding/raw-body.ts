@@ -36,7 +36,7 @@ export async function callWithRawBody(call: RawClientStream): Promise<Message> {
 async function* messages(call: RawClientStream): AsyncGenerator<Message> {
   yield call.first;
   const schema = call.method.method.input;
-  for await (const piece of pieces(call.body, call.pieceBytes)) {
+  for await (const piece of bodyPieces(call.body, call.pieceBytes)) {
     const message = create(schema);
     reflect(schema, message).set(call.field, piece);
     yield message;
@@ -47,7 +47,7 @@ async function* messages(call: RawClientStream): AsyncGenerator<Message> {
  * The body's chunks, none larger than `size` (a larger one is cut, not copied). If the source
  * fails (the client went away), the error is a cancellation by the client (CANCELED).
  */
-async function* pieces(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
+export async function* bodyPieces(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
   try {
     for await (const chunk of source) {
       for (let at = 0; at < chunk.byteLength; at += size)

@@ -26,7 +26,9 @@ import type { InProcessCallInit, InProcessMethod } from "./in-process-methods.js
 import { errorWithHttpStatus, restError, withStatusForReason } from "./http-errors.js";
 import {
   bodyChunks,
+  forwardedHeaders,
   header,
+  requestUrl,
   readSmallBody,
   sendError,
   sendJson,
@@ -90,10 +92,6 @@ export interface Transcoder {
   /** Serves a request: a route's answer, 404 or 405. Fits connectNodeAdapter's `fallback`. */
   handle: NodeHandler;
 }
-
-// Headers that belong to this HTTP hop or to the protocol, never handed to the RPC as metadata.
-const hopHeaders =
-  /^(:|host$|connection$|keep-alive$|transfer-encoding$|te$|trailer$|upgrade$|proxy-|content-|accept-encoding$|expect$|connect-|grpc-|range$|if-)/;
 
 /** Creates the transcoder for every annotated method of the given routes. */
 export function createTranscoder(options: TranscoderOptions): Transcoder {
@@ -263,18 +261,4 @@ function refuseForm(req: NodeRequest): void {
 
 function setBytes(route: Route, request: Message, bytes: Uint8Array): void {
   (request as unknown as Record<string, unknown>)[route.bodyField!.localName] = bytes;
-}
-
-/** The request's URL as a method's context tells it (what a network call to the method would show). */
-function requestUrl(req: NodeRequest): string {
-  return `http://${header(req, "host") ?? header(req, ":authority") ?? "localhost"}${req.url ?? "/"}`;
-}
-
-function forwardedHeaders(req: NodeRequest): Headers {
-  const out = new Headers();
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined || hopHeaders.test(name)) continue;
-    out.set(name, Array.isArray(value) ? value.join(", ") : value);
-  }
-  return out;
 }

@@ -95,6 +95,7 @@ function writerOf(
   disk = memoryAppender(session.committedOffset),
   held = lease(),
   checkpointBytes = 64 * KiB,
+  hash = nativeHash(),
 ) {
   const deps = {
     sql: db.sql,
@@ -104,7 +105,7 @@ function writerOf(
     sessionTtlSeconds: 3600,
     writeBehindBytes: 256 * KiB,
   };
-  return { writer: new SessionWriter(deps, session, disk.appender, nativeHash(), held), disk, held };
+  return { writer: new SessionWriter(deps, session, disk.appender, hash, held), disk, held };
 }
 
 const offsetOf = async (id: string) => (await findSession(db.sql, id))!.committedOffset;
@@ -334,4 +335,93 @@ test("a writer whose lock was taken over without its knowing cannot move the off
   const current = writerOf(taken, memoryAppender(10));
   await current.writer.append(message(content(90)));
   expect((await current.writer.finish()).committedOffset).toBe(100);
+});
+
+describe("a request with its own checksum (all or nothing)", () => {
+  const checksum = (data: Uint8Array, algorithm = "sha256") => ({
+    algorithm,
+    digest: createHash(algorithm).update(data).digest(),
+  });
+
+  /** A session with 10 committed bytes, and a writer of the next request (checkpoints every 16 KiB). */
+  async function startedAt10() {
+    const session = await newSession(200 * KiB);
+    const first = writerOf(session);
+    const firstBytes = content(10);
+    await first.writer.append(message(firstBytes));
+    await first.writer.finish();
+    const at10 = (await findSession(db.sql, session.id))!;
+    const hash = nativeHash(createHash("sha256").update(firstBytes));
+    return { session, firstBytes, ...writerOf(at10, memoryAppender(10), lease(), 16 * KiB, hash) };
+  }
+
+  test.each(["sha256", "sha1", "md5"])(
+    "a matching %s: committed at its end, and not one checkpoint before",
+    async (algorithm) => {
+      const { session, writer, disk } = await startedAt10();
+      const data = content(100 * KiB);
+      await writer.append(message(data.subarray(0, 50 * KiB), { checksum: checksum(data, algorithm) as never }));
+      await writer.append(message(data.subarray(50 * KiB)));
+      await writer.settled();
+      expect(await offsetOf(session.id)).toBe(10); // six checkpoints' worth arrived, none committed
+      await writer.finish();
+      expect(await offsetOf(session.id)).toBe(10 + 100 * KiB);
+      expect(disk.events.filter((e) => e.startsWith("sync"))).toEqual([`sync ${10 + 100 * KiB}`]);
+    },
+  );
+
+  test("a mismatch keeps nothing: DATA_LOSS with the offset to send it again from, the bytes cut off, the hash as before", async () => {
+    const { session, firstBytes, writer, disk } = await startedAt10();
+    const data = content(40 * KiB);
+    const wrong = checksum(Buffer.concat([data.subarray(1), Buffer.from([7])]));
+    await writer.append(message(data, { checksum: wrong as never }));
+    const err = await failure(writer.finish());
+    expect([err && Code[err.code], err?.metadata.get("upload-offset"), writer.state]).toEqual([
+      "DataLoss",
+      "10",
+      "refused",
+    ]);
+    expect(err?.message).toMatch(/does not match its sha256 checksum; nothing of this request was kept/);
+    expect(await offsetOf(session.id)).toBe(10);
+    expect(disk.data().length).toBe(10);
+    // The next request goes on from 10 with the hash of exactly those bytes.
+    const again = writerOf((await findSession(db.sql, session.id))!, memoryAppender(10));
+    const cached = await hashes.take(session.id, 10, {} as BlobStore);
+    expect(cached.hash.digest().toString("hex")).toBe(createHash("sha256").update(firstBytes).digest("hex"));
+    await again.writer.append(message(data, { checksum: checksum(data) as never }));
+    expect((await again.writer.finish()).committedOffset).toBe(10 + 40 * KiB);
+  });
+
+  test("a request with a checksum that breaks off keeps nothing (what arrived cannot be checked)", async () => {
+    const { session, writer, disk } = await startedAt10();
+    const data = content(40 * KiB);
+    await writer.append(message(data.subarray(0, 30 * KiB), { checksum: checksum(data) as never }));
+    await writer.interrupt();
+    expect([writer.state, await offsetOf(session.id), disk.data().length]).toEqual(["refused", 10, 10]);
+  });
+
+  test.each([
+    [
+      "an unknown algorithm",
+      { algorithm: "crc32", digest: Buffer.alloc(4) },
+      /crc32.*not supported: use sha256, sha1, md5/,
+    ],
+    [
+      "a digest of the wrong length",
+      { algorithm: "sha256", digest: Buffer.alloc(20) },
+      /sha256 checksum has 32 bytes, not 20/,
+    ],
+  ])("%s is refused as invalid before anything is written", async (_name, bad, said) => {
+    const { session, writer, disk } = await startedAt10();
+    const err = await failure(writer.append(message(content(10), { checksum: bad as never })));
+    expect([err && Code[err.code], err?.message]).toEqual(["InvalidArgument", expect.stringMatching(said)]);
+    expect([await offsetOf(session.id), disk.events.filter((e) => e.startsWith("write"))]).toEqual([10, []]);
+  });
+
+  test("a checksum on a later message is refused: it would not cover the request", async () => {
+    const { writer } = await startedAt10();
+    await writer.append(message(content(10)));
+    const err = await failure(writer.append(message(content(10), { checksum: checksum(content(10)) as never })));
+    expect([err && Code[err.code], err?.message]).toEqual(["InvalidArgument", expect.stringMatching(/first message/)]);
+  });
 });

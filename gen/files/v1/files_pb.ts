@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file files/v1/files.proto.
  */
 export const file_files_v1_files: GenFile = /*@__PURE__*/
-  fileDesc("ChRmaWxlcy92MS9maWxlcy5wcm90bxIIZmlsZXMudjEiugEKDVVwbG9hZFNlc3Npb24SCgoCaWQYASABKAkSCwoDdXJsGAIgASgJEg4KBm9mZnNldBgDIAEoAxIMCgRzaXplGAQgASgDEg4KBmJ1Y2tldBgFIAEoCRILCgNrZXkYBiABKAkSEQoJbWltZV90eXBlGAcgASgJEhIKCmV4cGlyZXNfYXQYCCABKAMSEAoIY29tcGxldGUYCSABKAgSHAoEZmlsZRgKIAEoCzIOLmZpbGVzLnYxLkZpbGUidgoERmlsZRIOCgZidWNrZXQYASABKAkSCwoDa2V5GAIgASgJEhEKCW1pbWVfdHlwZRgDIAEoCRILCgN1cmwYBCABKAkSDQoFYnl0ZXMYBSABKAMSEgoKY3JlYXRlZF9hdBgGIAEoAxIOCgZzaGEyNTYYByABKAkiFgoGQnVja2V0EgwKBG5hbWUYASABKAkiagoaQ3JlYXRlVXBsb2FkU2Vzc2lvblJlcXVlc3QSDgoGYnVja2V0GAEgASgJEgsKA2tleRgCIAEoCRIRCgltaW1lX3R5cGUYAyABKAkSDAoEc2l6ZRgEIAEoAxIOCgZzaGEyNTYYBSABKAkiRwobQ3JlYXRlVXBsb2FkU2Vzc2lvblJlc3BvbnNlEigKB3Nlc3Npb24YASABKAsyFy5maWxlcy52MS5VcGxvYWRTZXNzaW9uIlcKFFVwbG9hZENvbnRlbnRSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCRITCgZvZmZzZXQYAiABKANIAIgBARIMCgRkYXRhGAMgASgMQgkKB19vZmZzZXQiXwoVVXBsb2FkQ29udGVudFJlc3BvbnNlEigKB3Nlc3Npb24YASABKAsyFy5maWxlcy52MS5VcGxvYWRTZXNzaW9uEhwKBGZpbGUYAiABKAsyDi5maWxlcy52MS5GaWxlIiwKF0dldFVwbG9hZFNlc3Npb25SZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCSJEChhHZXRVcGxvYWRTZXNzaW9uUmVzcG9uc2USKAoHc2Vzc2lvbhgBIAEoCzIXLmZpbGVzLnYxLlVwbG9hZFNlc3Npb24iLwoaQ2FuY2VsVXBsb2FkU2Vzc2lvblJlcXVlc3QSEQoJdXBsb2FkX2lkGAEgASgJIkcKG0NhbmNlbFVwbG9hZFNlc3Npb25SZXNwb25zZRIoCgdzZXNzaW9uGAEgASgLMhcuZmlsZXMudjEuVXBsb2FkU2Vzc2lvbiIUChJMaXN0QnVja2V0c1JlcXVlc3QiNQoTTGlzdEJ1Y2tldHNSZXNwb25zZRIeCgRkYXRhGAEgAygLMhAuZmlsZXMudjEuQnVja2V0IlkKEExpc3RGaWxlc1JlcXVlc3QSDgoGYnVja2V0GAEgASgJEg4KBnByZWZpeBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJKChFMaXN0RmlsZXNSZXNwb25zZRIcCgRkYXRhGAEgAygLMg4uZmlsZXMudjEuRmlsZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiLQoOR2V0RmlsZVJlcXVlc3QSDgoGYnVja2V0GAEgASgJEgsKA2tleRgCIAEoCSIvCg9HZXRGaWxlUmVzcG9uc2USHAoEZmlsZRgBIAEoCzIOLmZpbGVzLnYxLkZpbGUiMAoRRGVsZXRlRmlsZVJlcXVlc3QSDgoGYnVja2V0GAEgASgJEgsKA2tleRgCIAEoCSIyChJEZWxldGVGaWxlUmVzcG9uc2USHAoEZmlsZRgBIAEoCzIOLmZpbGVzLnYxLkZpbGUiUQoTRG93bmxvYWRGaWxlUmVxdWVzdBIOCgZidWNrZXQYASABKAkSCwoDa2V5GAIgASgJEg4KBm9mZnNldBgDIAEoAxINCgVsaW1pdBgEIAEoAyJOChREb3dubG9hZEZpbGVSZXNwb25zZRIeCgRpbmZvGAEgASgLMg4uZmlsZXMudjEuRmlsZUgAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0MowKCgxGaWxlc1NlcnZpY2USgQEKE0NyZWF0ZVVwbG9hZFNlc3Npb24SJC5maWxlcy52MS5DcmVhdGVVcGxvYWRTZXNzaW9uUmVxdWVzdBolLmZpbGVzLnYxLkNyZWF0ZVVwbG9hZFNlc3Npb25SZXNwb25zZSIdgtPkkwIXOgEqYgdzZXNzaW9uIgkvdjEvZmlsZXMSwwEKDVVwbG9hZENvbnRlbnQSHi5maWxlcy52MS5VcGxvYWRDb250ZW50UmVxdWVzdBofLmZpbGVzLnYxLlVwbG9hZENvbnRlbnRSZXNwb25zZSJv6uAYOgoXCg1VcGxvYWQtT2Zmc2V0EgZvZmZzZXQSHwoNVXBsb2FkLU9mZnNldBIOc2Vzc2lvbi5vZmZzZXSC0+STAis6BGRhdGFiBGZpbGUiHS92MS9maWxlcy9zZXNzaW9uOnt1cGxvYWRfaWR9KAESsQEKEEdldFVwbG9hZFNlc3Npb24SIS5maWxlcy52MS5HZXRVcGxvYWRTZXNzaW9uUmVxdWVzdBoiLmZpbGVzLnYxLkdldFVwbG9hZFNlc3Npb25SZXNwb25zZSJWkAIB6uAYIRIfCg1VcGxvYWQtT2Zmc2V0Eg5zZXNzaW9uLm9mZnNldILT5JMCKGIHc2Vzc2lvbhIdL3YxL2ZpbGVzL3Nlc3Npb246e3VwbG9hZF9pZH0SkgEKE0NhbmNlbFVwbG9hZFNlc3Npb24SJC5maWxlcy52MS5DYW5jZWxVcGxvYWRTZXNzaW9uUmVxdWVzdBolLmZpbGVzLnYxLkNhbmNlbFVwbG9hZFNlc3Npb25SZXNwb25zZSIugtPkkwIoYgdzZXNzaW9uKh0vdjEvZmlsZXMvc2Vzc2lvbjp7dXBsb2FkX2lkfRJgCgtMaXN0QnVja2V0cxIcLmZpbGVzLnYxLkxpc3RCdWNrZXRzUmVxdWVzdBodLmZpbGVzLnYxLkxpc3RCdWNrZXRzUmVzcG9uc2UiFJACAYLT5JMCCxIJL3YxL2ZpbGVzEmMKCUxpc3RGaWxlcxIaLmZpbGVzLnYxLkxpc3RGaWxlc1JlcXVlc3QaGy5maWxlcy52MS5MaXN0RmlsZXNSZXNwb25zZSIdkAIBgtPkkwIUEhIvdjEvZmlsZXMve2J1Y2tldH0SbAoHR2V0RmlsZRIYLmZpbGVzLnYxLkdldEZpbGVSZXF1ZXN0GhkuZmlsZXMudjEuR2V0RmlsZVJlc3BvbnNlIiyQAgGC0+STAiNiBGZpbGUSGy92MS9maWxlcy97YnVja2V0fS97a2V5PSoqfRJyCgpEZWxldGVGaWxlEhsuZmlsZXMudjEuRGVsZXRlRmlsZVJlcXVlc3QaHC5maWxlcy52MS5EZWxldGVGaWxlUmVzcG9uc2UiKYLT5JMCI2IEZmlsZSobL3YxL2ZpbGVzL3tidWNrZXR9L3trZXk9Kip9Er8BCgxEb3dubG9hZEZpbGUSHS5maWxlcy52MS5Eb3dubG9hZEZpbGVSZXF1ZXN0Gh4uZmlsZXMudjEuRG93bmxvYWRGaWxlUmVzcG9uc2UibpACAergGDwaOgoEaW5mbxIEZGF0YRoJbWltZV90eXBlIgVieXRlcyoGc2hhMjU2MgZvZmZzZXQ6BWxpbWl0QgNrZXmC0+STAiUSIy92MS9maWxlcy97YnVja2V0fS97a2V5PSoqfTpjb250ZW50MAFiBnByb3RvMw", [file_google_api_annotations, file_transcoding_v1_annotations]);
+  fileDesc("ChRmaWxlcy92MS9maWxlcy5wcm90bxIIZmlsZXMudjEiugEKDVVwbG9hZFNlc3Npb24SCgoCaWQYASABKAkSCwoDdXJsGAIgASgJEg4KBm9mZnNldBgDIAEoAxIMCgRzaXplGAQgASgDEg4KBmJ1Y2tldBgFIAEoCRILCgNrZXkYBiABKAkSEQoJbWltZV90eXBlGAcgASgJEhIKCmV4cGlyZXNfYXQYCCABKAMSEAoIY29tcGxldGUYCSABKAgSHAoEZmlsZRgKIAEoCzIOLmZpbGVzLnYxLkZpbGUidgoERmlsZRIOCgZidWNrZXQYASABKAkSCwoDa2V5GAIgASgJEhEKCW1pbWVfdHlwZRgDIAEoCRILCgN1cmwYBCABKAkSDQoFYnl0ZXMYBSABKAMSEgoKY3JlYXRlZF9hdBgGIAEoAxIOCgZzaGEyNTYYByABKAkiFgoGQnVja2V0EgwKBG5hbWUYASABKAkiagoaQ3JlYXRlVXBsb2FkU2Vzc2lvblJlcXVlc3QSDgoGYnVja2V0GAEgASgJEgsKA2tleRgCIAEoCRIRCgltaW1lX3R5cGUYAyABKAkSDAoEc2l6ZRgEIAEoAxIOCgZzaGEyNTYYBSABKAkiRwobQ3JlYXRlVXBsb2FkU2Vzc2lvblJlc3BvbnNlEigKB3Nlc3Npb24YASABKAsyFy5maWxlcy52MS5VcGxvYWRTZXNzaW9uIoQBChRVcGxvYWRDb250ZW50UmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkSEwoGb2Zmc2V0GAIgASgDSACIAQESDAoEZGF0YRgDIAEoDBIrCghjaGVja3N1bRgEIAEoCzIZLmZpbGVzLnYxLlJlcXVlc3RDaGVja3N1bUIJCgdfb2Zmc2V0IjQKD1JlcXVlc3RDaGVja3N1bRIRCglhbGdvcml0aG0YASABKAkSDgoGZGlnZXN0GAIgASgMIl8KFVVwbG9hZENvbnRlbnRSZXNwb25zZRIoCgdzZXNzaW9uGAEgASgLMhcuZmlsZXMudjEuVXBsb2FkU2Vzc2lvbhIcCgRmaWxlGAIgASgLMg4uZmlsZXMudjEuRmlsZSIsChdHZXRVcGxvYWRTZXNzaW9uUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkiRAoYR2V0VXBsb2FkU2Vzc2lvblJlc3BvbnNlEigKB3Nlc3Npb24YASABKAsyFy5maWxlcy52MS5VcGxvYWRTZXNzaW9uIi8KGkNhbmNlbFVwbG9hZFNlc3Npb25SZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCSJHChtDYW5jZWxVcGxvYWRTZXNzaW9uUmVzcG9uc2USKAoHc2Vzc2lvbhgBIAEoCzIXLmZpbGVzLnYxLlVwbG9hZFNlc3Npb24iFAoSTGlzdEJ1Y2tldHNSZXF1ZXN0IjUKE0xpc3RCdWNrZXRzUmVzcG9uc2USHgoEZGF0YRgBIAMoCzIQLmZpbGVzLnYxLkJ1Y2tldCJZChBMaXN0RmlsZXNSZXF1ZXN0Eg4KBmJ1Y2tldBgBIAEoCRIOCgZwcmVmaXgYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiSgoRTGlzdEZpbGVzUmVzcG9uc2USHAoEZGF0YRgBIAMoCzIOLmZpbGVzLnYxLkZpbGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi0KDkdldEZpbGVSZXF1ZXN0Eg4KBmJ1Y2tldBgBIAEoCRILCgNrZXkYAiABKAkiLwoPR2V0RmlsZVJlc3BvbnNlEhwKBGZpbGUYASABKAsyDi5maWxlcy52MS5GaWxlIjAKEURlbGV0ZUZpbGVSZXF1ZXN0Eg4KBmJ1Y2tldBgBIAEoCRILCgNrZXkYAiABKAkiMgoSRGVsZXRlRmlsZVJlc3BvbnNlEhwKBGZpbGUYASABKAsyDi5maWxlcy52MS5GaWxlIlEKE0Rvd25sb2FkRmlsZVJlcXVlc3QSDgoGYnVja2V0GAEgASgJEgsKA2tleRgCIAEoCRIOCgZvZmZzZXQYAyABKAMSDQoFbGltaXQYBCABKAMiTgoURG93bmxvYWRGaWxlUmVzcG9uc2USHgoEaW5mbxgBIAEoCzIOLmZpbGVzLnYxLkZpbGVIABIOCgRkYXRhGAIgASgMSABCBgoEcGFydDKMCgoMRmlsZXNTZXJ2aWNlEoEBChNDcmVhdGVVcGxvYWRTZXNzaW9uEiQuZmlsZXMudjEuQ3JlYXRlVXBsb2FkU2Vzc2lvblJlcXVlc3QaJS5maWxlcy52MS5DcmVhdGVVcGxvYWRTZXNzaW9uUmVzcG9uc2UiHYLT5JMCFzoBKmIHc2Vzc2lvbiIJL3YxL2ZpbGVzEsMBCg1VcGxvYWRDb250ZW50Eh4uZmlsZXMudjEuVXBsb2FkQ29udGVudFJlcXVlc3QaHy5maWxlcy52MS5VcGxvYWRDb250ZW50UmVzcG9uc2Uib+rgGDoKFwoNVXBsb2FkLU9mZnNldBIGb2Zmc2V0Eh8KDVVwbG9hZC1PZmZzZXQSDnNlc3Npb24ub2Zmc2V0gtPkkwIrOgRkYXRhYgRmaWxlIh0vdjEvZmlsZXMvc2Vzc2lvbjp7dXBsb2FkX2lkfSgBErEBChBHZXRVcGxvYWRTZXNzaW9uEiEuZmlsZXMudjEuR2V0VXBsb2FkU2Vzc2lvblJlcXVlc3QaIi5maWxlcy52MS5HZXRVcGxvYWRTZXNzaW9uUmVzcG9uc2UiVpACAergGCESHwoNVXBsb2FkLU9mZnNldBIOc2Vzc2lvbi5vZmZzZXSC0+STAihiB3Nlc3Npb24SHS92MS9maWxlcy9zZXNzaW9uOnt1cGxvYWRfaWR9EpIBChNDYW5jZWxVcGxvYWRTZXNzaW9uEiQuZmlsZXMudjEuQ2FuY2VsVXBsb2FkU2Vzc2lvblJlcXVlc3QaJS5maWxlcy52MS5DYW5jZWxVcGxvYWRTZXNzaW9uUmVzcG9uc2UiLoLT5JMCKGIHc2Vzc2lvbiodL3YxL2ZpbGVzL3Nlc3Npb246e3VwbG9hZF9pZH0SYAoLTGlzdEJ1Y2tldHMSHC5maWxlcy52MS5MaXN0QnVja2V0c1JlcXVlc3QaHS5maWxlcy52MS5MaXN0QnVja2V0c1Jlc3BvbnNlIhSQAgGC0+STAgsSCS92MS9maWxlcxJjCglMaXN0RmlsZXMSGi5maWxlcy52MS5MaXN0RmlsZXNSZXF1ZXN0GhsuZmlsZXMudjEuTGlzdEZpbGVzUmVzcG9uc2UiHZACAYLT5JMCFBISL3YxL2ZpbGVzL3tidWNrZXR9EmwKB0dldEZpbGUSGC5maWxlcy52MS5HZXRGaWxlUmVxdWVzdBoZLmZpbGVzLnYxLkdldEZpbGVSZXNwb25zZSIskAIBgtPkkwIjYgRmaWxlEhsvdjEvZmlsZXMve2J1Y2tldH0ve2tleT0qKn0ScgoKRGVsZXRlRmlsZRIbLmZpbGVzLnYxLkRlbGV0ZUZpbGVSZXF1ZXN0GhwuZmlsZXMudjEuRGVsZXRlRmlsZVJlc3BvbnNlIimC0+STAiNiBGZpbGUqGy92MS9maWxlcy97YnVja2V0fS97a2V5PSoqfRK/AQoMRG93bmxvYWRGaWxlEh0uZmlsZXMudjEuRG93bmxvYWRGaWxlUmVxdWVzdBoeLmZpbGVzLnYxLkRvd25sb2FkRmlsZVJlc3BvbnNlIm6QAgHq4Bg8GjoKBGluZm8SBGRhdGEaCW1pbWVfdHlwZSIFYnl0ZXMqBnNoYTI1NjIGb2Zmc2V0OgVsaW1pdEIDa2V5gtPkkwIlEiMvdjEvZmlsZXMve2J1Y2tldH0ve2tleT0qKn06Y29udGVudDABYgZwcm90bzM", [file_google_api_annotations, file_transcoding_v1_annotations]);
 
 /**
  * An upload in progress.
@@ -292,6 +292,17 @@ export type UploadContentRequest = Message<"files.v1.UploadContentRequest"> & {
    * @generated from field: bytes data = 3;
    */
   data: Uint8Array;
+
+  /**
+   * Optional, on the first message: a checksum of this request's content (the data of all its
+   * messages). The request is then all or nothing: if its content does not match, or the request
+   * breaks off before its end, nothing of it is kept (a mismatch fails with DATA_LOSS, reason
+   * REQUEST_CHECKSUM_MISMATCH) and the client sends it again from the same offset. Without one, a
+   * request that breaks off keeps what arrived, so that the upload resumes from there.
+   *
+   * @generated from field: files.v1.RequestChecksum checksum = 4;
+   */
+  checksum?: RequestChecksum;
 };
 
 /**
@@ -300,6 +311,34 @@ export type UploadContentRequest = Message<"files.v1.UploadContentRequest"> & {
  */
 export const UploadContentRequestSchema: GenMessage<UploadContentRequest> = /*@__PURE__*/
   messageDesc(file_files_v1_files, 5);
+
+/**
+ * A checksum of the content of one upload request (tus's Upload-Checksum, for one).
+ *
+ * @generated from message files.v1.RequestChecksum
+ */
+export type RequestChecksum = Message<"files.v1.RequestChecksum"> & {
+  /**
+   * The algorithm: "sha256", "sha1" or "md5".
+   *
+   * @generated from field: string algorithm = 1;
+   */
+  algorithm: string;
+
+  /**
+   * The digest: 32, 20 or 16 bytes.
+   *
+   * @generated from field: bytes digest = 2;
+   */
+  digest: Uint8Array;
+};
+
+/**
+ * Describes the message files.v1.RequestChecksum.
+ * Use `create(RequestChecksumSchema)` to create a new message.
+ */
+export const RequestChecksumSchema: GenMessage<RequestChecksum> = /*@__PURE__*/
+  messageDesc(file_files_v1_files, 6);
 
 /**
  * The outcome of an upload request.
@@ -327,7 +366,7 @@ export type UploadContentResponse = Message<"files.v1.UploadContentResponse"> & 
  * Use `create(UploadContentResponseSchema)` to create a new message.
  */
 export const UploadContentResponseSchema: GenMessage<UploadContentResponse> = /*@__PURE__*/
-  messageDesc(file_files_v1_files, 6);
+  messageDesc(file_files_v1_files, 7);
 
 /**
  * Reads a session.
@@ -348,7 +387,7 @@ export type GetUploadSessionRequest = Message<"files.v1.GetUploadSessionRequest"
  * Use `create(GetUploadSessionRequestSchema)` to create a new message.
  */
 export const GetUploadSessionRequestSchema: GenMessage<GetUploadSessionRequest> = /*@__PURE__*/
-  messageDesc(file_files_v1_files, 7);
+  messageDesc(file_files_v1_files, 8);
 
 /**
  * The session that was read.
@@ -369,7 +408,7 @@ export type GetUploadSessionResponse = Message<"files.v1.GetUploadSessionRespons
  * Use `create(GetUploadSessionResponseSchema)` to create a new message.
  */
 export const GetUploadSessionResponseSchema: GenMessage<GetUploadSessionResponse> = /*@__PURE__*/
-  messageDesc(file_files_v1_files, 8);
+  messageDesc(file_files_v1_files, 9);
 
 /**
  * Abandons a session.
@@ -390,7 +429,7 @@ export type CancelUploadSessionRequest = Message<"files.v1.CancelUploadSessionRe
  * Use `create(CancelUploadSessionRequestSchema)` to create a new message.
  */
 export const CancelUploadSessionRequestSchema: GenMessage<CancelUploadSessionRequest> = /*@__PURE__*/
-  messageDesc(file_files_v1_files, 9);
+  messageDesc(file_files_v1_files, 10);
 
 /**
  * The session that was abandoned.
@@ -411,7 +450,7 @@ export type CancelUploadSessionResponse = Message<"files.v1.CancelUploadSessionR
  * Use `create(CancelUploadSessionResponseSchema)` to create a new message.
  */
 export const CancelUploadSessionResponseSchema: GenMessage<CancelUploadSessionResponse> = /*@__PURE__*/
-  messageDesc(file_files_v1_files, 10);
+  messageDesc(file_files_v1_files, 11);
 
 /**
  * Lists buckets.
@@ -426,7 +465,7 @@ export type ListBucketsRequest = Message<"files.v1.ListBucketsRequest"> & {
  * Use `create(ListBucketsRequestSchema)` to create a new message.
  */
 export const ListBucketsRequestSchema: GenMessage<ListBucketsRequest> = /*@__PURE__*/
-  messageDesc(file_files_v1_files, 11);
+  messageDesc(file_files_v1_files, 12);
 
 /**
  * All buckets, sorted by name.
@@ -447,7 +486,7 @@ export type ListBucketsResponse = Message<"files.v1.ListBucketsResponse"> & {
  * Use `create(ListBucketsResponseSchema)` to create a new message.
  */
 export const ListBucketsResponseSchema: GenMessage<ListBucketsResponse> = /*@__PURE__*/
-  messageDesc(file_files_v1_files, 12);
+  messageDesc(file_files_v1_files, 13);
 
 /**
  * Lists the files of a bucket.
@@ -489,7 +528,7 @@ export type ListFilesRequest = Message<"files.v1.ListFilesRequest"> & {
  * Use `create(ListFilesRequestSchema)` to create a new message.
  */
 export const ListFilesRequestSchema: GenMessage<ListFilesRequest> = /*@__PURE__*/
-  messageDesc(file_files_v1_files, 13);
+  messageDesc(file_files_v1_files, 14);
 
 /**
  * One page of files, sorted by key.
@@ -517,7 +556,7 @@ export type ListFilesResponse = Message<"files.v1.ListFilesResponse"> & {
  * Use `create(ListFilesResponseSchema)` to create a new message.
  */
 export const ListFilesResponseSchema: GenMessage<ListFilesResponse> = /*@__PURE__*/
-  messageDesc(file_files_v1_files, 14);
+  messageDesc(file_files_v1_files, 15);
 
 /**
  * Reads one file's info.
@@ -545,7 +584,7 @@ export type GetFileRequest = Message<"files.v1.GetFileRequest"> & {
  * Use `create(GetFileRequestSchema)` to create a new message.
  */
 export const GetFileRequestSchema: GenMessage<GetFileRequest> = /*@__PURE__*/
-  messageDesc(file_files_v1_files, 15);
+  messageDesc(file_files_v1_files, 16);
 
 /**
  * The file that was read.
@@ -566,7 +605,7 @@ export type GetFileResponse = Message<"files.v1.GetFileResponse"> & {
  * Use `create(GetFileResponseSchema)` to create a new message.
  */
 export const GetFileResponseSchema: GenMessage<GetFileResponse> = /*@__PURE__*/
-  messageDesc(file_files_v1_files, 16);
+  messageDesc(file_files_v1_files, 17);
 
 /**
  * Deletes a file.
@@ -594,7 +633,7 @@ export type DeleteFileRequest = Message<"files.v1.DeleteFileRequest"> & {
  * Use `create(DeleteFileRequestSchema)` to create a new message.
  */
 export const DeleteFileRequestSchema: GenMessage<DeleteFileRequest> = /*@__PURE__*/
-  messageDesc(file_files_v1_files, 17);
+  messageDesc(file_files_v1_files, 18);
 
 /**
  * The file that was deleted.
@@ -615,7 +654,7 @@ export type DeleteFileResponse = Message<"files.v1.DeleteFileResponse"> & {
  * Use `create(DeleteFileResponseSchema)` to create a new message.
  */
 export const DeleteFileResponseSchema: GenMessage<DeleteFileResponse> = /*@__PURE__*/
-  messageDesc(file_files_v1_files, 18);
+  messageDesc(file_files_v1_files, 19);
 
 /**
  * Downloads a file's content.
@@ -657,7 +696,7 @@ export type DownloadFileRequest = Message<"files.v1.DownloadFileRequest"> & {
  * Use `create(DownloadFileRequestSchema)` to create a new message.
  */
 export const DownloadFileRequestSchema: GenMessage<DownloadFileRequest> = /*@__PURE__*/
-  messageDesc(file_files_v1_files, 19);
+  messageDesc(file_files_v1_files, 20);
 
 /**
  * One message of a download stream: the first carries the info, the following ones the content.
@@ -694,7 +733,7 @@ export type DownloadFileResponse = Message<"files.v1.DownloadFileResponse"> & {
  * Use `create(DownloadFileResponseSchema)` to create a new message.
  */
 export const DownloadFileResponseSchema: GenMessage<DownloadFileResponse> = /*@__PURE__*/
-  messageDesc(file_files_v1_files, 20);
+  messageDesc(file_files_v1_files, 21);
 
 /**
  * FilesService stores files under a bucket and a key. Content arrives through an upload session,

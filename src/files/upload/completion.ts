@@ -9,6 +9,7 @@ import type { Sql } from "../../store/postgres/database.js";
 import { completeUpload, findFileByBlob, type FileRow } from "../../store/postgres/file-rows.js";
 import { discardSession, findSession, type SessionRow } from "../../store/postgres/upload-sessions.js";
 import type { Logger } from "../../log.js";
+import { ErrorReason, errorWithReason } from "../error-reasons.js";
 import { removeContent, type RemovalQueue } from "../content-removal.js";
 import type { HashCache, RunningSha256 } from "../content-hash.js";
 import { lockLost, sessionNotFound, withOffset } from "./upload-errors.js";
@@ -97,9 +98,10 @@ export async function answerCompleted(
   for (let message: UploadContentRequest | undefined = first; message; ) {
     if (message.data.byteLength > 0) {
       throw withOffset(
-        new ConnectError(
+        errorWithReason(
           `upload session ${session.id} is complete: all ${session.size} bytes were committed and became file ${session.bucket}/${session.key}; nothing of this request was kept`,
           Code.FailedPrecondition,
+          ErrorReason.UPLOAD_COMPLETE,
         ),
         session.committedOffset,
       );

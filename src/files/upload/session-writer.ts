@@ -14,8 +14,9 @@
  * written past the committed offset. Bytes are always fsynced before the offset that counts them
  * is stored, and the offset only moves by compare-and-set while this writer holds the lock.
  */
-import type { ConnectError } from "@connectrpc/connect";
-import type { UploadContentRequest } from "../../../gen/files/v1/files_pb.js";
+import { createHash, type Hash } from "node:crypto";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { RequestChecksum, UploadContentRequest } from "../../../gen/files/v1/files_pb.js";
 import type { Logger } from "../../log.js";
 import type { BlobAppender } from "../../store/blobs/blob-store.js";
 import type { Sql } from "../../store/postgres/database.js";
@@ -25,6 +26,7 @@ import {
   lockLost,
   offsetMismatch,
   pastDeclaredSize,
+  requestChecksumMismatch,
   sessionEndedDuringUpload,
   uploadIdChanged,
 } from "./upload-errors.js";
@@ -32,6 +34,9 @@ import { WriteBehind } from "./write-behind.js";
 
 // How many checkpoints' worth a writer may receive while one is still being made durable.
 const checkpointsAhead = 3;
+
+// The checksums a request may come with, and their digests' lengths.
+const checksumLengths: Readonly<Record<string, number>> = { sha256: 32, sha1: 20, md5: 16 };
 
 /** An offset to commit, and the running hash's saved state there (null where none is saved). */
 interface CommitPoint {
@@ -87,6 +92,13 @@ export class SessionWriter {
   #checkpointFailure: { error: unknown } | undefined;
   /** Where the next checkpoint goes (see #checkpointAfter). */
   #nextCheckpoint: number;
+  /** Whether the next message is the request's first. */
+  #first = true;
+  /**
+   * The request's own checksum, when it came with one: then it is all or nothing, so no checkpoint
+   * commits any of it before its end has been checked.
+   */
+  #checked: { checksum: RequestChecksum; hash: Hash } | undefined;
 
   /** A writer of `session` at its committed offset, whose content so far hashes to `hash`. */
   constructor(deps: WriterDeps, session: SessionRow, appender: BlobAppender, hash: RunningSha256, lease: WriterLease) {
@@ -129,6 +141,11 @@ export class SessionWriter {
       await this.#refuse();
       throw refusal;
     }
+    if (this.#first && message.checksum) {
+      this.#checked = { checksum: message.checksum, hash: createHash(message.checksum.algorithm) };
+      this.#nextCheckpoint = Number.POSITIVE_INFINITY;
+    }
+    this.#first = false;
     await this.#guard(async () => {
       for (let data = message.data; data.byteLength > 0; ) {
         this.#checkLease();
@@ -137,6 +154,7 @@ export class SessionWriter {
         const piece = room > 0 && room < data.byteLength ? data.subarray(0, room) : data;
         const pending = this.#writes.write(piece);
         this.#hash.update(piece);
+        this.#checked?.hash.update(piece);
         this.#written += piece.byteLength;
         await pending;
         await this.#checkpoint();
@@ -145,9 +163,19 @@ export class SessionWriter {
     });
   }
 
-  /** The request ended: commits everything written. */
+  /**
+   * The request ended: commits everything written — unless the request's content does not match
+   * its checksum, which refuses it whole (throwing the client's error).
+   */
   async finish(): Promise<SessionRow> {
     this.#expect("receiving");
+    if (this.#checked) {
+      const { checksum, hash } = this.#checked;
+      if (!hash.digest().equals(checksum.digest)) {
+        await this.#refuse();
+        throw requestChecksumMismatch(checksum.algorithm, this.start);
+      }
+    }
     await this.#guard(() => this.#commit());
     this.#state = "finished";
     if (this.#written < this.#session.size)
@@ -155,9 +183,18 @@ export class SessionWriter {
     return this.#session;
   }
 
-  /** The client went away: commits what arrived, so the upload resumes from there (best effort). */
+  /**
+   * The client went away: commits what arrived, so the upload resumes from there (best effort). A
+   * request with a checksum keeps nothing instead: what arrived cannot be checked.
+   */
   async interrupt(): Promise<void> {
     if (this.#state !== "receiving") return;
+    if (this.#checked) {
+      await this.#refuse().catch((err: unknown) => {
+        this.#deps.log.warn("could not undo an interrupted upload request", { uploadId: this.#session.id, err: err });
+      });
+      return;
+    }
     this.#state = "interrupted";
     try {
       await this.#commit();
@@ -194,6 +231,21 @@ export class SessionWriter {
   #check(message: UploadContentRequest): Error | undefined {
     const id = this.#session.id;
     if (message.uploadId !== "" && message.uploadId !== id) return uploadIdChanged(id, message.uploadId);
+    if (message.checksum) {
+      if (!this.#first) return new ConnectError("a request's checksum goes on its first message", Code.InvalidArgument);
+      const { algorithm, digest } = message.checksum;
+      const length = Object.hasOwn(checksumLengths, algorithm) ? checksumLengths[algorithm] : undefined;
+      if (length === undefined)
+        return new ConnectError(
+          `checksum algorithm ${JSON.stringify(algorithm)} is not supported: use ${Object.keys(checksumLengths).join(", ")}`,
+          Code.InvalidArgument,
+        );
+      if (digest.byteLength !== length)
+        return new ConnectError(
+          `a ${algorithm} checksum has ${length} bytes, not ${digest.byteLength}`,
+          Code.InvalidArgument,
+        );
+    }
     if (message.offset !== undefined && message.offset !== BigInt(this.#written))
       return offsetMismatch(message.offset, this.#written, this.start);
     if (this.#written + message.data.byteLength > this.#session.size)

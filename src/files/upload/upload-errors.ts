@@ -23,9 +23,10 @@ export function sessionNotFound(uploadId: string): ConnectError {
 /** Another request holds the session's lock. */
 export function sessionBusy(uploadId: string, committedOffset: number): ConnectError {
   return withOffset(
-    new ConnectError(
+    errorWithReason(
       `upload session ${uploadId} is being written by another request; retry once it ends`,
       Code.Aborted,
+      ErrorReason.UPLOAD_SESSION_BUSY,
     ),
     committedOffset,
   );
@@ -58,9 +59,10 @@ export function uploadIdChanged(uploadId: string, named: string): ConnectError {
 /** A message's offset precondition does not hold; the request is refused whole. */
 export function offsetMismatch(offset: bigint, expected: number, committedOffset: number): ConnectError {
   return withOffset(
-    new ConnectError(
+    errorWithReason(
       `offset ${offset} does not match the upload's offset ${expected}; nothing of this request was kept: resume from offset ${committedOffset}`,
       Code.Aborted,
+      ErrorReason.UPLOAD_OFFSET_MISMATCH,
     ),
     committedOffset,
   );
@@ -81,4 +83,16 @@ export function pastDeclaredSize(size: number, committedOffset: number): Connect
 /** The client went away mid-stream (its socket error is the cause, never the database's). */
 export function clientWentAway(cause: unknown): ConnectError {
   return new ConnectError("the client went away during the upload", Code.Canceled, undefined, undefined, cause);
+}
+
+/** A request's content does not match the checksum it came with; the request is refused whole. */
+export function requestChecksumMismatch(algorithm: string, committedOffset: number): ConnectError {
+  return withOffset(
+    errorWithReason(
+      `the request's content does not match its ${algorithm} checksum; nothing of this request was kept: send it again from offset ${committedOffset}`,
+      Code.DataLoss,
+      ErrorReason.REQUEST_CHECKSUM_MISMATCH,
+    ),
+    committedOffset,
+  );
 }

@@ -70,6 +70,8 @@ test("gen/openapi.json describes every route of the contract, with the proto com
     "path:upload_id",
     "header:Upload-Offset",
     "query:offset",
+    "query:checksum.algorithm",
+    "query:checksum.digest",
   ]);
   expect(Object.keys(upload.requestBody!.content)).toEqual(["application/octet-stream"]);
   expect(Object.keys(doc.paths["/v1/files/{bucket}/{key}:content"].get.responses)).toEqual([
