@@ -1,7 +1,7 @@
 /**
  * google.api.HttpRule path templates: parsing, and matching one request path against one template.
  *
- *   Template = "/" Segments [ Verb ] ;
+ *   Template = "/" | "/" Segments [ Verb ] ;                  (a lone "/" is the root)
  *   Segments = Segment { "/" Segment } ;
  *   Segment  = "*" | "**" | LITERAL | Variable | LITERAL Variable ;   (the last one: our extension)
  *   Variable = "{" FieldPath [ "=" Segments ] "}" ;
@@ -54,6 +54,8 @@ export function parsePathTemplate(source: string): PathTemplate {
     throw new PathTemplateError(source, problem);
   };
   if (!source.startsWith("/")) fail('it must start with "/"');
+  // The root: no segments at all (upstream's RootPATH case); "/:verb" is still refused below.
+  if (source === "/") return { source, segments: [], verb: undefined, variables: [], multiSegment: [] };
   let body = source.slice(1);
   let verb: string | undefined;
   // A verb is a ":" and a literal at the very end, outside any variable; a colon followed by a
@@ -140,6 +142,8 @@ function parseSegments(
       for (const s of sub) out.push({ ...s, variable: index, ...(s.kind === "single" ? { prefix } : {}) });
     } else {
       if (!literalPattern.test(part)) fail(`segment ${JSON.stringify(part)} is not a literal`);
+      // A colon starts the verb; only a literal prefix of our extension (`session:{id}`) holds one.
+      if (part.includes(":")) fail(`segment ${JSON.stringify(part)}: a colon may only start the verb`);
       out.push({ kind: "literal", value: part });
     }
   }
@@ -155,6 +159,8 @@ export type Bindings = Map<string, string>;
  */
 export function matchPathTemplate(template: PathTemplate, rawSegments: readonly string[]): Bindings | undefined {
   const { segments } = template;
+  // The root template matches the path "/" (one empty raw segment) and nothing else.
+  if (segments.length === 0) return rawSegments.length === 1 && rawSegments[0] === "" ? new Map() : undefined;
   const last = segments[segments.length - 1];
   const multi = last?.kind === "multi";
   if (multi ? rawSegments.length < segments.length : rawSegments.length !== segments.length) return undefined;

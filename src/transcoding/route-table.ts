@@ -6,7 +6,8 @@
  * when some route declares it (so "shiba.jpg:content" downloads, but "cat.jpg" is just a key);
  * among matching templates the most specific wins, segment by segment (a literal before a literal
  * prefix with a variable before a variable before "**"). A path that matches with another HTTP
- * method answers 405 with those methods in Allow; a path that matches nothing answers 404.
+ * method answers 405 with those methods in Allow; a path that matches nothing answers 404. Two
+ * routes that no path could tell apart are refused when the table is built.
  */
 import { getOption, hasOption, type DescField, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
 import { http } from "../../gen/google/api/annotations_pb.js";
@@ -66,8 +67,30 @@ export function createRouteTable(methods: Iterable<DescMethod>): RouteTable {
     const restOptions = hasOption(method, rest) ? getOption(method, rest) : undefined;
     for (const binding of [rule, ...rule.additionalBindings]) routes.push(compileRule(method, binding, restOptions));
   }
+  refuseDuplicates(routes);
   const verbs = new Set(routes.flatMap((r) => (r.template.verb ? [r.template.verb] : [])));
   return { routes, match: (httpMethod, rawPath) => matchRoute(routes, verbs, httpMethod.toUpperCase(), rawPath) };
+}
+
+/**
+ * Two routes of one HTTP method whose templates match the same paths (variable names aside) can't
+ * be told apart; rather than let the first silently win, the table is refused (upstream answers
+ * such a path with no route at all).
+ */
+function refuseDuplicates(routes: readonly Route[]): void {
+  const seen = new Map<string, Route>();
+  for (const route of routes) {
+    const { segments, verb } = route.template;
+    const shape = segments.map((s) => (s.kind === "literal" ? s.value : s.kind === "multi" ? "**" : `${s.prefix}*`));
+    const key = `${route.httpMethod} /${shape.join("/")}${verb === undefined ? "" : `:${verb}`}`;
+    const first = seen.get(key);
+    if (first)
+      throw new RouteError(
+        route.method,
+        `${key} is also the route of ${first.method.parent.typeName}.${first.method.name}`,
+      );
+    seen.set(key, route);
+  }
 }
 
 function compileRule(method: DescMethod, rule: HttpRule, restOptions: RestOptions | undefined): Route {
@@ -99,6 +122,8 @@ function compileRule(method: DescMethod, rule: HttpRule, restOptions: RestOption
     if (leaf.fieldKind !== "scalar" && leaf.fieldKind !== "enum")
       fail(`path variable ${variable.join(".")} must be a scalar field`);
   }
+  // HttpRule: "the referred field must be present at the top-level of the request message type".
+  if (rule.body.includes(".")) fail(`body ${rule.body} must name a top-level field of the request`);
   if (rule.body !== "" && rule.body !== "*") route.bodyField = check(method.input, rule.body, "body").at(-1);
   if (rule.responseBody !== "")
     route.responseBodyField = check(method.output, rule.responseBody, "response_body").at(-1);
