@@ -1,6 +1,7 @@
 /**
  * A real browser (Debian's Chromium, headless, driven by puppeteer-core) on a page served from
- * another origin, using @connectrpc/connect-web over Connect and gRPC-Web and uploading with fetch:
+ * another origin, using @connectrpc/connect-web over Connect and gRPC-Web, uploading with fetch
+ * and with tus-js-client:
  * it works with the page's origin allowed, and fails with CORS off. Where Chromium is missing the
  * test says so loudly (and fails where REQUIRE_BROWSER_TESTS is set: `.ci/run` installs it).
  */
@@ -69,14 +70,14 @@ if (!hasChromium && !process.env.REQUIRE_BROWSER_TESTS)
       await page.goto(`${pageOrigin}/?api=${encodeURIComponent(t.baseUrl)}&key=${key}`);
       await page.waitForFunction("globalThis.results !== undefined");
       return (await page.evaluate("globalThis.results")) as
-        | { ok: true; runs: Record<string, unknown>[] }
+        | { ok: true; runs: Record<string, unknown>[]; tus: Record<string, unknown> }
         | { ok: false; error: string };
     } finally {
       await page.close();
     }
   }
 
-  test("with the page's origin allowed: Connect and gRPC-Web calls, a download stream and a fetch upload work", async () => {
+  test("with the page's origin allowed: Connect and gRPC-Web calls, a download stream, a fetch upload and a tus upload work", async () => {
     const t = await startTestApp({ "cors-allowed-origins": pageOrigin, "api-keys": `${key}:rw:*` });
     try {
       const result = await runPage(t);
@@ -92,6 +93,12 @@ if (!hasChromium && !process.env.REQUIRE_BROWSER_TESTS)
           downloaded: text,
         });
       }
+      // tus-js-client's browser build, from the same other origin: a Blob in chunks, the file whole.
+      expect(result.tus).toEqual({
+        url: expect.stringMatching(new RegExp(`^${t.baseUrl}/tus/[0-9a-f-]{36}$`)),
+        bytes: 50_000,
+        sameSha256: true,
+      });
     } finally {
       await t.close();
     }

@@ -1,10 +1,12 @@
 /**
  * The script of the page the browser test serves from another origin (bundled by esbuild for the
- * browser): connect-web over its Connect and gRPC-Web transports, and an upload with fetch to the
- * session's url, as a browser application would do it. Its outcome is left in `results`.
+ * browser): connect-web over its Connect and gRPC-Web transports, an upload with fetch to the
+ * session's url, and a resumable upload with tus-js-client (its browser build), as a browser
+ * application would do them. Its outcome is left in `results`.
  */
 import { createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
+import * as tus from "tus-js-client";
 import { FilesService } from "../../../gen/files/v1/files_pb.js";
 
 // The page's own URL says where the API is and which key to use.
@@ -42,10 +44,34 @@ async function run(name: string, transport: Transport) {
   };
 }
 
+/** A Blob uploaded with tus-js-client in chunks; then the file's SHA-256 compared with the browser's own. */
+async function runTus() {
+  const bytes = crypto.getRandomValues(new Uint8Array(50_000));
+  const url = await new Promise<string>((resolve, reject) => {
+    const upload: tus.Upload = new tus.Upload(new Blob([bytes]), {
+      endpoint: `${api}/tus/`,
+      headers: { authorization },
+      chunkSize: 16 * 1024,
+      retryDelays: [],
+      metadata: { bucket: "browser", filename: "tus.bin", filetype: "application/octet-stream" },
+      onSuccess: () => resolve(upload.url!),
+      onError: reject,
+    });
+    upload.start();
+  });
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  const sha256 = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  const files = createClient(FilesService, createConnectTransport({ baseUrl: api }));
+  const { file } = await files.getFile({ bucket: "browser", key: "tus.bin" }, { headers: { authorization } });
+  return { url, bytes: Number(file!.bytes), sameSha256: file!.sha256 === sha256 };
+}
+
 page.results = Promise.all([
   run("connect", createConnectTransport({ baseUrl: api })),
   run("grpc-web", createGrpcWebTransport({ baseUrl: api })),
-]).then(
-  (runs) => ({ ok: true, runs }),
-  (err: unknown) => ({ ok: false, error: String(err) }),
-);
+])
+  .then(async (runs) => ({ runs, tus: await runTus() }))
+  .then(
+    ({ runs, tus }) => ({ ok: true, runs, tus }),
+    (err: unknown) => ({ ok: false, error: String(err) }),
+  );
