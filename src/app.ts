@@ -18,6 +18,7 @@ import { withReflection } from "./reflection/server-reflection.js";
 import { withCors } from "./rpc/cors.js";
 import type { ResumableOptions } from "./resumable/http-exchange.js";
 import { createTusHandler } from "./resumable/tus/tus-handler.js";
+import { createDraftHandler } from "./resumable/ietf-draft/draft-handler.js";
 import { createRemovalQueue } from "./files/content-removal.js";
 import { ErrorReason } from "./files/error-reasons.js";
 import { filesRoutes } from "./files/files-service.js";
@@ -205,6 +206,8 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
         [ErrorReason.FILE_TOO_LARGE]: 413,
         [ErrorReason.CONTENT_PAST_DECLARED_SIZE]: 413,
         [ErrorReason.STORAGE_FULL]: 507,
+        // The client's content was wrong: not a server fault (DATA_LOSS alone would be 500).
+        [ErrorReason.REQUEST_CHECKSUM_MISMATCH]: 400,
       },
     });
     // The resumable-upload protocols call the same methods in process, as REST does.
@@ -217,13 +220,14 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       checkBeforeBody: checkBeforeBody(protocol),
     });
     const tus = createTusHandler(resumable("tus"));
+    const draft = createDraftHandler(resumable("resumable-draft"));
     const handler = createRpcHandler({
       handlers,
       contextValues,
       log,
       checkBeforeBody: checkBeforeBody(),
       bodyLimits,
-      fallback: (req, res) => healthz(req, res) || tus(req, res) || rest.handle(req, res),
+      fallback: (req, res) => healthz(req, res) || tus(req, res) || draft(req, res) || rest.handle(req, res),
     });
     const server = createServer({
       // Browsers' preflights are answered before anything else runs (no key, no database).

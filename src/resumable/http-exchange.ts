@@ -46,7 +46,7 @@ export function serveExchange(
   req: NodeRequest,
   res: NodeResponse,
   serve: (exchange: Exchange) => Promise<void>,
-  fail: (exchange: Exchange, err: ConnectError) => void,
+  fail: (exchange: Exchange, reason: unknown) => void,
 ): void {
   const abort = new AbortController();
   res.once("close", () => {
@@ -61,12 +61,11 @@ export function serveExchange(
     header: (name) => header(req, name),
   };
   serve(exchange).catch((reason: unknown) => {
-    const err = ConnectError.from(reason);
     if (res.headersSent) {
       if (!res.writableEnded) abortResponse(res);
       return;
     }
-    fail(exchange, err);
+    fail(exchange, reason);
   });
 }
 

@@ -33,14 +33,18 @@ export interface SessionCalls {
   get(uploadId: string): Promise<UploadSession>;
   cancel(uploadId: string): Promise<UploadSession>;
   /**
-   * Appends the request's body at `offset` (refused whole when it is not the committed offset),
-   * all or nothing when a checksum of the body is given; answers the session after it.
+   * Appends the request's body at `offset` (refused whole when it is not the committed offset);
+   * answers the session after it (with its file once complete).
    */
-  append(
-    uploadId: string,
-    offset: number,
-    checksum?: MessageInitShape<typeof RequestChecksumSchema>,
-  ): Promise<UploadSession>;
+  append(uploadId: string, offset: number, options?: AppendOptions): Promise<UploadSession>;
+}
+
+/** How an append is made (UploadContentRequest's fields of the same names). */
+export interface AppendOptions {
+  /** A checksum of the body: the append is then all or nothing. */
+  checksum?: MessageInitShape<typeof RequestChecksumSchema>;
+  /** Reaching the declared size does not complete the upload; a later append does. */
+  deferCompletion?: boolean;
 }
 
 /** What session calls are made with. */
@@ -85,10 +89,10 @@ export function createSessionCalls(
     create: (request) => unary(method(FilesService.method.createUploadSession), request),
     get: (uploadId) => unary(method(FilesService.method.getUploadSession), { uploadId }),
     cancel: (uploadId) => unary(method(FilesService.method.cancelUploadSession), { uploadId }),
-    async append(uploadId, offset, checksum) {
+    async append(uploadId, offset, { checksum, deferCompletion = false } = {}) {
       const target = method(FilesService.method.uploadContent);
       const body = limitRequestBody(bodyChunks(req), "streamed", options.bodyLimits);
-      const first = create(UploadContentRequestSchema, { uploadId, offset: BigInt(offset), checksum });
+      const first = create(UploadContentRequestSchema, { uploadId, offset: BigInt(offset), checksum, deferCompletion });
       for await (const answer of target.call(uploadMessages(first, body, options.pieceBytes), init))
         return sessionOf(target, answer);
       throw new ConnectError(`${target.method.name} answered no message`, Code.Internal);

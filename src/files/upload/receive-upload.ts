@@ -74,7 +74,7 @@ export async function receiveUpload(
       try {
         await receive(writer, first.value, messages);
         const committed = await writer.finish();
-        if (committed.committedOffset < committed.size) return { session: committed };
+        if (committed.committedOffset < committed.size || first.value.deferCompletion) return { session: committed };
         return await completeFullUpload(deps, committed, writer.hash, lease);
       } finally {
         // Never leave a write or an fsync running on a handle that is about to close.

@@ -178,8 +178,8 @@ export class SessionWriter {
     }
     await this.#guard(() => this.#commit());
     this.#state = "finished";
-    if (this.#written < this.#session.size)
-      this.#deps.hashes.put(this.#session.id, { hash: this.#hash, offset: this.#written });
+    // Kept for the next request (a completion deferred to it too); completing drops it.
+    this.#deps.hashes.put(this.#session.id, { hash: this.#hash, offset: this.#written });
     return this.#session;
   }
 

@@ -167,7 +167,7 @@ function append(exchange: Exchange, id: string, offset: number): Promise<UploadS
       Code.InvalidArgument,
       415,
     );
-  return exchange.calls.append(id, offset, checksumOf(exchange.header("upload-checksum")));
+  return exchange.calls.append(id, offset, { checksum: checksumOf(exchange.header("upload-checksum")) });
 }
 
 /** Upload-Checksum: `<algorithm> <base64 digest>`. */
@@ -201,8 +201,9 @@ function answer(exchange: Exchange, status: number, headers: Record<string, stri
 }
 
 /** An error as tus servers send one: its status, and what was wrong as plain text. */
-function fail(exchange: Exchange, err: ConnectError): void {
+function fail(exchange: Exchange, reason: unknown): void {
   const { req, res } = exchange;
+  const err = ConnectError.from(reason);
   const status = httpStatusOf(err, statusForReason);
   const headers: Record<string, string> = { "tus-resumable": version, "content-type": "text/plain; charset=utf-8" };
   if (status === 412) headers["tus-version"] = version;

@@ -72,6 +72,7 @@ test("gen/openapi.json describes every route of the contract, with the proto com
     "query:offset",
     "query:checksum.algorithm",
     "query:checksum.digest",
+    "query:defer_completion",
   ]);
   expect(Object.keys(upload.requestBody!.content)).toEqual(["application/octet-stream"]);
   expect(Object.keys(doc.paths["/v1/files/{bucket}/{key}:content"].get.responses)).toEqual([
