@@ -22,6 +22,7 @@ const serviceRequestHeaders = [
   "Upload-Complete",
   "Upload-Draft-Interop-Version",
   "Tus-Resumable",
+  "X-HTTP-Method-Override",
   "Content-Disposition",
   "X-Requested-With",
 ];

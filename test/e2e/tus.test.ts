@@ -6,6 +6,7 @@
  * own refusals are checked with plain requests.
  */
 import { createHash } from "node:crypto";
+import http2 from "node:http2";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -272,4 +273,57 @@ describe("the protocol's own answers", () => {
     ]).toEqual([200, "0", "10", "no-store"]);
     expect(head.headers.get("upload-metadata")).toContain(`key ${Buffer.from("edge.bin").toString("base64")}`);
   });
+});
+
+test("an empty file: tus-js-client sends only the creation, and the file exists", async () => {
+  const { done } = upload(Buffer.alloc(0), "empty.txt");
+  await done;
+  expect((await rest("/v1/files/tus/empty.txt")).json).toMatchObject({ bytes: 0, sha256: sha256(Buffer.alloc(0)) });
+});
+
+test("over h2c: a creation without a body creates the upload (no body is expected), and a PATCH completes it", async () => {
+  const session = http2.connect(base);
+  const request = (headers: http2.OutgoingHttpHeaders, body?: Buffer) =>
+    new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+      const stream = session.request({ ...auth, "tus-resumable": "1.0.0", ...headers }, { endStream: !body });
+      stream.on("response", resolve).on("error", reject);
+      stream.resume();
+      if (body) stream.end(body);
+    });
+  try {
+    const meta = `bucket ${Buffer.from("tus").toString("base64")},filename ${Buffer.from("h2c.bin").toString("base64")}`;
+    const created = await request({
+      ":method": "POST",
+      ":path": "/tus/",
+      "upload-length": "5",
+      "upload-metadata": meta,
+    });
+    expect(created[":status"]).toBe(201);
+    const path = new URL(String(created.location)).pathname;
+    const patched = await request(
+      { ":method": "PATCH", ":path": path, "upload-offset": "0", "content-type": "application/offset+octet-stream" },
+      Buffer.from("hello"),
+    );
+    expect([patched[":status"], patched["upload-offset"]]).toEqual([204, "5"]);
+  } finally {
+    session.close();
+  }
+  expect((await rest("/v1/files/tus/h2c.bin")).json).toMatchObject({ sha256: sha256(Buffer.from("hello")) });
+});
+
+test("a creation whose first bytes are refused before anything is read leaves no session behind", async () => {
+  const before = await db.sql`select count(*)::int as n from upload_sessions`;
+  const res = await fetch(endpoint, {
+    method: "POST",
+    headers: {
+      ...auth,
+      "tus-resumable": "1.0.0",
+      "upload-length": "5",
+      "upload-metadata": `bucket ${Buffer.from("tus").toString("base64")},filename eA==`,
+      "content-type": "text/plain",
+    },
+    body: Buffer.from("hello"),
+  });
+  expect(res.status).toBe(415);
+  expect(await db.sql`select count(*)::int as n from upload_sessions`).toEqual(before);
 });

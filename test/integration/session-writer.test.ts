@@ -370,6 +370,16 @@ describe("a request with its own checksum (all or nothing)", () => {
     },
   );
 
+  test("a long one keeps its session alive at each checkpoint, without moving the offset", async () => {
+    const { session, writer } = await startedAt10();
+    await db.sql`update upload_sessions set expires_at = now() + interval '10 seconds' where id = ${session.id}`;
+    const data = content(40 * KiB);
+    await writer.append(message(data, { checksum: checksum(data) as never }));
+    const [row] = await db.sql`select committed_offset, expires_at > now() + interval '1000 seconds' as extended
+                                 from upload_sessions where id = ${session.id}`;
+    expect([Number(row.committedOffset), row.extended]).toEqual([10, true]);
+  });
+
   test("a mismatch keeps nothing: DATA_LOSS with the offset to send it again from, the bytes cut off, the hash as before", async () => {
     const { session, firstBytes, writer, disk } = await startedAt10();
     const data = content(40 * KiB);

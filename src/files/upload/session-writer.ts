@@ -141,10 +141,8 @@ export class SessionWriter {
       await this.#refuse();
       throw refusal;
     }
-    if (this.#first && message.checksum) {
+    if (this.#first && message.checksum)
       this.#checked = { checksum: message.checksum, hash: createHash(message.checksum.algorithm) };
-      this.#nextCheckpoint = Number.POSITIVE_INFINITY;
-    }
     this.#first = false;
     await this.#guard(async () => {
       for (let data = message.data; data.byteLength > 0; ) {
@@ -310,6 +308,7 @@ export class SessionWriter {
    */
   async #checkpoint(): Promise<void> {
     if (this.#written < this.#nextCheckpoint) return;
+    if (this.#checked) return this.#keepAlive();
     const at: CommitPoint = { target: this.#written, hashState: this.#hash.save() ?? null };
     this.#nextCheckpoint = this.#checkpointAfter(this.#written);
     if (this.#checkpointing) {
@@ -328,6 +327,21 @@ export class SessionWriter {
         this.#checkpointFailure ??= { error };
       },
     );
+  }
+
+  /**
+   * A checkpoint of a request with a checksum: nothing of it may count before its end is checked,
+   * but the session must not expire under a long request, so its life is extended at the offset it
+   * has (and with the hash state saved there).
+   */
+  async #keepAlive(): Promise<void> {
+    this.#nextCheckpoint = this.#checkpointAfter(this.#written);
+    this.#checkLease();
+    const { sql, sessionTtlSeconds } = this.#deps;
+    const { id, writerEpoch, committedOffset, hashState } = this.#session;
+    const kept = await moveOffset(sql, id, writerEpoch, committedOffset, committedOffset, sessionTtlSeconds, hashState);
+    if (!kept) throw await this.#whyNotMoved();
+    this.#session = kept;
   }
 
   /**

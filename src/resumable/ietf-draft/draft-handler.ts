@@ -17,6 +17,8 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { FileSchema, FilesService, type UploadSession } from "../../../gen/files/v1/files_pb.js";
+import { ErrorInfoSchema } from "../../../gen/google/rpc/error_details_pb.js";
+import { ErrorReason } from "../../files/error-reasons.js";
 import { abortResponse, messageToRestJson, stringifyRestJson } from "../../transcoding/index.js";
 import type { NodeRequest, NodeResponse } from "../../transcoding/index.js";
 import { type Exchange, type ResumableOptions, serveExchange } from "../http-exchange.js";
@@ -61,12 +63,11 @@ async function serve(options: ResumableOptions, inFlight: InFlightAppends, excha
   const limit = uploadLimit({ maxSize: options.maxFileSize });
   if (method === "OPTIONS") return answer(exchange, 204, { "accept-patch": partialUpload, "upload-limit": limit });
   if (path.startsWith(uploadPrefix)) {
-    const id = decodeURIComponent(path.slice(uploadPrefix.length));
-    // A newer request on the upload ends the one still running on it, so that it sees its offset.
-    if (method === "HEAD" || method === "PATCH" || method === "DELETE") await inFlight.settle(id);
-    if (method === "HEAD") return head(options, exchange, id);
+    const id = pathPart(path.slice(uploadPrefix.length), Code.NotFound);
+    if (method === "HEAD") return head(options, inFlight, exchange, id);
     if (method === "PATCH") return append(options, inFlight, exchange, id);
     if (method === "DELETE") {
+      // A request still writing the upload fails its next commit; its content goes with the session.
       await exchange.calls.cancel(id);
       return answer(exchange, 204, {});
     }
@@ -75,8 +76,8 @@ async function serve(options: ResumableOptions, inFlight: InFlightAppends, excha
   if (method !== "POST") throw notAllowed(method, "POST, OPTIONS");
   const slash = path.indexOf("/", draftPath.length);
   if (slash < 0) throw new ConnectError(`${path}: name the file as /resumable/{bucket}/{key}`, Code.NotFound);
-  const bucket = decodeURIComponent(path.slice(draftPath.length, slash));
-  const key = decodeURIComponent(path.slice(slash + 1));
+  const bucket = pathPart(path.slice(draftPath.length, slash), Code.InvalidArgument);
+  const key = pathPart(path.slice(slash + 1), Code.InvalidArgument);
   return create(options, inFlight, exchange, bucket, key, limit);
 }
 
@@ -129,8 +130,14 @@ async function create(
   return finalAnswer(exchange, after, complete, 201);
 }
 
-async function head(options: ResumableOptions, exchange: Exchange, id: string) {
-  const session = await exchange.calls.get(id);
+async function head(options: ResumableOptions, inFlight: InFlightAppends, exchange: Exchange, id: string) {
+  let session = await exchange.calls.get(id);
+  // A request still appending on this server (its client may be gone unnoticed) is ended first, so
+  // that the offset answered is final — by a caller who may read the upload, and no one else.
+  if (inFlight.has(id)) {
+    await inFlight.settle(id);
+    session = await exchange.calls.get(id);
+  }
   const maxAgeSeconds = session.complete ? undefined : Number(session.expiresAt) - Date.now() / 1000;
   return answer(exchange, 204, {
     "upload-offset": String(session.offset),
@@ -142,6 +149,10 @@ async function head(options: ResumableOptions, exchange: Exchange, id: string) {
 }
 
 async function append(options: ResumableOptions, inFlight: InFlightAppends, exchange: Exchange, id: string) {
+  options.checkBeforeBody?.(FilesService.method.uploadContent, exchange.header);
+  // The upload's state first (404 before anything else): the length rules are checked before a
+  // byte is written.
+  const session = await exchange.calls.get(id);
   const type = exchange.header("content-type")?.split(";")[0].trim().toLowerCase();
   if (type !== partialUpload) {
     const problem = plainProblem(415, `an append's Content-Type must be ${partialUpload}, not ${type ?? "missing"}`);
@@ -152,9 +163,6 @@ async function append(options: ResumableOptions, inFlight: InFlightAppends, exch
   const complete = booleanField(exchange.header("upload-complete"));
   if (offset === undefined || complete === undefined)
     throw new ProblemAnswer(plainProblem(400, "an append needs Upload-Offset and Upload-Complete (?1 or ?0)"));
-  options.checkBeforeBody?.(FilesService.method.uploadContent, exchange.header);
-  // The upload's state first: the draft's length rules are checked before a byte is written.
-  const session = await exchange.calls.get(id);
   const size = Number(session.size);
   const contentLength = integerField(exchange.header("content-length"));
   const declared = integerField(exchange.header("upload-length"));
@@ -175,13 +183,45 @@ async function append(options: ResumableOptions, inFlight: InFlightAppends, exch
   return finalAnswer(exchange, after, complete, 204);
 }
 
-/** Appends the request's body; the upload completes with it only when the request says `?1`. */
-function appendBody(inFlight: InFlightAppends, exchange: Exchange, id: string, offset: number, complete: boolean) {
-  return inFlight.run(
-    id,
-    () => abortResponse(exchange.res),
-    () => exchange.calls.append(id, offset, { deferCompletion: !complete }),
-  );
+/**
+ * Appends the request's body; the upload completes with it only when the request says `?1`. If
+ * another request on this server still holds the upload (its client may be gone unnoticed), that
+ * one is ended and the append tried once more: the refusal came after the caller's right to write
+ * was checked, and before any of this body was read.
+ */
+async function appendBody(
+  inFlight: InFlightAppends,
+  exchange: Exchange,
+  id: string,
+  offset: number,
+  complete: boolean,
+) {
+  const attempt = () =>
+    inFlight.run(
+      id,
+      () => abortResponse(exchange.res),
+      () => exchange.calls.append(id, offset, { deferCompletion: !complete }),
+    );
+  try {
+    return await attempt();
+  } catch (err) {
+    if (!(isBusy(err) && inFlight.has(id))) throw err;
+    await inFlight.settle(id);
+    return attempt();
+  }
+}
+
+function isBusy(err: unknown): boolean {
+  return err instanceof ConnectError && err.findDetails(ErrorInfoSchema)[0]?.reason === ErrorReason.UPLOAD_SESSION_BUSY;
+}
+
+/** A percent-decoded path segment; one that does not decode is refused with `code`. */
+function pathPart(raw: string, code: Code): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new ConnectError(`${JSON.stringify(raw.slice(0, 80))} is not a valid percent-encoded path`, code);
+  }
 }
 
 /** After an append: the file (200) once complete, else where the upload stands (`incomplete`). */

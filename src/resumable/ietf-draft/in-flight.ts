@@ -1,8 +1,9 @@
 /**
  * The draft's answer to a client that lost its connection mid-request and asks again at once: a
- * new request on an upload first ends the one still running on it (this server may not yet have
- * noticed that its client went away), and waits until what that one received is committed, so
- * that the offset it then answers is final (the draft: never an outdated offset).
+ * new request on an upload ends the one still running on it (this server may not yet have noticed
+ * that its client went away), and waits until what that one received is committed, so that the
+ * offset it then answers is final (the draft: never an outdated offset). Only a caller whose own
+ * request was allowed that far may end another (see draft-handler.ts).
  */
 
 interface Running {
@@ -15,6 +16,8 @@ interface Running {
 export interface InFlightAppends {
   /** Runs `append` as the upload's running request; `cut` ends it when a newer request comes. */
   run<T>(uploadId: string, cut: () => void, append: () => Promise<T>): Promise<T>;
+  /** Whether a request is appending to the upload on this server now. */
+  has(uploadId: string): boolean;
   /** Ends the upload's running request, if any, and waits until it has. */
   settle(uploadId: string): Promise<void>;
 }
@@ -38,6 +41,7 @@ export function createInFlightAppends(): InFlightAppends {
         if (running.get(uploadId) === entry) running.delete(uploadId);
       }
     },
+    has: (uploadId) => running.has(uploadId),
     async settle(uploadId) {
       const entry = running.get(uploadId);
       if (!entry) return;

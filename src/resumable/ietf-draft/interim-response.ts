@@ -16,6 +16,8 @@ export function sendUploadResumptionSupported(res: NodeResponse, headers: Record
     res.stream.additionalHeaders({ ":status": 104, ...headers });
     return true;
   }
+  // HTTP/1.0 has no interim responses (RFC 9110, 15.2).
+  if (res.req.httpVersionMinor === 0) return false;
   const socket = res.socket;
   if (!socket || socket.destroyed) return false;
   const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);

@@ -16,7 +16,7 @@
  * space check need up front) and concatenation (a file is one session, written in order).
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { FilesService, type UploadSession } from "../../../gen/files/v1/files_pb.js";
+import { FilesService } from "../../../gen/files/v1/files_pb.js";
 import { ErrorReason } from "../../files/error-reasons.js";
 import { errorWithHttpStatus } from "../../transcoding/index.js";
 import type { NodeRequest, NodeResponse } from "../../transcoding/index.js";
@@ -66,7 +66,8 @@ export function createTusHandler(options: ResumableOptions): (req: NodeRequest, 
 async function serve(options: ResumableOptions, exchange: Exchange, id: string): Promise<void> {
   const { res } = exchange;
   // Browsers and proxies that cannot send PATCH or DELETE send POST with the method named here.
-  const method = (exchange.header("x-http-method-override") ?? exchange.req.method ?? "GET").toUpperCase();
+  const sent = exchange.req.method ?? "GET";
+  const method = (sent === "POST" ? (exchange.header("x-http-method-override") ?? sent) : sent).toUpperCase();
   if (method === "OPTIONS") {
     res.writeHead(204, {
       "tus-resumable": version,
@@ -113,6 +114,9 @@ async function create(options: ResumableOptions, exchange: Exchange): Promise<vo
     throw err;
   }
   options.checkBeforeBody?.(FilesService.method.createUploadSession, exchange.header);
+  // The first bytes' headers are checked before the session exists, so a refusal leaves none behind.
+  const withUpload = hasBody(exchange);
+  const checksum = withUpload ? appendHeaders(exchange) : undefined;
   const session = await exchange.calls.create({
     bucket: pick(metadata, metadataKeys.bucket),
     key: pick(metadata, metadataKeys.key),
@@ -121,12 +125,13 @@ async function create(options: ResumableOptions, exchange: Exchange): Promise<vo
     sha256: pick(metadata, metadataKeys.sha256),
   });
   const location = `${exchange.baseUrl}${tusPath}${session.id}`;
-  if (!hasBody(exchange)) {
+  // An empty file is complete as created: tus clients send nothing more for one.
+  if (!withUpload && length > 0) {
     answer(exchange, 201, { location, "upload-expires": expiresHeader(session) });
     return;
   }
   try {
-    const after = await append(exchange, session.id, 0);
+    const after = await exchange.calls.append(session.id, 0, { checksum });
     answer(exchange, 201, {
       location,
       "upload-offset": String(after.offset),
@@ -154,12 +159,12 @@ async function patch(options: ResumableOptions, exchange: Exchange, id: string):
   const offset = lengthHeader(exchange, "Upload-Offset", badRequest);
   if (offset === undefined) throw badRequest("Upload-Offset is required");
   options.checkBeforeBody?.(FilesService.method.uploadContent, exchange.header);
-  const session = await append(exchange, id, offset);
+  const session = await exchange.calls.append(id, offset, { checksum: appendHeaders(exchange) });
   answer(exchange, 204, { "upload-offset": String(session.offset), "upload-expires": expiresHeader(session) });
 }
 
-/** Appends the body at `offset`: it must be `application/offset+octet-stream`, its checksum if given. */
-function append(exchange: Exchange, id: string, offset: number): Promise<UploadSession> {
+/** Checks an append's headers: the body is `application/offset+octet-stream`; answers its checksum if given. */
+function appendHeaders(exchange: Exchange) {
   const type = exchange.header("content-type")?.split(";")[0].trim().toLowerCase();
   if (type !== offsetOctetStream)
     throw errorWithHttpStatus(
@@ -167,7 +172,7 @@ function append(exchange: Exchange, id: string, offset: number): Promise<UploadS
       Code.InvalidArgument,
       415,
     );
-  return exchange.calls.append(id, offset, { checksum: checksumOf(exchange.header("upload-checksum")) });
+  return checksumOf(exchange.header("upload-checksum"));
 }
 
 /** Upload-Checksum: `<algorithm> <base64 digest>`. */
@@ -185,9 +190,12 @@ function checksumOf(header: string | undefined) {
 
 /** Whether the request has a body (creation-with-upload). */
 function hasBody(exchange: Exchange): boolean {
+  const { req } = exchange;
   const length = exchange.header("content-length");
   if (length !== undefined) return length.trim() !== "0";
-  return exchange.header("transfer-encoding") !== undefined || exchange.req.httpVersionMajor === 2;
+  // HTTP/2 says whether a body follows by ending the stream with the headers or not.
+  if ("stream" in req) return !req.stream.endAfterHeaders;
+  return exchange.header("transfer-encoding") !== undefined;
 }
 
 /** An answer with tus's headers (no body: every tus answer but an error has none). */
