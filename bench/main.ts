@@ -2,7 +2,7 @@
  * `npm run bench [-- --size 256MiB --only upload --json]`: the service's byte path and metadata
  * calls, each row beside a baseline that does the least the job needs, in one run.
  *
- *   upload/*    baseline (http → file + fsync), tus (@tus/server), REST raw body, gRPC and Connect
+ *   upload/*    baseline (http → file + fsync), tus (@tus/server), the service over tus, REST raw body, gRPC and Connect
  *               client streams: MiB/s
  *   download/*  baseline (http ← fs.createReadStream), REST GET …:content, gRPC DownloadFile,
  *               REST Range bytes=1-: MiB/s

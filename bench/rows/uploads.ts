@@ -50,6 +50,35 @@ const baseline: BenchRow = {
 
 const tusHeaders = { "tus-resumable": "1.0.0" };
 
+/** A tus upload in one PATCH to `endpoint`: answers the upload's id (the last part of its URL). */
+async function uploadOverTus(
+  server: ServerProcess,
+  endpoint: string,
+  content: BenchContent,
+  headers: Record<string, string> = {},
+): Promise<string> {
+  const created = await request(`${server.baseUrl}${endpoint}`, "POST", {
+    ...tusHeaders,
+    ...headers,
+    "upload-length": content.size,
+  });
+  if (created.status !== 201 || !created.headers.location)
+    throw new Error(`tus create answered ${created.status}: ${created.text}`);
+  const location = new URL(created.headers.location, server.baseUrl);
+  const patched = await sendContent(
+    location.href,
+    "PATCH",
+    { ...tusHeaders, "upload-offset": 0, "content-type": "application/offset+octet-stream" },
+    content,
+  );
+  if (patched.status !== 204 || patched.headers["upload-offset"] !== String(content.size)) {
+    throw new Error(
+      `tus PATCH answered ${patched.status}, Upload-Offset ${patched.headers["upload-offset"]}: ${patched.text}`,
+    );
+  }
+  return path.posix.basename(location.pathname);
+}
+
 const tus: BenchRow = {
   id: "upload/tus",
   group: "upload",
@@ -61,30 +90,33 @@ const tus: BenchRow = {
     return withServer(startHelper("tus-server", store), async (server) => {
       let id = "";
       const measurement = await measureUpload(server, content, async () => {
-        const created = await request(`${server.baseUrl}/files`, "POST", {
-          ...tusHeaders,
-          "upload-length": content.size,
-        });
-        if (created.status !== 201 || !created.headers.location)
-          throw new Error(`tus create answered ${created.status}: ${created.text}`);
-        const location = new URL(created.headers.location, server.baseUrl);
-        id = path.posix.basename(location.pathname);
-        const patched = await sendContent(
-          location.href,
-          "PATCH",
-          { ...tusHeaders, "upload-offset": 0, "content-type": "application/offset+octet-stream" },
-          content,
-        );
-        if (patched.status !== 204 || patched.headers["upload-offset"] !== String(content.size)) {
-          throw new Error(
-            `tus PATCH answered ${patched.status}, Upload-Offset ${patched.headers["upload-offset"]}: ${patched.text}`,
-          );
-        }
+        id = await uploadOverTus(server, "/files", content);
       });
       await checkStoredFile(path.join(store, id), content);
       return measurement;
     });
   },
+};
+
+/** The same tus requests to the service's own /tus/ (durable offsets, SHA-256, a file at the end). */
+const serviceTus: BenchRow = {
+  id: "upload/service-tus",
+  group: "upload",
+  label: "upload: the service's tus (HTTP/1.1)",
+  baseline: false,
+  run: ({ content, startService }) =>
+    withServer(startService(), async (server) => {
+      await request(`${server.baseUrl}/v1/files`); // warm-up: first request, first database connections
+      const metadata = `bucket ${Buffer.from("bench").toString("base64")},key ${Buffer.from("upload-tus.bin").toString("base64")}`;
+      const measurement = await measureUpload(server, content, async () => {
+        await uploadOverTus(server, "/tus/", content, { "upload-metadata": metadata });
+      });
+      const file = await request(`${server.baseUrl}/v1/files/bench/upload-tus.bin`);
+      const sha256 = (JSON.parse(file.text) as { sha256?: string }).sha256;
+      if (sha256 !== content.sha256)
+        throw new Error(`tus upload: the service has sha256 ${sha256}, expected ${content.sha256}`);
+      return measurement;
+    }),
 };
 
 const rest: BenchRow = {
@@ -128,4 +160,11 @@ function clientStreamRow(protocol: "grpc" | "connect"): BenchRow {
 }
 
 /** The upload rows, baseline first. */
-export const uploadRows: BenchRow[] = [baseline, tus, rest, clientStreamRow("grpc"), clientStreamRow("connect")];
+export const uploadRows: BenchRow[] = [
+  baseline,
+  tus,
+  serviceTus,
+  rest,
+  clientStreamRow("grpc"),
+  clientStreamRow("connect"),
+];
