@@ -2,8 +2,8 @@
  * A real browser (Debian's Chromium, headless, driven by puppeteer-core) on a page served from
  * another origin, using @connectrpc/connect-web over Connect and gRPC-Web, uploading with fetch
  * and with tus-js-client: it works with the page's origin allowed, and fails with CORS off. Where
- * Chromium is missing the
- * test says so loudly (and fails where REQUIRE_BROWSER_TESTS is set: `.ci/run` installs it).
+ * Chromium is missing the test says so loudly (and fails where REQUIRE_BROWSER_TESTS is set:
+ * `.ci/run` installs it).
  */
 import { existsSync } from "node:fs";
 import http from "node:http";
