@@ -45,11 +45,18 @@ import {
 import { describeContentStore, openContentStore } from "./store/blobs/content-store.js";
 import { startEmbeddedPostgres } from "./dev/embedded-postgres/embedded-postgres.js";
 import { createSessionLocks } from "./store/postgres/session-locks.js";
+import { countOpenSessions } from "./store/postgres/upload-sessions.js";
+import { instrumentDatabase } from "./observability/database-instrumentation.js";
+import { createMetrics } from "./observability/metrics.js";
+import { createMetricsHandler, serveMetricsAlone } from "./observability/metrics-endpoint.js";
+import { rpcTracing } from "./observability/tracing.js";
 
 /** A started service. */
 export interface App {
   /** The port it listens on. */
   port: number;
+  /** The port `GET /metrics` is served on (the main one unless METRICS_PORT says otherwise). */
+  metricsPort: number;
   /** The database pool (tests inspect the tables through it). */
   sql: Sql;
   blobs: BlobStore;
@@ -89,7 +96,16 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
       cleanups.push(() => embedded.stop());
       databaseUrl = embedded.url;
     }
-    const sql = await openDatabase(databaseUrl, config, cleanups);
+    // One registry per started service; what it reads at a scrape is built below.
+    const metrics = createMetrics({
+      poolMax: config.databasePoolMax,
+      handlersRunning: () => drain.running,
+      openSessions: () => countOpenSessions(sql),
+      queriesInFlight: () => database.inFlight(),
+    });
+    // Every query of the pool is timed and traced by this wrapper; the store knows nothing of it.
+    const database = instrumentDatabase(await openDatabase(databaseUrl, config, cleanups), metrics.database);
+    const sql = database.sql;
     const applied = await migrate(sql, config.databaseSchema);
     if (applied.length > 0) log.info("migrations applied", { applied });
 
@@ -105,7 +121,10 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     // started end before the database closes.
     const removals = createRemovalQueue({ sql, blobs, log });
     cleanups.push(() => removals.idle());
-    const sweeper = startSweeper({ sql, blobs, locks, hashes, log }, config.sweepIntervalSeconds);
+    const sweeper = startSweeper(
+      { sql, blobs, locks, hashes, log, onSweep: metrics.sweepEnded },
+      config.sweepIntervalSeconds,
+    );
     cleanups.push(() => sweeper.stop());
     const health = createDatabaseHealth(sql, log);
     const healthz = createHealthzHandler(health);
@@ -130,6 +149,7 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
           hashes,
           removals,
           log,
+          onUploadCompleted: metrics.uploadCompleted,
           checkpointBytes: config.checkpointBytes,
           sessionTtlSeconds: config.sessionTtlSeconds,
           maxFileSize: config.maxFileSize,
@@ -151,7 +171,8 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
         try {
           auth.check(method.parent.typeName, header("authorization"));
         } catch (err) {
-          logRefusedCall(log, method, protocol ?? protocolOf(header("content-type") ?? ""), header, err);
+          const refused = protocol ?? protocolOf(header("content-type") ?? "");
+          logRefusedCall(log, method, refused, header, err, metrics.callEnded);
           throw err;
         }
       };
@@ -168,7 +189,9 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     // transcoder; all of them pass the same interceptors and limits.
     const interceptors = [
       drain.interceptor,
-      callLogging(log),
+      callLogging(log, metrics.callEnded),
+      // Outside the error mapping, so that spans carry the code the client gets.
+      rpcTracing(),
       errorMapping(log, [classifyDatabaseError, blobs.classifyError]),
       auth.interceptor,
     ];
@@ -221,20 +244,31 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     });
     const tus = createTusHandler(resumable("tus"));
     const draft = createDraftHandler(resumable("resumable-draft"));
+    // Scrapes need a key like any route when keys are on, unless METRICS_OPEN opens them.
+    const metricsRoute = createMetricsHandler({
+      metrics,
+      log,
+      authenticate: config.metricsOpen ? undefined : (authorization) => auth.check("GET /metrics", authorization),
+    });
+    const metricsHere = config.metricsPort === undefined ? metricsRoute : () => false;
     const handler = createRpcHandler({
       handlers,
       contextValues,
       log,
       checkBeforeBody: checkBeforeBody(),
       bodyLimits,
-      fallback: (req, res) => healthz(req, res) || tus(req, res) || draft(req, res) || rest.handle(req, res),
+      fallback: (req, res) =>
+        healthz(req, res) || metricsHere(req, res) || tus(req, res) || draft(req, res) || rest.handle(req, res),
     });
-    const server = createServer({
-      // Browsers' preflights are answered before anything else runs (no key, no database).
-      handler: withCors(handler, config.corsAllowedOrigins),
+    const serverLimits = {
       idleTimeoutMs: config.idleTimeoutSeconds * 1000,
       headersTimeoutMs: config.headersTimeoutSeconds * 1000,
       maxConcurrentStreams: config.http2MaxConcurrentStreams,
+    };
+    const server = createServer({
+      // Browsers' preflights are answered before anything else runs (no key, no database).
+      handler: withCors(handler, config.corsAllowedOrigins),
+      ...serverLimits,
       onError: (err) => log.error("listening socket error", { err }),
     });
     const port = await server.listen(config.port, config.host);
@@ -244,10 +278,22 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     // Runs before the server's close: Watch streams never end by themselves and would hold it for the
     // whole grace period, so each answers NOT_SERVING and ends now (later ones end at once).
     cleanups.push(async () => healthWatch.close());
-    log.info("listening", { url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}` });
+    const urlOf = (p: number) => `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${p}`;
+    log.info("listening", { url: urlOf(port) });
+    let metricsPort = port;
+    if (config.metricsPort !== undefined) {
+      const own = serveMetricsAlone(metricsRoute, {
+        ...serverLimits,
+        onError: (err) => log.error("metrics socket error", { err }),
+      });
+      cleanups.push(() => own.close(0));
+      metricsPort = await own.listen(config.metricsPort, config.host);
+      log.info("metrics listening", { url: `${urlOf(metricsPort)}/metrics` });
+    }
 
     return {
       port,
+      metricsPort,
       sql,
       blobs,
       sweeper,

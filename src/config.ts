@@ -67,6 +67,12 @@ const blobStoreChoice = z
     const parsed = parseS3Location(raw);
     if (typeof parsed === "string") ctx.addIssue({ code: "custom", message: `is not dir, and ${parsed}` });
   });
+// Empty, or a whole number.
+const optionalWholeNumber = z
+  .string()
+  .trim()
+  .regex(/^\d*$/, "is not a whole number")
+  .transform((raw) => (raw === "" ? undefined : Number(raw)));
 // Comma- or space-separated, as people write lists of media types.
 const list = z.string().transform((raw) => raw.split(/[\s,]+/).filter((item) => item !== ""));
 const atLeast = <T extends z.ZodType<number, string>>(schema: T, minimum: number, words: string) =>
@@ -170,6 +176,10 @@ const settings = {
   ),
   /** Serve without API keys on an interface other than loopback. */
   allowOpenAccess: setting("ALLOW_OPEN_ACCESS", "false", yesNo),
+  /** A port of its own for `GET /metrics` (0: any free one); empty: the main port serves it. */
+  metricsPort: setting("METRICS_PORT", "", optionalWholeNumber),
+  /** `GET /metrics` needs no API key even when keys are on (a scraper on a trusted network). */
+  metricsOpen: setting("METRICS_OPEN", "false", yesNo),
   /** Lines below this level are not logged. */
   logLevel: setting("LOG_LEVEL", "info", z.enum(logLevels, { error: `is not one of ${logLevels.join(", ")}` })),
   /** Media types a download is shown inline as (`image/png`, `image/*`); others are attachments. */

@@ -8,6 +8,7 @@ import { startApp, type App } from "./app.js";
 import { loadConfig } from "./config.js";
 import { createLogger } from "./log.js";
 import { portInUse } from "./rpc/port-in-use.js";
+import { startTracingSdk, type TracingSdk } from "./observability/tracing-sdk.js";
 
 const config = (() => {
   try {
@@ -25,6 +26,7 @@ const log = createLogger({ level: config.logLevel });
 // after the first is a second press.
 const samePressMs = 1_000;
 let app: App | undefined;
+let tracing: TracingSdk | undefined;
 let firstSignalAt: number | undefined;
 
 const exitCodeFor = (signal: NodeJS.Signals) => 128 + constants.signals[signal];
@@ -49,6 +51,8 @@ function onSignal(signal: NodeJS.Signals): void {
 async function stopGracefully(running: App, signal: NodeJS.Signals): Promise<void> {
   log.info("shutting down", { signal, graceSeconds: config.shutdownGraceSeconds });
   await running.close();
+  // The last spans (those of the requests the stop waited for) go out before the exit.
+  await tracing?.shutdown().catch((err: unknown) => log.warn("tracing: spans not sent at shutdown", { err }));
   log.info("stopped");
   process.exit(0);
 }
@@ -62,6 +66,8 @@ try {
       `port ${config.port} on ${config.host} is already in use by another process: stop it, or choose another port with PORT or --port`,
     );
   }
+  // Before the service is built, so that its first spans (the migrations' queries) are recorded.
+  tracing = await startTracingSdk(process.env, log);
   app = await startApp(config, log);
 } catch (err) {
   log.error("could not start", { error: err instanceof Error ? err.message : String(err) });

@@ -38,12 +38,19 @@ const batch = 1000;
 // which the server's random session ids take with a chance of 2^-64).
 export const sweepLockId = "5eed5eed-0000-4000-8000-000000000000";
 
+/** What the sweeper needs; `onSweep` is told how each sweep ended (the metrics count them). */
+export interface SweeperDeps {
+  sql: Sql;
+  blobs: BlobStore;
+  locks: SessionLocks;
+  hashes: HashCache;
+  log: Logger;
+  onSweep?: (outcome: { report: SweepReport } | { error: unknown }) => void;
+}
+
 /** Starts sweeping every `intervalSeconds` (0: only when `sweep` is called). */
-export function startSweeper(
-  deps: { sql: Sql; blobs: BlobStore; locks: SessionLocks; hashes: HashCache; log: Logger },
-  intervalSeconds: number,
-): Sweeper {
-  const { sql, blobs, locks, hashes, log } = deps;
+export function startSweeper(deps: SweeperDeps, intervalSeconds: number): Sweeper {
+  const { sql, blobs, locks, hashes, log, onSweep } = deps;
   let running: Promise<SweepReport> = Promise.resolve({ expiredSessions: 0, removedContent: 0 });
 
   async function sweepOnce(): Promise<SweepReport> {
@@ -84,7 +91,19 @@ export function startSweeper(
   }
 
   function sweep(): Promise<SweepReport> {
-    running = running.catch(() => undefined).then(sweepOnce);
+    running = running
+      .catch(() => undefined)
+      .then(sweepOnce)
+      .then(
+        (report) => {
+          onSweep?.({ report });
+          return report;
+        },
+        (error: unknown) => {
+          onSweep?.({ error });
+          throw error;
+        },
+      );
     return running;
   }
 

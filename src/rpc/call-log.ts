@@ -3,10 +3,10 @@
  * names the RPC, the protocol the client spoke and a request id (the client's `X-Request-Id` when
  * it sends a sane one), and when the call ends it logs one line: its code, how long it took and
  * how many content bytes it moved. Handlers log through {@link callLog} and count the bytes they
- * move with {@link countBytes}, so that every line of a call can be found by its request id.
+ * move with {@link countBytes}, so that every line of a call can be found by its request id. The
+ * same record of each ended call goes to an observer, when one is given (the metrics count it).
  */
 import {
-  Code,
   ConnectError,
   createContextKey,
   type ContextValues,
@@ -17,9 +17,24 @@ import type { DescMethod } from "@bufbuild/protobuf";
 import { randomUUID } from "node:crypto";
 import { codeToString } from "../transcoding/connect-internals.js";
 import type { Logger } from "../log.js";
+import { watchResponseEnd } from "./response-end.js";
 
 /** The protocol a call came in on. */
 export type Protocol = "grpc" | "grpc-web" | "connect" | "rest" | "tus" | "resumable-draft";
+
+/** An ended call, as an observer (the metrics) sees it. */
+export interface EndedCall {
+  method: DescMethod;
+  protocol: Protocol;
+  /** "ok", or the error's code as Connect names it ("not_found"). */
+  code: string;
+  seconds: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** Told of every call when it ends; must not throw, and must be cheap. */
+export type CallObserver = (call: EndedCall) => void;
 
 /** What is known of one call while it runs. */
 interface CallRecord {
@@ -53,9 +68,11 @@ export function logRefusedCall(
   protocol: Protocol,
   header: (name: string) => string | undefined,
   err: unknown,
+  observe?: CallObserver,
 ): void {
   const rpc = `${method.parent.typeName}/${method.name}`;
   const code = codeToString(ConnectError.from(err).code);
+  observe?.({ method, protocol, code, seconds: 0, bytesIn: 0, bytesOut: 0 });
   log.info("call", {
     rpc,
     protocol,
@@ -80,11 +97,14 @@ export function withProtocol(values: ContextValues, protocol: Protocol): Context
   return values.set(kProtocol, protocol);
 }
 
-/** The interceptor that gives each call its logger and logs its one line when it ends. */
-export function callLogging(log: Logger): Interceptor {
+/**
+ * The interceptor that gives each call its logger and logs its one line when it ends (and tells
+ * `observe` of it).
+ */
+export function callLogging(log: Logger, observe?: CallObserver): Interceptor {
   return (next) => async (req) => {
     const started = performance.now();
-    const protocol = req.contextValues.get(kProtocol) ?? protocolOf(req.header.get("content-type") ?? "");
+    const protocol = callProtocol(req.contextValues, req.header);
     const fields = {
       rpc: `${req.service.typeName}/${req.method.name}`,
       protocol,
@@ -107,8 +127,10 @@ export function callLogging(log: Logger): Interceptor {
       if (logged) return;
       logged = true;
       const code = err === undefined ? "ok" : codeToString(ConnectError.from(err).code);
-      const ms = Math.round((performance.now() - started) * 10) / 10;
-      log.info("call", { ...fields, code, ms, bytesIn: call.bytesIn, bytesOut: call.bytesOut });
+      const elapsed = performance.now() - started;
+      const { bytesIn, bytesOut } = call;
+      log.info("call", { ...fields, code, ms: Math.round(elapsed * 10) / 10, bytesIn, bytesOut });
+      observe?.({ method: req.method, protocol, code, seconds: elapsed / 1000, bytesIn, bytesOut });
     };
     try {
       const res = await next(req);
@@ -116,7 +138,7 @@ export function callLogging(log: Logger): Interceptor {
         ended();
         return res;
       }
-      return { ...res, message: loggedWhenDone(res.message, ended) };
+      return { ...res, message: watchResponseEnd(res.message, req.method, ended) };
     } catch (err) {
       ended(err);
       throw err;
@@ -124,17 +146,9 @@ export function callLogging(log: Logger): Interceptor {
   };
 }
 
-async function* loggedWhenDone<T>(messages: AsyncIterable<T>, ended: (err?: unknown) => void): AsyncIterable<T> {
-  try {
-    yield* messages;
-    ended();
-  } catch (err) {
-    ended(err);
-    throw err;
-  } finally {
-    // Stopped by the consumer (the client went away while we were sending).
-    ended(new ConnectError("the response was cut off", Code.Canceled));
-  }
+/** The protocol of a call: the one its front door named, else the one its content type says. */
+export function callProtocol(values: ContextValues, header: Headers): Protocol {
+  return values.get(kProtocol) ?? protocolOf(header.get("content-type") ?? "");
 }
 
 /** The protocol a request's content type says it speaks. */

@@ -14,6 +14,7 @@ import { removeContent, type RemovalQueue } from "../content-removal.js";
 import type { HashCache, RunningSha256 } from "../content-hash.js";
 import { lockLost, sessionNotFound, withOffset } from "./upload-errors.js";
 import type { WriterLease } from "./session-writer.js";
+import { inSpan } from "../../observability/tracing.js";
 
 /** What completing needs. */
 export interface CompletionDeps {
@@ -23,6 +24,8 @@ export interface CompletionDeps {
   log: Logger;
   /** Removes content let go of, after the answer. */
   removals: RemovalQueue;
+  /** Told of each upload that became a file (the metrics count them). */
+  onUploadCompleted?: () => void;
 }
 
 /** The session after a request, and the file once the upload is complete. */
@@ -37,7 +40,17 @@ export interface UploadOutcome {
  * replaced version's content removed. The lock is checked before each step that a writer which
  * lost it must not take (another may be completing the same session).
  */
-export async function completeFullUpload(
+export function completeFullUpload(
+  deps: CompletionDeps,
+  session: SessionRow,
+  hash: RunningSha256,
+  lease: WriterLease,
+): Promise<UploadOutcome> {
+  const attributes = { "files.upload_id": session.id, "files.upload.size": session.size };
+  return inSpan("upload.complete", attributes, () => complete(deps, session, hash, lease));
+}
+
+async function complete(
   deps: CompletionDeps,
   session: SessionRow,
   hash: RunningSha256,
@@ -81,6 +94,7 @@ export async function completeFullUpload(
   }
   // The partial content's name and the replaced version's blob; what fails here, the sweep retries.
   deps.removals.remove(done.replacedBlobId ? [session.id, done.replacedBlobId] : [session.id]);
+  deps.onUploadCompleted?.();
   return { session: { ...session, completedAt: done.file.createdAt }, file: done.file };
 }
 

@@ -31,6 +31,7 @@ import {
   uploadIdChanged,
 } from "./upload-errors.js";
 import { WriteBehind } from "./write-behind.js";
+import { inSpan } from "../../observability/tracing.js";
 
 // How many checkpoints' worth a writer may receive while one is still being made durable.
 const checkpointsAhead = 3;
@@ -265,6 +266,12 @@ export class SessionWriter {
     await this.#checkpointing;
     const { target, hashState } = at;
     if (target <= this.#session.committedOffset) return;
+    const attributes = { "files.upload_id": this.#session.id, "files.upload.offset": target };
+    await inSpan("upload.checkpoint", attributes, () => this.#commitTo(target, hashState));
+  }
+
+  /** {@link #commit}'s steps, in its span. */
+  async #commitTo(target: number, hashState: Uint8Array | null): Promise<void> {
     this.#checkLease();
     await this.#writes.drain(); // every write started before (those up to target among them)
     await this.#appender.sync(target);

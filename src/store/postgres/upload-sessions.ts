@@ -178,6 +178,13 @@ export async function deleteExpiredSession(sql: Sql, id: string): Promise<boolea
   return rows.length > 0;
 }
 
+/** How many sessions are open: neither complete nor expired (the count the session limit is held to). */
+export async function countOpenSessions(sql: Sql): Promise<number> {
+  const [row] = await sql<{ open: number }[]>`
+    select count(*)::int as open from upload_sessions where expires_at > now() and completed_at is null`;
+  return row.open;
+}
+
 /** Of the given ids, those that no open session is being uploaded into (one snapshot). */
 export async function idsWithoutOpenSession(sql: Sql, ids: readonly string[]): Promise<string[]> {
   if (ids.length === 0) return [];
