@@ -4,10 +4,9 @@
  * tests both start the service through here.
  */
 import { createConnectRouter } from "@connectrpc/connect";
-import path from "node:path";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { createAuthentication } from "./access/access-control.js";
-import { loadApiKeys, type ApiKeys } from "./access/api-keys.js";
+import { loadApiKeys } from "./access/api-keys.js";
 import type { Config } from "./config.js";
 import { callLogging, logRefusedCall, protocolOf, withProtocol, type Protocol } from "./rpc/call-log.js";
 import { createDrain } from "./rpc/drain.js";
@@ -33,16 +32,10 @@ import { createServer } from "./rpc/server.js";
 import { loadOpenApiDocument } from "./project-files.js";
 import { createTranscoder, routeInProcess, type BeforeBodyCheck, type RequestBodyLimits } from "./transcoding/index.js";
 import type { BlobStore } from "./store/blobs/blob-store.js";
-import { bindContentStore, type OwnershipNames } from "./store/blob-ownership.js";
-import {
-  checkConnection,
-  classifyDatabaseError,
-  connectDatabase,
-  databaseLocation,
-  migrate,
-  type Sql,
-} from "./store/postgres/database.js";
-import { describeContentStore, openContentStore } from "./store/blobs/content-store.js";
+import { bindContentStore } from "./store/blob-ownership.js";
+import { classifyDatabaseError, migrate, type Sql } from "./store/postgres/database.js";
+import { openContentStore } from "./store/blobs/content-store.js";
+import { checkOpenAccess, openDatabase, ownershipNames } from "./startup.js";
 import { startEmbeddedPostgres } from "./dev/embedded-postgres/embedded-postgres.js";
 import { createSessionLocks } from "./store/postgres/session-locks.js";
 import { countOpenSessions } from "./store/postgres/upload-sessions.js";
@@ -305,54 +298,4 @@ export async function startApp(config: Config, log: Logger, overrides: AppOverri
     await closeAll();
     throw err;
   }
-}
-
-/** How the database and the blob directory of `config` are named in ownership messages. */
-export function ownershipNames(config: Config): OwnershipNames {
-  const where = config.databaseUrl
-    ? databaseLocation(config.databaseUrl)
-    : `the embedded Postgres in ${path.resolve(config.embeddedPostgresDir)}`;
-  return {
-    database: `${where}, schema ${config.databaseSchema}`,
-    databaseSettings: "DATABASE_URL / DATABASE_SCHEMA (--database-url / --database-schema)",
-    ...describeContentStore(config),
-  };
-}
-
-/**
- * Opens the pool and waits for a first connection, so that a wrong DATABASE_URL stops the start at
- * once with a message naming the setting, where it tried and what failed.
- */
-async function openDatabase(url: string, config: Config, cleanups: (() => Promise<void>)[]): Promise<Sql> {
-  const setting = config.databaseUrl ? "DATABASE_URL / --database-url" : "the embedded Postgres";
-  try {
-    const sql = connectDatabase({
-      url,
-      schema: config.databaseSchema,
-      max: config.databasePoolMax,
-      statementTimeoutSeconds: config.databaseStatementTimeoutSeconds,
-      connectTimeoutSeconds: config.databaseConnectTimeoutSeconds,
-    });
-    cleanups.push(() => sql.end({ timeout: 5 }));
-    await checkConnection(sql);
-    return sql;
-  } catch (err) {
-    throw new Error(`${setting}: ${(err as Error).message}`, { cause: err });
-  }
-}
-
-/**
- * Without API keys anyone who can connect may read and write everything: allowed on loopback,
- * elsewhere only when the operator says so explicitly.
- */
-function checkOpenAccess(config: Config, keys: ApiKeys, log: Logger): void {
-  if (keys.enabled) return;
-  const loopback = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(config.host);
-  if (!loopback && !config.allowOpenAccess) {
-    throw new Error(
-      `no API keys are configured, so the service would be open to anyone who can reach ${config.host}; ` +
-        "set API_KEYS or --api-keys-file, or listen on 127.0.0.1, or pass --allow-open-access true",
-    );
-  }
-  log.warn("no API keys configured: every caller may read and write every bucket", { host: config.host, open: true });
 }

@@ -9,7 +9,7 @@
  */
 import { access } from "node:fs/promises";
 import path from "node:path";
-import { ownershipNames } from "../app.js";
+import { ownershipNames } from "../startup.js";
 import { loadConfigWith, type Config } from "../config.js";
 import { OwnershipError, verifyContentStore } from "../store/blob-ownership.js";
 import { connectDatabase } from "../store/postgres/database.js";
