@@ -44,3 +44,12 @@ test("the client library resolves as files-service/client from the build, with i
   const exported = pkg.exports as unknown as Record<string, { types: string; default: string }>;
   expect(readFileSync(path.join(root, exported["./client"].types), "utf8")).toContain("createFilesClient");
 }, 60_000);
+
+test("the files command is the compiled bin: a shebang, executable, and it runs with plain node", async () => {
+  await run("npm", ["run", "--silent", "build"], { cwd: root });
+  const bin = path.join(root, (pkg.bin as unknown as Record<string, string>).files);
+  expect(readFileSync(bin, "utf8").split("\n")[0]).toBe("#!/usr/bin/env node");
+  const { stdout } = await run(bin, ["--help"], { cwd: root });
+  expect(stdout).toMatch(/^Usage: files /);
+  for (const command of ["upload", "download", "ls", "info", "rm", "buckets"]) expect(stdout).toContain(command);
+}, 60_000);

@@ -4,6 +4,10 @@
  * can be repeated), and is reset on both sides the moment its traffic passes it — in the middle of a
  * message, as a real network failure would. After `maxCuts` cuts it forwards faithfully, so that a
  * client that resumes properly finishes.
+ *
+ * It can also hold connections instead (`holdAfter`): past that many bytes a connection's traffic is
+ * no longer forwarded, as on a network that went silent, until the client gives up on it; then the
+ * server's side is closed too. A test uses it to interrupt a transfer at a known point.
  */
 import net from "node:net";
 
@@ -26,8 +30,12 @@ export interface CuttingProxy {
   readonly connections: number;
   /** Connections it cut. */
   readonly cuts: number;
+  /** Connections held (see holdAfter). */
+  readonly held: number;
   /** Starts cutting again: `maxCuts` more (the counts go on). */
   rearm(maxCuts: number): void;
+  /** Holds each connection past this many bytes (Infinity: never; connections held stay held). */
+  holdAfter(bytes: number): void;
   close(): Promise<void>;
 }
 
@@ -37,6 +45,8 @@ export async function startCuttingProxy(targetPort: number, options: CutOptions)
   let connections = 0;
   let cuts = 0;
   let cutsLeft = options.maxCuts;
+  let held = 0;
+  let holdAfter = Infinity;
   const open = new Set<net.Socket>();
 
   const server = net.createServer((client) => {
@@ -46,6 +56,7 @@ export async function startCuttingProxy(targetPort: number, options: CutOptions)
     const budget = options.minBytes + Math.floor(random() * (options.maxBytes - options.minBytes));
     let moved = 0;
     let cut = false;
+    let holding = false;
     const resetBoth = () => {
       for (const socket of [client, upstream]) {
         open.delete(socket);
@@ -54,7 +65,14 @@ export async function startCuttingProxy(targetPort: number, options: CutOptions)
     };
     const forward = (from: net.Socket, to: net.Socket) => {
       from.on("data", (chunk: Buffer) => {
-        if (cut) return;
+        if (cut || holding) return;
+        if (moved + chunk.byteLength > holdAfter) {
+          holding = true;
+          held++;
+          // Whatever comes from either side from now on is dropped, and the first side to close
+          // takes the other with it (resetBoth on "close" below).
+          return;
+        }
         // A budget is drawn when its connection opens, but a cut is counted against cutsLeft when
         // it happens, so that no more than maxCuts happen with connections open side by side.
         if (moved + chunk.byteLength > budget && cutsLeft > 0) {
@@ -70,11 +88,12 @@ export async function startCuttingProxy(targetPort: number, options: CutOptions)
           to.once("drain", () => from.resume());
         }
       });
-      from.on("end", () => to.end());
+      from.on("end", () => (holding ? resetBoth() : to.end()));
       from.on("error", resetBoth);
       from.on("close", () => {
         open.delete(from);
-        if (!to.destroyed && !to.writableEnded) to.end();
+        if (holding) resetBoth();
+        else if (!to.destroyed && !to.writableEnded) to.end();
       });
     };
     forward(client, upstream);
@@ -90,8 +109,14 @@ export async function startCuttingProxy(targetPort: number, options: CutOptions)
     get cuts() {
       return cuts;
     },
+    get held() {
+      return held;
+    },
     rearm(maxCuts) {
       cutsLeft = maxCuts;
+    },
+    holdAfter(bytes) {
+      holdAfter = bytes;
     },
     async close() {
       for (const socket of open) socket.destroy();
