@@ -5,7 +5,7 @@
  */
 import { stat } from "node:fs/promises";
 import path from "node:path";
-import type { FilesClient } from "../client/index.js";
+import type { File, FilesClient } from "../client/index.js";
 import { fileJson, formatBytes, printJson, printLines } from "./output.js";
 import type { Progress, ProgressBar } from "./progress.js";
 import { parseFileTarget } from "./targets.js";
@@ -22,17 +22,23 @@ export async function downloadCommand(
   let target = destination ?? name;
   if (destination && (await isDirectory(destination))) target = path.join(destination, name);
   let bar: ProgressBar | undefined;
-  const file = await context.client.downloadFile({ bucket, key }, target, {
-    signal: context.signal,
-    onInfo: (info, resumedFrom) => {
-      if (resumedFrom > 0) context.progress.note(`${target}: resuming at ${formatBytes(resumedFrom)}`);
-      bar = context.progress.add(target, Number(info.bytes), resumedFrom);
-    },
-    onProgress: ({ received }) => bar?.update(received),
-    onRetry: ({ error, delayMs }) =>
-      context.progress.note(`${target}: ${error.rawMessage}; retrying in ${(delayMs / 1000).toFixed(1)} s`),
-  });
-  context.progress.stop();
+  const label = path.basename(target);
+  let file: File;
+  try {
+    file = await context.client.downloadFile({ bucket, key }, target, {
+      signal: context.signal,
+      onInfo: (info, resumedFrom) => {
+        if (resumedFrom > 0) context.progress.note(`${target}: resuming at ${formatBytes(resumedFrom)}`);
+        bar = context.progress.add(label, Number(info.bytes), resumedFrom);
+      },
+      onProgress: ({ received }) => bar?.update(received),
+      onRetry: ({ error, delayMs }) =>
+        context.progress.note(`${target}: ${error.rawMessage}; retrying in ${(delayMs / 1000).toFixed(1)} s`),
+    });
+  } finally {
+    // Also on failure, so that the error line starts a line of its own.
+    context.progress.stop();
+  }
   if (options.json) printJson({ ...fileJson(file), path: path.resolve(target) });
   else printLines([`${file.bytes}\t${file.sha256}\t${target}`]);
 }
