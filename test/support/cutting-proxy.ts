@@ -79,7 +79,7 @@ export async function startCuttingProxy(targetPort: number, options: CutOptions)
           cut = true;
           cutsLeft--;
           cuts++;
-          to.write(chunk.subarray(0, budget - moved), resetBoth);
+          to.write(chunk.subarray(0, Math.max(0, budget - moved)), resetBoth);
           return;
         }
         moved += chunk.byteLength;
