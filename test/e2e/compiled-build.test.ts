@@ -35,3 +35,21 @@ test("the compiled service loads every module with plain node, and reads its set
     '--log-level / LOG_LEVEL: \\"loud\\" is not one of debug, info, warn, error, silent',
   );
 }, 60_000);
+
+test("the client library resolves as files-service/client from the build, with its types", async () => {
+  await run("npm", ["run", "--silent", "build"], { cwd: root });
+  const script = "import('files-service/client').then((m) => console.log(Object.keys(m).sort().join(' ')))";
+  const { stdout } = await run(process.execPath, ["--input-type=module", "-e", script], { cwd: root });
+  expect(stdout.trim().split(" ")).toEqual(expect.arrayContaining(["createFilesClient", "downloadFile", "uploadFile"]));
+  const exported = pkg.exports as unknown as Record<string, { types: string; default: string }>;
+  expect(readFileSync(path.join(root, exported["./client"].types), "utf8")).toContain("createFilesClient");
+}, 60_000);
+
+test("the files command is the compiled bin: a shebang, executable, and it runs with plain node", async () => {
+  await run("npm", ["run", "--silent", "build"], { cwd: root });
+  const bin = path.join(root, (pkg.bin as unknown as Record<string, string>).files);
+  expect(readFileSync(bin, "utf8").split("\n")[0]).toBe("#!/usr/bin/env node");
+  const { stdout } = await run(bin, ["--help"], { cwd: root });
+  expect(stdout).toMatch(/^Usage: files /);
+  for (const command of ["upload", "download", "ls", "info", "rm", "buckets"]) expect(stdout).toContain(command);
+}, 60_000);
