@@ -56,6 +56,9 @@ export async function uploadCommand(
         file: absolute,
         size: info.size,
         mtimeMs: info.mtimeMs,
+        ctimeMs: info.ctimeMs,
+        dev: info.dev,
+        ino: info.ino,
       };
       return { file, identity };
     }),

@@ -1,9 +1,10 @@
 /**
  * What lets `files upload` resume after Ctrl-C or a cut network when the same command runs again: a
  * small JSON file that maps each upload in progress to its session id. An entry is keyed by the
- * server URL, bucket/key, the local file's absolute path, size and modification time, so that a
- * file changed since (another size or mtime) starts a new session instead of resuming into the old
- * one. An entry is written as soon as its session exists and removed when the upload completes or
+ * server URL, bucket/key, the local file's absolute path, size, modification time, and its inode
+ * and change time, so that a file changed since starts a new session instead of resuming into the
+ * old one — even one rewritten at the same size with its mtime kept (`cp -p`, `rsync -t`, `tar x`
+ * set mtime; nothing can set ctime, and a rewrite by rename is another inode). An entry is written as soon as its session exists and removed when the upload completes or
  * its session is found gone (expired, cancelled).
  *
  * The file lives in $XDG_STATE_HOME/files-cli/uploads.json (default ~/.local/state/files-cli/). It
@@ -24,6 +25,10 @@ export interface UploadIdentity {
   file: string;
   size: number;
   mtimeMs: number;
+  /** Change time, device and inode: what no copying tool can carry over from another file. */
+  ctimeMs: number;
+  dev: number;
+  ino: number;
 }
 
 interface Entry {
@@ -105,6 +110,7 @@ export function openUploadState(directory = stateDirectory()): UploadState {
 }
 
 function identity(upload: UploadIdentity): string {
-  const fields = [upload.url.replace(/\/+$/, ""), upload.bucket, upload.key, upload.file, upload.size, upload.mtimeMs];
+  const { bucket, key, file, size, mtimeMs, ctimeMs, dev, ino } = upload;
+  const fields = [upload.url.replace(/\/+$/, ""), bucket, key, file, size, mtimeMs, ctimeMs, dev, ino];
   return createHash("sha256").update(JSON.stringify(fields)).digest("hex").slice(0, 32);
 }

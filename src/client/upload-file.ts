@@ -54,7 +54,7 @@ export interface UploadOptions {
   signal?: AbortSignal;
   /** Bytes per upload message (default 1 MiB; the server takes up to its max message size). */
   chunkBytes?: number;
-  /** Bytes a stream source keeps to resume from (default 16 MiB). */
+  /** Bytes a stream source keeps to resume from (default 40 MiB). */
   streamReplayBytes?: number;
   retry?: Partial<RetryPolicy>;
 }
@@ -143,16 +143,21 @@ export async function uploadFile(
   /** The source's chunks; a failure to read it is remembered, as it is final and not the network's. */
   async function* read(from: number) {
     const chunks = source.read(from)[Symbol.asyncIterator]();
-    for (;;) {
-      let next: IteratorResult<Uint8Array>;
-      try {
-        next = await chunks.next();
-      } catch (err) {
-        sourceError = err;
-        throw err;
+    try {
+      for (;;) {
+        let next: IteratorResult<Uint8Array>;
+        try {
+          next = await chunks.next();
+        } catch (err) {
+          sourceError = err;
+          throw err;
+        }
+        if (next.done) return;
+        yield next.value;
       }
-      if (next.done) return;
-      yield next.value;
+    } finally {
+      // A call that broke off or was aborted stops here: the source's file (or reader) is let go.
+      await chunks.return?.();
     }
   }
   const sourceFailed = (message: string) => {

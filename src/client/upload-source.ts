@@ -15,6 +15,11 @@ import { stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 
 /** A source of upload content: a file path, a Node stream, a Blob (or File), or a web ReadableStream. */
+// What a stream keeps to resume from: more than a server may have received but not yet committed
+// when a connection breaks (an HTTP/2 stream window of 16 MiB, the message in flight, the checkpoint
+// interval's worth not yet synced), with room to spare.
+const defaultReplayBytes = 40 * 1024 * 1024;
+
 export type UploadInput = string | Readable | Blob | ReadableStream<Uint8Array>;
 
 /** A source that can be read from any offset (within what it still holds). */
@@ -36,7 +41,7 @@ export class UploadSourceError extends Error {
 export interface SourceOptions {
   /** Largest chunk handed to the transport (one upload message). */
   chunkBytes: number;
-  /** Bytes a stream source keeps to resume from (default 16 MiB). */
+  /** Bytes a stream source keeps to resume from (default 40 MiB). */
   streamReplayBytes?: number;
 }
 
@@ -44,7 +49,7 @@ export interface SourceOptions {
 export async function openUploadSource(input: UploadInput, options: SourceOptions): Promise<UploadSource> {
   if (typeof input === "string") return pathSource(input, (await stat(input)).size, options.chunkBytes);
   if (input instanceof Blob) return blobSource(input, options.chunkBytes);
-  return streamSource(input, options.chunkBytes, options.streamReplayBytes ?? 16 * 1024 * 1024);
+  return streamSource(input, options.chunkBytes, options.streamReplayBytes ?? defaultReplayBytes);
 }
 
 function pathSource(file: string, size: number, chunkBytes: number): UploadSource {

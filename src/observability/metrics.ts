@@ -40,6 +40,9 @@ const callBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 const queryBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 // A scrape must answer even while the database does not.
 const openSessionsTimeoutMs = 2000;
+// One count of open sessions serves every scrape for this long (and one runs at a time), so that
+// scrapes, however many, cost the shared pool one query per interval.
+const openSessionsMaxAgeMs = 5000;
 
 const uploadService = FilesService.typeName;
 const createMethod = FilesService.method.createUploadSession.name;
@@ -50,6 +53,12 @@ export function createMetrics(sources: MetricsSources): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  let lastCount: { at: number; count: Promise<number> } | undefined;
+  const openSessions = () => {
+    if (!lastCount || Date.now() - lastCount.at > openSessionsMaxAgeMs)
+      lastCount = { at: Date.now(), count: sources.openSessions() };
+    return lastCount.count;
+  };
 
   const calls = new Counter({
     name: "files_rpc_calls_total",
@@ -106,7 +115,7 @@ export function createMetrics(sources: MetricsSources): Metrics {
     registers,
     async collect() {
       try {
-        this.set(await withTimeout(sources.openSessions(), openSessionsTimeoutMs));
+        this.set(await withTimeout(openSessions(), openSessionsTimeoutMs));
       } catch {
         // Left out rather than stale: a value that is not known is not reported.
         this.reset();

@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -174,6 +174,34 @@ test("Ctrl-C stops an upload with exit code 130, and the same command resumes it
     expect(Number(resumedAt?.[1])).toBeGreaterThan(0);
     expect(again.stdout).toBe(`${24 * MiB}\t${big.sha256}\tdocs/big.bin\n`);
     expect(await stateEntries()).toEqual({});
+  } finally {
+    await proxy.close();
+  }
+});
+
+test("a file rewritten at the same size with its mtime kept is not resumed into the old session", async () => {
+  const proxy = await holdingProxy();
+  try {
+    const url = { FILES_URL: `http://127.0.0.1:${proxy.port}` };
+    const old = await writeContent("kept-mtime.bin", 16 * MiB);
+    // A whole second, which utimes can set again exactly.
+    const mtime = 1_700_000_000;
+    await utimes(old.file, mtime, mtime);
+    proxy.holdAfter(6 * MiB);
+    const first = start(["upload", old.file, "docs"], url);
+    await eventually(async () => Object.keys(await stateEntries()).length === 1 && proxy.held > 0, 20_000);
+    first.child.kill("SIGINT");
+    expect((await first.done).code).toBe(130);
+    // As `cp -p` or `tar x` would leave it: other bytes, the same size, the same mtime.
+    const fresh = await writeContent("kept-mtime.bin", 16 * MiB);
+    await utimes(fresh.file, mtime, mtime);
+    proxy.holdAfter(Infinity);
+    const again = await files(["upload", fresh.file, "docs"], url);
+    expect([again.code, again.stderr]).toEqual([0, expect.not.stringContaining("resuming")]);
+    expect(again.stdout).toBe(`${16 * MiB}\t${fresh.sha256}\tdocs/kept-mtime.bin\n`);
+    // The old file's entry stays (until it is pruned), and no later test should see it.
+    expect(Object.keys(await stateEntries())).toHaveLength(1);
+    await rm(path.join(dir, "state/files-cli/uploads.json"));
   } finally {
     await proxy.close();
   }

@@ -7,7 +7,7 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
@@ -52,6 +52,17 @@ afterAll(async () => {
   await db?.drop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
+
+/** How many of this process's file descriptors have `file` open (a read left running keeps one). */
+async function openHandles(file: string): Promise<number> {
+  let open = 0;
+  for (const fd of await readdir("/proc/self/fd"))
+    open += await readlink(`/proc/self/fd/${fd}`).then(
+      (target) => (target === file ? 1 : 0),
+      () => 0,
+    );
+  return open;
+}
 
 function client(port: number, options: Partial<FilesClientOptions> = {}) {
   return createFilesClient({ baseUrl: `http://127.0.0.1:${port}`, apiKey, ...options });
@@ -122,6 +133,8 @@ test.each(transports.map(([name, options], i) => [name, options, i] as const))(
       });
       expect(file.sha256).toBe(sha256);
       expect(Number(file.bytes)).toBe(content.length);
+      // Every cut request let go of the source: no read of it is left open.
+      expect(await openHandles(source)).toBe(0);
       const uploadCuts = proxy.cuts;
       expect(uploadCuts).toBe(3);
       expect(uploadRetries.length).toBeGreaterThanOrEqual(uploadCuts);
@@ -210,6 +223,7 @@ test("an aborted upload stops with Canceled and resumes later from its session",
     .catch((err: unknown) => err);
   expect(failure).toBeInstanceOf(ConnectError);
   expect((failure as ConnectError).code).toBe(Code.Canceled);
+  expect(await openHandles(source)).toBe(0);
   // The server commits what the cancelled request brought once it notices; then the offset is final.
   await eventually(async () => (await sessionLockHolder(db.sql, uploadId)) === undefined, 10_000, "the lock is free");
   const { session } = await files.service.getUploadSession({ uploadId });
