@@ -151,10 +151,13 @@ test("Ctrl-C stops an upload with exit code 130, and the same command resumes it
   const proxy = await holdingProxy();
   try {
     const url = { FILES_URL: `http://127.0.0.1:${proxy.port}` };
-    proxy.holdAfter(10 * MiB);
+    await proxy.holdAfter(10 * MiB);
     const first = start(["upload", big.file, "docs"], url);
     // The session is recorded and the connection went silent mid-upload: now interrupt.
-    await eventually(async () => Object.keys(await stateEntries()).length === 1 && proxy.held > 0, 20_000);
+    await eventually(
+      async () => Object.keys(await stateEntries()).length === 1 && (await proxy.counts()).held > 0,
+      20_000,
+    );
     const [{ uploadId }] = Object.values(await stateEntries()) as { uploadId: string }[];
     first.child.kill("SIGINT");
     const interrupted = await first.done;
@@ -166,7 +169,7 @@ test("Ctrl-C stops an upload with exit code 130, and the same command resumes it
       "the server has committed what arrived",
     );
 
-    proxy.holdAfter(Infinity);
+    await proxy.holdAfter(Infinity);
     const again = await files(["upload", big.file, "docs"], url);
     expect(again.code).toBe(0);
     const resumedAt = /big\.bin: resuming at ([\d.]+) MiB \(session ([\w-]+)\)/.exec(again.stderr);
@@ -187,15 +190,18 @@ test("a file rewritten at the same size with its mtime kept is not resumed into 
     // A whole second, which utimes can set again exactly.
     const mtime = 1_700_000_000;
     await utimes(old.file, mtime, mtime);
-    proxy.holdAfter(6 * MiB);
+    await proxy.holdAfter(6 * MiB);
     const first = start(["upload", old.file, "docs"], url);
-    await eventually(async () => Object.keys(await stateEntries()).length === 1 && proxy.held > 0, 20_000);
+    await eventually(
+      async () => Object.keys(await stateEntries()).length === 1 && (await proxy.counts()).held > 0,
+      20_000,
+    );
     first.child.kill("SIGINT");
     expect((await first.done).code).toBe(130);
     // As `cp -p` or `tar x` would leave it: other bytes, the same size, the same mtime.
     const fresh = await writeContent("kept-mtime.bin", 16 * MiB);
     await utimes(fresh.file, mtime, mtime);
-    proxy.holdAfter(Infinity);
+    await proxy.holdAfter(Infinity);
     const again = await files(["upload", fresh.file, "docs"], url);
     expect([again.code, again.stderr]).toEqual([0, expect.not.stringContaining("resuming")]);
     expect(again.stdout).toBe(`${16 * MiB}\t${fresh.sha256}\tdocs/kept-mtime.bin\n`);
@@ -213,13 +219,13 @@ test("Ctrl-C stops a download with exit code 130, and the same command resumes i
   const proxy = await holdingProxy();
   try {
     const url = { FILES_URL: `http://127.0.0.1:${proxy.port}` };
-    proxy.holdAfter(10 * MiB);
+    await proxy.holdAfter(10 * MiB);
     const first = start(["download", "docs/down.bin", "fetched.bin"], url);
-    await eventually(() => proxy.held > 0, 20_000);
+    await eventually(async () => (await proxy.counts()).held > 0, 20_000);
     first.child.kill("SIGINT");
     expect((await first.done).code).toBe(130);
 
-    proxy.holdAfter(Infinity);
+    await proxy.holdAfter(Infinity);
     const again = await files(["download", "docs/down.bin", "fetched.bin"], url);
     expect(again.code).toBe(0);
     expect(Number(/fetched\.bin: resuming at ([\d.]+) MiB/.exec(again.stderr)?.[1])).toBeGreaterThan(0);
