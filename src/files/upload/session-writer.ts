@@ -14,9 +14,8 @@
  * written past the committed offset. Bytes are always fsynced before the offset that counts them
  * is stored, and the offset only moves by compare-and-set while this writer holds the lock.
  */
-import { createHash, type Hash } from "node:crypto";
-import { Code, ConnectError } from "@connectrpc/connect";
-import type { RequestChecksum, UploadContentRequest } from "../../../gen/files/v1/files_pb.js";
+import type { ConnectError } from "@connectrpc/connect";
+import type { UploadContentRequest } from "../../../gen/files/v1/files_pb.js";
 import type { Logger } from "../../log.js";
 import type { BlobAppender } from "../../store/blobs/blob-store.js";
 import type { Sql } from "../../store/postgres/database.js";
@@ -30,14 +29,10 @@ import {
   sessionEndedDuringUpload,
   uploadIdChanged,
 } from "./upload-errors.js";
+import { CheckpointSchedule } from "./checkpoint-schedule.js";
+import { CheckedContent, checksumProblem } from "./request-checksum.js";
 import { WriteBehind } from "./write-behind.js";
 import { inSpan } from "../../observability/tracing.js";
-
-// How many checkpoints' worth a writer may receive while one is still being made durable.
-const checkpointsAhead = 3;
-
-// The checksums a request may come with, and their digests' lengths.
-const checksumLengths: Readonly<Record<string, number>> = { sha256: 32, sha1: 20, md5: 16 };
 
 /** An offset to commit, and the running hash's saved state there (null where none is saved). */
 interface CommitPoint {
@@ -85,21 +80,15 @@ export class SessionWriter {
   #session: SessionRow;
   #written: number;
   #state: WriterState = "receiving";
-  // A checkpoint in progress: receiving and writing go on while it fsyncs and stores the offset.
-  // A failed one stays, to fail everything after it: a failed fsync may have lost the bytes since
-  // the last good one, so nothing past that may ever be counted.
-  #checkpointing: Promise<void> | undefined;
-  /** What the checkpoint in #checkpointing failed with, once it has. */
-  #checkpointFailure: { error: unknown } | undefined;
-  /** Where the next checkpoint goes (see #checkpointAfter). */
-  #nextCheckpoint: number;
+  /** When checkpoints fall, and the one running while receiving goes on. */
+  readonly #checkpoints: CheckpointSchedule;
   /** Whether the next message is the request's first. */
   #first = true;
   /**
    * The request's own checksum, when it came with one: then it is all or nothing, so no checkpoint
    * commits any of it before its end has been checked.
    */
-  #checked: { checksum: RequestChecksum; hash: Hash } | undefined;
+  #checked: CheckedContent | undefined;
 
   /** A writer of `session` at its committed offset, whose content so far hashes to `hash`. */
   constructor(deps: WriterDeps, session: SessionRow, appender: BlobAppender, hash: RunningSha256, lease: WriterLease) {
@@ -113,7 +102,11 @@ export class SessionWriter {
     this.start = session.committedOffset;
     this.#session = session;
     this.#written = session.committedOffset;
-    this.#nextCheckpoint = this.#checkpointAfter(session.committedOffset);
+    this.#checkpoints = new CheckpointSchedule(
+      deps.checkpointBytes,
+      appender.checkpointAlignment ?? 1,
+      session.committedOffset,
+    );
   }
 
   /** Where the writer is. */
@@ -142,18 +135,17 @@ export class SessionWriter {
       await this.#refuse();
       throw refusal;
     }
-    if (this.#first && message.checksum)
-      this.#checked = { checksum: message.checksum, hash: createHash(message.checksum.algorithm) };
+    if (message.checksum) this.#checked = new CheckedContent(message.checksum);
     this.#first = false;
     await this.#guard(async () => {
       for (let data = message.data; data.byteLength > 0; ) {
         this.#checkLease();
         // Cut where the next checkpoint goes, so that it commits exactly there.
-        const room = this.#nextCheckpoint - this.#written;
+        const room = this.#checkpoints.room(this.#written);
         const piece = room > 0 && room < data.byteLength ? data.subarray(0, room) : data;
         const pending = this.#writes.write(piece);
         this.#hash.update(piece);
-        this.#checked?.hash.update(piece);
+        this.#checked?.update(piece);
         this.#written += piece.byteLength;
         await pending;
         await this.#checkpoint();
@@ -168,12 +160,9 @@ export class SessionWriter {
    */
   async finish(): Promise<SessionRow> {
     this.#expect("receiving");
-    if (this.#checked) {
-      const { checksum, hash } = this.#checked;
-      if (!hash.digest().equals(checksum.digest)) {
-        await this.#refuse();
-        throw requestChecksumMismatch(checksum.algorithm, this.start);
-      }
+    if (this.#checked && !this.#checked.matches()) {
+      await this.#refuse();
+      throw requestChecksumMismatch(this.#checked.checksum.algorithm, this.start);
     }
     await this.#guard(() => this.#commit());
     this.#state = "finished";
@@ -206,7 +195,7 @@ export class SessionWriter {
 
   /** Waits until no write or fsync runs on the appender any more (before it closes). */
   async settled(): Promise<void> {
-    await this.#checkpointing?.catch(() => undefined);
+    await this.#checkpoints.running?.catch(() => undefined);
     await this.#writes.settled();
   }
 
@@ -230,21 +219,8 @@ export class SessionWriter {
   #check(message: UploadContentRequest): Error | undefined {
     const id = this.#session.id;
     if (message.uploadId !== "" && message.uploadId !== id) return uploadIdChanged(id, message.uploadId);
-    if (message.checksum) {
-      if (!this.#first) return new ConnectError("a request's checksum goes on its first message", Code.InvalidArgument);
-      const { algorithm, digest } = message.checksum;
-      const length = Object.hasOwn(checksumLengths, algorithm) ? checksumLengths[algorithm] : undefined;
-      if (length === undefined)
-        return new ConnectError(
-          `checksum algorithm ${JSON.stringify(algorithm)} is not supported: use ${Object.keys(checksumLengths).join(", ")}`,
-          Code.InvalidArgument,
-        );
-      if (digest.byteLength !== length)
-        return new ConnectError(
-          `a ${algorithm} checksum has ${length} bytes, not ${digest.byteLength}`,
-          Code.InvalidArgument,
-        );
-    }
+    const checksumRefusal = message.checksum && checksumProblem(message.checksum, this.#first);
+    if (checksumRefusal) return checksumRefusal;
     if (message.offset !== undefined && message.offset !== BigInt(this.#written))
       return offsetMismatch(message.offset, this.#written, this.start);
     if (this.#written + message.data.byteLength > this.#session.size)
@@ -263,7 +239,7 @@ export class SessionWriter {
    * counted (the sync may well make them durable too; the next commit counts them).
    */
   async #commit(at: CommitPoint = { target: this.#written, hashState: this.#hash.save() ?? null }): Promise<void> {
-    await this.#checkpointing;
+    await this.#checkpoints.running;
     const { target, hashState } = at;
     if (target <= this.#session.committedOffset) return;
     const attributes = { "files.upload_id": this.#session.id, "files.upload.offset": target };
@@ -276,11 +252,19 @@ export class SessionWriter {
     await this.#writes.drain(); // every write started before (those up to target among them)
     await this.#appender.sync(target);
     this.#checkLease(); // lost while syncing: the compare-and-set below must not be a stale writer's
+    if (!(await this.#moveOffset(target, hashState))) throw await this.#whyNotMoved();
+  }
+
+  /**
+   * Compare-and-sets the offset from the committed one to `target`, with `hashState` kept there
+   * and the session's life extended; answers whether it moved (then the session is the new one).
+   */
+  async #moveOffset(target: number, hashState: Uint8Array | null): Promise<boolean> {
     const { sql, sessionTtlSeconds } = this.#deps;
     const { id, writerEpoch, committedOffset } = this.#session;
     const moved = await moveOffset(sql, id, writerEpoch, committedOffset, target, sessionTtlSeconds, hashState);
-    if (!moved) throw await this.#whyNotMoved();
-    this.#session = moved;
+    if (moved) this.#session = moved;
+    return moved !== undefined;
   }
 
   /**
@@ -295,45 +279,12 @@ export class SessionWriter {
     return sessionEndedDuringUpload(this.#session.id);
   }
 
-  /**
-   * The first offset a checkpoint's worth past `offset` at which the appender syncs cheaply: any
-   * for a file, a part boundary for an object store (no tail object to write) — unless checkpoints
-   * were asked for more often than parts come, which then cost a tail each.
-   */
-  #checkpointAfter(offset: number): number {
-    const { checkpointBytes } = this.#deps;
-    const alignment = this.#appender.checkpointAlignment ?? 1;
-    const step = checkpointBytes >= alignment ? alignment : 1;
-    return Math.ceil((offset + checkpointBytes) / step) * step;
-  }
-
-  /**
-   * Starts a commit in the background once writing reaches the next checkpoint (one at a time).
-   * While one runs, receiving goes on: a checkpoint due meanwhile is skipped for the next one, and
-   * only a writer a few checkpoints ahead of the disk waits (an fsync stalled every upload for its
-   * duration otherwise).
-   */
+  /** Once writing reaches the next checkpoint: a commit of what is written now, in the background. */
   async #checkpoint(): Promise<void> {
-    if (this.#written < this.#nextCheckpoint) return;
+    if (!this.#checkpoints.take(this.#written)) return;
     if (this.#checked) return this.#keepAlive();
     const at: CommitPoint = { target: this.#written, hashState: this.#hash.save() ?? null };
-    this.#nextCheckpoint = this.#checkpointAfter(this.#written);
-    if (this.#checkpointing) {
-      // A failed one fails this append at once; a running one is waited for only when far behind.
-      if (this.#checkpointFailure) throw this.#checkpointFailure.error;
-      if (this.#written - this.#session.committedOffset < checkpointsAhead * this.#deps.checkpointBytes) return;
-      await this.#checkpointing;
-    }
-    const running = this.#commit(at);
-    this.#checkpointing = running;
-    running.then(
-      () => {
-        if (this.#checkpointing === running) this.#checkpointing = undefined;
-      },
-      (error: unknown) => {
-        this.#checkpointFailure ??= { error };
-      },
-    );
+    await this.#checkpoints.start(() => this.#commit(at), this.#written - this.#session.committedOffset);
   }
 
   /**
@@ -342,13 +293,9 @@ export class SessionWriter {
    * has (and with the hash state saved there).
    */
   async #keepAlive(): Promise<void> {
-    this.#nextCheckpoint = this.#checkpointAfter(this.#written);
     this.#checkLease();
-    const { sql, sessionTtlSeconds } = this.#deps;
-    const { id, writerEpoch, committedOffset, hashState } = this.#session;
-    const kept = await moveOffset(sql, id, writerEpoch, committedOffset, committedOffset, sessionTtlSeconds, hashState);
-    if (!kept) throw await this.#whyNotMoved();
-    this.#session = kept;
+    const { committedOffset, hashState } = this.#session;
+    if (!(await this.#moveOffset(committedOffset, hashState))) throw await this.#whyNotMoved();
   }
 
   /**
@@ -362,27 +309,15 @@ export class SessionWriter {
     this.#state = "refused";
     await this.settled();
     this.#written = this.start;
-    const { sql, hashes, log, sessionTtlSeconds } = this.#deps;
+    const { hashes, log } = this.#deps;
     const id = this.#session.id;
     if (!this.#lease.valid) {
       hashes.drop(id);
       return;
     }
-    if (this.#session.committedOffset !== this.start) {
-      const { writerEpoch, committedOffset } = this.#session;
-      const moved = await moveOffset(
-        sql,
-        id,
-        writerEpoch,
-        committedOffset,
-        this.start,
-        sessionTtlSeconds,
-        this.#startState ?? null,
-      );
-      // Someone else moved the offset: the content is theirs now, leave it be.
-      if (!moved) return;
-      this.#session = moved;
-    }
+    // Someone else moved the offset meanwhile: the content is theirs now, leave it be.
+    if (this.#session.committedOffset !== this.start && !(await this.#moveOffset(this.start, this.#startState ?? null)))
+      return;
     if (!this.#lease.valid) return;
     if (this.#startHash) hashes.put(id, { hash: this.#startHash, offset: this.start });
     else hashes.drop(id); // the next request resumes from the state saved with the offset
