@@ -5,13 +5,11 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, rm, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { type CuttingProxy, startCuttingProxy } from "../support/cutting-proxy.js";
-import { createTestDatabase, type TestDatabase } from "../support/database.js";
-import { startServerProcess, type ServerProcess } from "../support/server-process.js";
+import { type KeyedServer, type ServerProcess, startKeyedServer } from "../support/server-process.js";
 import { eventually } from "../support/uploads.js";
 
 const MiB = 1024 * 1024;
@@ -21,36 +19,21 @@ const tsx = pathToFileURL(path.join(root, "node_modules/tsx/dist/loader.mjs")).h
 const cli = [process.execPath, "--import", tsx, path.join(root, "src/cli/main.ts")];
 const apiKey = "cli-test-key-0123456789abcdef";
 
-let db: TestDatabase;
+let keyed: KeyedServer;
 let dir: string;
 let server: ServerProcess;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  dir = await mkdtemp(path.join(tmpdir(), "files-cli-"));
-  server = await startServerProcess({
-    DATABASE_URL: db.url,
-    DATABASE_SCHEMA: db.schema,
-    BLOB_DIR: path.join(dir, "blobs"),
-    API_KEYS: `${apiKey}:rw:*`,
-    CHECKPOINT_BYTES: "1MiB",
-    SHUTDOWN_GRACE_SECONDS: "1",
-  });
+  keyed = await startKeyedServer("cli", apiKey, { CHECKPOINT_BYTES: "1MiB" });
+  ({ dir, server } = keyed);
   env = {
     FILES_URL: `http://127.0.0.1:${server.port}`,
     FILES_API_KEY: apiKey,
     XDG_STATE_HOME: path.join(dir, "state"),
   };
 });
-afterAll(async () => {
-  if (server && server.child.exitCode === null) {
-    server.child.kill("SIGTERM");
-    await server.exited;
-  }
-  await db?.drop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => keyed?.stop());
 
 interface Run {
   code: number | string;

@@ -7,8 +7,7 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile, readlink, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import {
@@ -19,13 +18,14 @@ import {
   type RetryEvent,
 } from "../../src/client/index.js";
 import { startCuttingProxy } from "../support/cutting-proxy.js";
-import { createTestDatabase, sessionLockHolder, type TestDatabase } from "../support/database.js";
-import { startServerProcess, type ServerProcess } from "../support/server-process.js";
+import { sessionLockHolder, type TestDatabase } from "../support/database.js";
+import { type KeyedServer, type ServerProcess, startKeyedServer } from "../support/server-process.js";
 import { eventually } from "../support/uploads.js";
 
 const MiB = 1024 * 1024;
 const apiKey = "client-library-test-key-0123456789";
 
+let keyed: KeyedServer;
 let db: TestDatabase;
 let dir: string;
 let server: ServerProcess;
@@ -34,30 +34,15 @@ let source: string;
 let sha256: string;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  dir = await mkdtemp(path.join(tmpdir(), "files-client-"));
-  server = await startServerProcess({
-    DATABASE_URL: db.url,
-    DATABASE_SCHEMA: db.schema,
-    BLOB_DIR: path.join(dir, "blobs"),
-    API_KEYS: `${apiKey}:rw:*`,
-    // Frequent checkpoints, so that a cut request has committed most of what it sent.
-    CHECKPOINT_BYTES: "1MiB",
-    SHUTDOWN_GRACE_SECONDS: "1",
-  });
+  // Frequent checkpoints, so that a cut request has committed most of what it sent.
+  keyed = await startKeyedServer("client", apiKey, { CHECKPOINT_BYTES: "1MiB" });
+  ({ db, dir, server } = keyed);
   content = randomBytes(20 * MiB);
   sha256 = createHash("sha256").update(content).digest("hex");
   source = path.join(dir, "source.bin");
   await writeFile(source, content);
 });
-afterAll(async () => {
-  if (server && server.child.exitCode === null) {
-    server.child.kill("SIGTERM");
-    await server.exited;
-  }
-  await db?.drop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => keyed?.stop());
 
 /** How many of this process's file descriptors have `file` open (a read left running keeps one). */
 async function openHandles(file: string): Promise<number> {

@@ -7,39 +7,25 @@
  */
 import { createHash } from "node:crypto";
 import http2 from "node:http2";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import * as tus from "tus-js-client";
-import { createTestDatabase, type TestDatabase } from "../support/database.js";
-import { startServerProcess, type ServerProcess } from "../support/server-process.js";
+import type { TestDatabase } from "../support/database.js";
+import { type KeyedServer, startKeyedServer } from "../support/server-process.js";
 import { content, sha256 } from "../support/uploads.js";
 
 const KiB = 1024;
 const apiKey = "tus-test-key-0123456789abcdef";
+let keyed: KeyedServer;
 let db: TestDatabase;
-let blobDir: string;
-let server: ServerProcess;
 let endpoint: string;
 let base: string;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  blobDir = await mkdtemp(path.join(tmpdir(), "files-tus-"));
-  server = await startServerProcess({
-    DATABASE_URL: db.url,
-    DATABASE_SCHEMA: db.schema,
-    BLOB_DIR: blobDir,
-    API_KEYS: `${apiKey}:rw:*`,
-  });
-  base = `http://127.0.0.1:${server.port}`;
+  keyed = await startKeyedServer("tus", apiKey);
+  db = keyed.db;
+  base = keyed.baseUrl;
   endpoint = `${base}/tus/`;
 }, 30_000);
-afterAll(async () => {
-  server?.child.kill("SIGKILL");
-  await db?.drop();
-  await rm(blobDir, { recursive: true, force: true });
-});
+afterAll(() => keyed?.stop());
 
 const auth = { authorization: `Bearer ${apiKey}` };
 

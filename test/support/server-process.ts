@@ -8,7 +8,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { FilesService } from "../../gen/files/v1/files_pb.js";
+import { createTestDatabase, type TestDatabase } from "./database.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -76,4 +79,47 @@ export async function failedStart(env: Record<string, string>, timeoutMs = 20_00
   );
   clearTimeout(timer);
   return { exit, log };
+}
+
+/** A server process with a database schema and a directory of its own, and one key for every bucket. */
+export interface KeyedServer {
+  server: ServerProcess;
+  db: TestDatabase;
+  /** Its directory: the blobs under blobs/, and room for the test's own files. */
+  dir: string;
+  baseUrl: string;
+  /** Stops the server (gracefully), drops the schema and removes the directory. */
+  stop(): Promise<void>;
+}
+
+/** Starts a {@link KeyedServer} whose one key `apiKey` may read and write every bucket. */
+export async function startKeyedServer(
+  name: string,
+  apiKey: string,
+  env: Record<string, string> = {},
+): Promise<KeyedServer> {
+  const db = await createTestDatabase();
+  const dir = await mkdtemp(path.join(tmpdir(), `files-${name}-`));
+  const server = await startServerProcess({
+    DATABASE_URL: db.url,
+    DATABASE_SCHEMA: db.schema,
+    BLOB_DIR: path.join(dir, "blobs"),
+    API_KEYS: `${apiKey}:rw:*`,
+    SHUTDOWN_GRACE_SECONDS: "1",
+    ...env,
+  });
+  return {
+    server,
+    db,
+    dir,
+    baseUrl: `http://127.0.0.1:${server.port}`,
+    async stop() {
+      if (server.child.exitCode === null) {
+        server.child.kill("SIGTERM");
+        await server.exited;
+      }
+      await db.drop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
