@@ -5,8 +5,7 @@
  */
 import { ConnectError } from "@connectrpc/connect";
 import type { Logger } from "../log.js";
-import { codeToHttpStatus, type NodeRequest as Request, type NodeResponse as Response } from "../transcoding/index.js";
-import { codeToString } from "../transcoding/connect-internals.js";
+import { type NodeRequest as Request, type NodeResponse as Response, restError } from "../transcoding/index.js";
 import { createServer, type Server, type ServerOptions } from "../rpc/server.js";
 import type { Metrics } from "./metrics.js";
 
@@ -26,13 +25,15 @@ export function createMetricsHandler(options: MetricsEndpointOptions): (req: Req
     try {
       authenticate?.(req.headers.authorization);
     } catch (reason) {
+      // Answered as the REST routes answer a refused key: the same status and JSON body.
       const err = ConnectError.from(reason);
-      log.info("metrics scrape refused", { code: codeToString(err.code) });
+      const { status, body } = restError(err);
+      log.info("metrics scrape refused", { code: body.code });
       const headers: Record<string, string> = { "content-type": "application/json" };
       const challenge = err.metadata.get("www-authenticate");
       if (challenge) headers["www-authenticate"] = challenge;
-      res.writeHead(codeToHttpStatus(err.code), headers);
-      res.end(JSON.stringify({ code: codeToString(err.code), message: err.rawMessage }));
+      res.writeHead(status, headers);
+      res.end(JSON.stringify(body));
       return true;
     }
     metrics.registry.metrics().then(

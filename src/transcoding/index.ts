@@ -29,4 +29,3 @@ export {
   type NodeResponse,
 } from "./node-http.js";
 export { bodyPieces } from "./raw-body.js";
-export { codeToHttpStatus } from "./connect-internals.js";
